@@ -1,0 +1,91 @@
+// Package event defines the tap record that a gate journals, publishes and the hub
+// ingests: the wire contract of DESIGN.md §5 and the stable reason codes.
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Kind says what a tap meant at its gate.
+type Kind string
+
+// Kinds of event. Entry and exit are venue lanes, checkin and checkout shelter
+// stations, enrol and identify kiosks; annul cancels an earlier entry whose person
+// did not pass.
+const (
+	KindEntry    Kind = "entry"
+	KindExit     Kind = "exit"
+	KindCheckin  Kind = "checkin"
+	KindCheckout Kind = "checkout"
+	KindEnrol    Kind = "enrol"
+	KindIdentify Kind = "identify"
+	KindAnnul    Kind = "annul"
+)
+
+// Decision is what the gate did.
+type Decision string
+
+// Decisions.
+const (
+	Admit Decision = "admit"
+	Deny  Decision = "deny"
+)
+
+// Event is one decided tap. It is written to the outbox before the gate acts and
+// published as one JSON object per MQTT message.
+type Event struct {
+	// ID is a ULID, unique across all gates: the hub deduplicates by it.
+	ID string `json:"id"`
+	// Seq is gap-free per gate, assigned when the event is committed to the outbox.
+	Seq uint64 `json:"seq"`
+	// At is the gate clock when the card was presented.
+	At time.Time `json:"at"`
+	// Site and Gate name where the tap happened; Lane names the reader's lane.
+	Site string `json:"site"`
+	Gate string `json:"gate"`
+	Lane string `json:"lane,omitempty"`
+	Kind Kind   `json:"kind"`
+
+	Decision Decision `json:"decision"`
+	Reason   Reason   `json:"reason"`
+	// Card is the pseudonymous card key (hex HMAC-SHA256), empty when no
+	// certificate was read.
+	Card string `json:"card,omitempty"`
+	// ServiceID is the ticket or resident id from the whitelist, never a name.
+	ServiceID string `json:"service_id,omitempty"`
+	// Assurance is the level the card was proven at: cert, pin or pinless.
+	Assurance string `json:"assurance"`
+	// Offline is true when the gate had no broker connection at decision time.
+	Offline     bool    `json:"offline"`
+	ListVersion uint64  `json:"list_version"`
+	LatencyMS   float64 `json:"latency_ms"`
+	// Ref is, on an annul event, the id of the entry it cancels.
+	Ref string `json:"ref,omitempty"`
+}
+
+// MarshalJSON writes At as RFC 3339 with nanoseconds, as the contract requires.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	return json.Marshal(struct {
+		plain
+		At string `json:"at"`
+	}{plain(e), e.At.Format(time.RFC3339Nano)})
+}
+
+// Decode parses one event as received from the wire and checks the fields every
+// consumer relies on.
+func Decode(b []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("event: decode: %w", err)
+	}
+	if e.ID == "" || e.Seq == 0 || e.At.IsZero() {
+		return Event{}, fmt.Errorf("event: decode: id, seq and at are required")
+	}
+	if e.Decision != Admit && e.Decision != Deny {
+		return Event{}, fmt.Errorf("event: decode: decision %q is neither admit nor deny", e.Decision)
+	}
+	return e, nil
+}

@@ -1,0 +1,32 @@
+package event
+
+// Reason is a stable code for why a tap was decided as it was. Operators, the hub
+// and dashboards key on these strings: never rename one.
+type Reason string
+
+// Reason codes. README.md lists each with what the operator should do.
+const (
+	ReasonAdmit              Reason = "admit"
+	ReasonNotListed          Reason = "not_listed"
+	ReasonRevoked            Reason = "revoked"
+	ReasonCertExpired        Reason = "cert_expired"
+	ReasonCertNotYetValid    Reason = "cert_not_yet_valid"
+	ReasonUnknownRoot        Reason = "unknown_root"
+	ReasonCertInvalid        Reason = "cert_invalid"
+	ReasonOutsideWindow      Reason = "outside_window"
+	ReasonWrongZone          Reason = "wrong_zone"
+	ReasonAlreadyInside      Reason = "already_inside"
+	ReasonNotInside          Reason = "not_inside"
+	ReasonPINWrong           Reason = "pin_wrong"
+	ReasonPINBlocked         Reason = "pin_blocked"
+	ReasonTerminalAuthFailed Reason = "terminal_auth_failed"
+	ReasonCardSigInvalid     Reason = "card_signature_invalid"
+	ReasonPINLessUnsupported Reason = "pinless_unsupported"
+	ReasonCardRemoved        Reason = "card_removed"
+	ReasonNotMyNumberCard    Reason = "not_my_number_card"
+	ReasonJukiCard           Reason = "juki_card"
+	ReasonPhoneToken         Reason = "phone_token"
+	ReasonCardError          Reason = "card_error"
+	ReasonAnnulled           Reason = "annulled"
+	ReasonInternalError      Reason = "internal_error"
+)
