@@ -1,0 +1,346 @@
+// Package outbox is a gate's durable journal of decided taps: every event is
+// committed to a bbolt file (fsync'd) before Append returns, numbered gap-free per
+// gate, and kept until the uplink has the broker's acknowledgement for it.
+//
+// Concurrent Appends are grouped into one transaction (group commit), so a burst
+// of taps pays one fsync per group, not one per tap. The outbox is the only buffer
+// between a tap and the hub: nothing is held only in memory.
+package outbox
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mynagate/mynagate/event"
+)
+
+var (
+	bucketEvents = []byte("events")
+	bucketMeta   = []byte("meta")
+	keyLastSeq   = []byte("last_seq")
+)
+
+// maxGroup bounds how many requests share one transaction, so that one huge
+// burst does not make a single transaction (and its page writes) unbounded.
+const maxGroup = 4096
+
+// ErrClosed is returned by calls on a closed Outbox.
+var ErrClosed = errors.New("outbox: closed")
+
+// Options tunes an Outbox. The zero value is valid.
+type Options struct {
+	// Logger receives warnings (disk budget, slow commits); nil discards them.
+	Logger *slog.Logger
+}
+
+// Outbox is the durable queue of events waiting for the uplink. It is safe for
+// concurrent use.
+type Outbox struct {
+	db     *bolt.DB
+	log    *slog.Logger
+	reqs   chan *request
+	notify chan struct{}
+
+	mu    sync.Mutex // guards count
+	count int
+	// rw makes Close wait for submitters that passed the closed check, so
+	// that no request is queued after the writer's final drain.
+	rw      sync.RWMutex
+	closed  bool
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// request is one Append or Ack handed to the writer goroutine.
+type request struct {
+	ev   *event.Event // Append when non-nil
+	acks []uint64     // Ack otherwise
+	done chan error
+}
+
+// Open opens (creating if needed) the outbox file at path, mode 0600, with fsync
+// on every commit. Only one process may hold it: a second Open waits up to a
+// second for the file lock and then fails.
+func Open(path string, opt Options) (*Outbox, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: open %s: %w; is another gateagent running on this file?", path, err)
+	}
+	o := &Outbox{
+		db:      db,
+		log:     log,
+		reqs:    make(chan *request, maxGroup),
+		notify:  make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketEvents)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketMeta); err != nil {
+			return err
+		}
+		o.count = b.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("outbox: initialise %s: %w", path, err)
+	}
+	go o.writer()
+	return o, nil
+}
+
+// Append assigns e.Seq (the next number of this gate, persisted) and returns once
+// the event is durably committed. ctx bounds only the wait for a place in the
+// write queue: once queued, Append waits for the commit, so that a caller never
+// sees an error for a tap that is on disk. On error e.Seq is left zero and no
+// sequence number is consumed.
+func (o *Outbox) Append(ctx context.Context, e *event.Event) error {
+	if e == nil {
+		return errors.New("outbox: append: nil event")
+	}
+	r := &request{ev: e, done: make(chan error, 1)}
+	if err := o.submit(ctx, r); err != nil {
+		return err
+	}
+	return <-r.done
+}
+
+// Ack deletes the events with the given sequence numbers: the broker has them.
+// Unknown numbers are ignored, so acknowledging twice is harmless. Concurrent
+// Acks share a commit with each other and with Appends.
+func (o *Outbox) Ack(seqs ...uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	r := &request{acks: seqs, done: make(chan error, 1)}
+	if err := o.submit(context.Background(), r); err != nil {
+		return err
+	}
+	return <-r.done
+}
+
+func (o *Outbox) submit(ctx context.Context, r *request) error {
+	o.rw.RLock()
+	defer o.rw.RUnlock()
+	if o.closed {
+		return ErrClosed
+	}
+	select {
+	case o.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("outbox: append: %w; the tap was not recorded", ctx.Err())
+	}
+}
+
+// writer is the only goroutine that writes: it takes whatever requests are
+// queued (at least one) and commits them in one transaction. While a commit's
+// fsync runs, the next group queues up, which is what makes a burst cheap.
+func (o *Outbox) writer() {
+	defer close(o.stopped)
+	group := make([]*request, 0, maxGroup)
+	for {
+		group = group[:0]
+		select {
+		case r := <-o.reqs:
+			group = append(group, r)
+		case <-o.stop:
+			o.drain()
+			return
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r := <-o.reqs:
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		o.commit(group)
+	}
+}
+
+// drain commits what was queued before Close.
+func (o *Outbox) drain() {
+	for {
+		group := make([]*request, 0, maxGroup)
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r := <-o.reqs:
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		if len(group) == 0 {
+			return
+		}
+		o.commit(group)
+	}
+}
+
+func (o *Outbox) commit(group []*request) {
+	var added, deleted int
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		added, deleted = 0, 0
+		b := tx.Bucket(bucketEvents)
+		meta := tx.Bucket(bucketMeta)
+		var last uint64
+		if v := meta.Get(keyLastSeq); len(v) == 8 {
+			last = binary.BigEndian.Uint64(v)
+		}
+		for _, r := range group {
+			if r.ev != nil {
+				last++
+				r.ev.Seq = last
+				val, err := json.Marshal(r.ev)
+				if err != nil {
+					return fmt.Errorf("encode event %s: %w", r.ev.ID, err)
+				}
+				if err := b.Put(seqKey(last), val); err != nil {
+					return err
+				}
+				added++
+				continue
+			}
+			for _, s := range r.acks {
+				k := seqKey(s)
+				if b.Get(k) == nil {
+					continue
+				}
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				deleted++
+			}
+		}
+		return meta.Put(keyLastSeq, seqKey(last))
+	})
+	if err != nil {
+		err = fmt.Errorf("outbox: commit: %w; the tap was not recorded, check the disk", err)
+		for _, r := range group {
+			if r.ev != nil {
+				r.ev.Seq = 0
+			}
+			r.done <- err
+		}
+		return
+	}
+	o.mu.Lock()
+	o.count += added - deleted
+	o.mu.Unlock()
+	for _, r := range group {
+		r.done <- nil
+	}
+	if added > 0 {
+		select {
+		case o.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Pending returns up to max events with a sequence number above afterSeq, in
+// sequence order.
+func (o *Outbox) Pending(afterSeq uint64, max int) ([]event.Event, error) {
+	var out []event.Event
+	err := o.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			var e event.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event seq %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: pending: %w", err)
+	}
+	return out, nil
+}
+
+// Backlog returns how many events wait for acknowledgement and the tap time of
+// the oldest (zero when none wait).
+func (o *Outbox) Backlog() (n int, oldest time.Time) {
+	o.mu.Lock()
+	n = o.count
+	o.mu.Unlock()
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		_, v := tx.Bucket(bucketEvents).Cursor().First()
+		if v == nil {
+			return nil
+		}
+		var e struct {
+			At time.Time `json:"at"`
+		}
+		if json.Unmarshal(v, &e) == nil {
+			oldest = e.At
+		}
+		return nil
+	})
+	return n, oldest
+}
+
+// LastSeq returns the last sequence number assigned (0 before the first event).
+func (o *Outbox) LastSeq() (uint64, error) {
+	var last uint64
+	err := o.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyLastSeq); len(v) == 8 {
+			last = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: last seq: %w", err)
+	}
+	return last, nil
+}
+
+// Notify returns a channel that receives a signal after appended events are
+// committed. Signals coalesce (capacity one): after a receive, read Pending until
+// it is empty. Meant for one consumer, the uplink.
+func (o *Outbox) Notify() <-chan struct{} { return o.notify }
+
+// Close waits for queued writes, then closes the file. Calls after Close return
+// ErrClosed.
+func (o *Outbox) Close() error {
+	o.rw.Lock()
+	if o.closed {
+		o.rw.Unlock()
+		return nil
+	}
+	o.closed = true
+	o.rw.Unlock()
+	close(o.stop)
+	<-o.stopped
+	if err := o.db.Close(); err != nil {
+		return fmt.Errorf("outbox: close: %w", err)
+	}
+	return nil
+}
+
+func seqKey(s uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], s)
+	return k[:]
+}

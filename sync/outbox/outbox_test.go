@@ -1,0 +1,219 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/event"
+)
+
+func testEvent(i int) *event.Event {
+	return &event.Event{
+		ID:        fmt.Sprintf("01JTEST%019d", i),
+		At:        time.Date(2026, 11, 25, 9, 0, 0, i, time.UTC),
+		Site:      "stadium",
+		Gate:      "g1",
+		Kind:      event.KindEntry,
+		Decision:  event.Admit,
+		Reason:    event.ReasonAdmit,
+		Assurance: "pinless",
+	}
+}
+
+func open(t *testing.T, path string) *Outbox {
+	t.Helper()
+	o, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+func TestAppendAssignsGapFreeSeqAndPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	o := open(t, path)
+	for i := 1; i <= 3; i++ {
+		e := testEvent(i)
+		if err := o.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq != uint64(i) {
+			t.Fatalf("event %d got seq %d", i, e.Seq)
+		}
+	}
+	if err := o.Ack(1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
+	}
+	// The counter survives reopening even when every event was acknowledged.
+	o = open(t, path)
+	e := testEvent(4)
+	if err := o.Append(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 4 {
+		t.Fatalf("after reopen got seq %d, want 4", e.Seq)
+	}
+}
+
+func TestPendingAckBacklog(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "outbox.db"))
+	for i := 1; i <= 10; i++ {
+		if err := o.Append(context.Background(), testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		after    uint64
+		max      int
+		wantSeqs []uint64
+	}{
+		{0, 3, []uint64{1, 2, 3}},
+		{8, 5, []uint64{9, 10}},
+		{10, 5, nil},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("after%d_max%d", tc.after, tc.max), func(t *testing.T) {
+			got, err := o.Pending(tc.after, tc.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.wantSeqs) {
+				t.Fatalf("got %d events, want %d", len(got), len(tc.wantSeqs))
+			}
+			for i, e := range got {
+				if e.Seq != tc.wantSeqs[i] || e.ID != testEvent(int(e.Seq)).ID {
+					t.Errorf("event %d: seq %d id %s", i, e.Seq, e.ID)
+				}
+			}
+		})
+	}
+	if err := o.Ack(1, 2, 5, 99); err != nil {
+		t.Fatal(err)
+	}
+	n, oldest := o.Backlog()
+	if n != 7 || !oldest.Equal(testEvent(3).At) {
+		t.Fatalf("backlog %d oldest %v, want 7 and %v", n, oldest, testEvent(3).At)
+	}
+	got, _ := o.Pending(0, 100)
+	if len(got) != 7 || got[0].Seq != 3 || got[2].Seq != 6 {
+		t.Fatalf("after ack pending = %v", got)
+	}
+	if err := o.Ack(1, 2); err != nil {
+		t.Fatalf("acknowledging twice: %v", err)
+	}
+}
+
+func TestConcurrentBurstIsGapFree(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "outbox.db"))
+	const workers, each = 50, 200
+	var wg sync.WaitGroup
+	seen := make([]bool, workers*each+1)
+	var mu sync.Mutex
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				e := testEvent(w*each + i)
+				if err := o.Append(context.Background(), e); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if e.Seq == 0 || e.Seq >= uint64(len(seen)) || seen[e.Seq] {
+					t.Errorf("bad or duplicate seq %d", e.Seq)
+				} else {
+					seen[e.Seq] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	n, _ := o.Backlog()
+	if n != workers*each {
+		t.Fatalf("backlog %d, want %d", n, workers*each)
+	}
+	got, err := o.Pending(0, workers*each+10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range got {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("pending[%d].Seq = %d", i, e.Seq)
+		}
+	}
+}
+
+func TestNotifySignalsAfterCommit(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "outbox.db"))
+	if err := o.Append(context.Background(), testEvent(1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-o.Notify():
+	default:
+		t.Fatal("no signal after a committed append")
+	}
+	got, _ := o.Pending(0, 10)
+	if len(got) != 1 {
+		t.Fatalf("signalled but pending has %d events", len(got))
+	}
+}
+
+func TestClosed(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "outbox.db"))
+	o.Close()
+	e := testEvent(1)
+	if err := o.Append(context.Background(), e); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	if e.Seq != 0 {
+		t.Fatalf("failed append left seq %d", e.Seq)
+	}
+}
+
+func TestSecondOpenFailsWithHint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	open(t, path)
+	_, err := Open(path, Options{})
+	if err == nil {
+		t.Fatal("second open of a held file succeeded")
+	}
+}
+
+func BenchmarkAppendParallel(b *testing.B) {
+	o, err := Open(filepath.Join(b.TempDir(), "outbox.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if err := o.Append(context.Background(), testEvent(i)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
