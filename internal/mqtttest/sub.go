@@ -90,11 +90,18 @@ func (s *Sub) WaitN(n int, timeout time.Duration) []Message {
 
 // Wait is WaitN without failing: it reports whether n messages arrived in time.
 func (s *Sub) Wait(n int, timeout time.Duration) ([]Message, bool) {
+	return s.WaitFor(timeout, func(msgs []Message) bool { return len(msgs) >= n })
+}
+
+// WaitFor waits until done holds for the messages received so far (checked on
+// every arrival) and returns them with true, or with false after timeout.
+// Outage tests use it to wait for n distinct ids when duplicates may arrive.
+func (s *Sub) WaitFor(timeout time.Duration, done func([]Message) bool) ([]Message, bool) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		if len(s.msgs) >= n {
+		if done(s.msgs) {
 			got := append([]Message(nil), s.msgs...)
 			s.mu.Unlock()
 			return got, true

@@ -126,8 +126,9 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		// slow list download cannot stall PUBACKs or the reverse.
 		SetOrderMatters(false).
 		// The outbox is the durable buffer; paho's store only holds what is
-		// in flight on this connection.
-		SetStore(mqtt.NewMemoryStore()).
+		// in flight, and the ordered store resends it in publish order after
+		// a reconnect so that first sightings at the hub stay in seq order.
+		SetStore(mqtt.NewOrderedMemoryStore()).
 		SetOnConnectHandler(up.onConnect).
 		SetConnectionLostHandler(up.onLost).
 		SetConnectionNotificationHandler(up.onNotification)
