@@ -54,7 +54,7 @@ func (s Seat) ESCPOS() ([]byte, error) {
 		Feed(1).
 		Bold(true).Line(s.Event).Bold(false).
 		Line(stamp(s.At)).
-		Line("ゲート / Gate: " + s.Gate).
+		Line("ゲート / Gate: "+s.Gate).
 		Feed(1).
 		Line("お座席 / Seat").
 		Size(2, 2).Bold(true).Line(s.Seat).Bold(false).Size(1, 1).
@@ -86,7 +86,7 @@ func (s Shelter) ESCPOS() ([]byte, error) {
 		Line("Shelter check-in").
 		Feed(1).
 		Bold(true).Line(s.Shelter).Bold(false).
-		Line("受付日時: " + stamp(s.At)).
+		Line("受付日時: "+stamp(s.At)).
 		Feed(1).
 		Line("受付番号 / No.").
 		Size(3, 3).Bold(true).Line(s.CheckinNo).Bold(false).Size(1, 1).
