@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,10 +36,39 @@ const maxGroup = 4096
 // ErrClosed is returned by calls on a closed Outbox.
 var ErrClosed = errors.New("outbox: closed")
 
+// ErrFull means a tap cannot be recorded: the outbox's disk budget is spent or
+// the file system is full (ENOSPC). Append wraps it (errors.Is(err, ErrFull));
+// the event was not stored and got no sequence number. What the gate does then
+// is the agent's policy per mode (a venue gate refuses entry, a shelter admits
+// and raises an alarm); the outbox never drops an older tap to make room.
+var ErrFull = errors.New("outbox: full, cannot record")
+
+// DefaultWarnAt are the fractions of MaxBytes at which a warning is logged.
+var DefaultWarnAt = []float64{0.5, 0.8, 0.95}
+
 // Options tunes an Outbox. The zero value is valid.
 type Options struct {
-	// Logger receives warnings (disk budget, slow commits); nil discards them.
+	// Logger receives warnings (disk budget); nil discards them.
 	Logger *slog.Logger
+	// MaxBytes is the disk budget: bytes of the file in use by events, not
+	// counting free pages bbolt will reuse. When it is reached, Append fails
+	// with ErrFull until acknowledged events free space. One commit group
+	// may overshoot it by a few megabytes. Zero means no budget (ENOSPC still
+	// yields ErrFull).
+	MaxBytes int64
+	// WarnAt lists fractions of MaxBytes at which a warning is logged when
+	// use rises past them; nil means DefaultWarnAt.
+	WarnAt []float64
+}
+
+// Usage is the outbox's disk use.
+type Usage struct {
+	// FileBytes is the file's size; UsedBytes excludes free pages.
+	FileBytes, UsedBytes int64
+	// MaxBytes is the budget (0: none).
+	MaxBytes int64
+	// Full is true while Append fails with ErrFull.
+	Full bool
 }
 
 // Outbox is the durable queue of events waiting for the uplink. It is safe for
@@ -49,8 +79,12 @@ type Outbox struct {
 	reqs   chan *request
 	notify chan struct{}
 
-	mu    sync.Mutex // guards count
+	mu    sync.Mutex // guards count and usage
 	count int
+	usage Usage
+	// warned is the highest WarnAt index crossed, -1 for none.
+	warned int
+	warnAt []float64
 	// rw makes Close wait for submitters that passed the closed check, so
 	// that no request is queued after the writer's final drain.
 	rw      sync.RWMutex
@@ -81,6 +115,9 @@ func Open(path string, opt Options) (*Outbox, error) {
 	o := &Outbox{
 		db:      db,
 		log:     log,
+		warned:  -1,
+		warnAt:  opt.WarnAt,
+		usage:   Usage{MaxBytes: opt.MaxBytes},
 		reqs:    make(chan *request, maxGroup),
 		notify:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
@@ -101,6 +138,10 @@ func Open(path string, opt Options) (*Outbox, error) {
 		db.Close()
 		return nil, fmt.Errorf("outbox: initialise %s: %w", path, err)
 	}
+	if o.warnAt == nil {
+		o.warnAt = DefaultWarnAt
+	}
+	o.measure()
 	go o.writer()
 	return o, nil
 }
@@ -198,6 +239,25 @@ func (o *Outbox) drain() {
 }
 
 func (o *Outbox) commit(group []*request) {
+	o.mu.Lock()
+	full := o.usage.Full
+	o.mu.Unlock()
+	if full {
+		// Refuse the appends but still process acks: they are what frees
+		// the space.
+		kept := group[:0:0]
+		for _, r := range group {
+			if r.ev != nil {
+				r.done <- fmt.Errorf("outbox: append: %w: %d of %d budget bytes in use; the tap was not recorded, restore the uplink so that the backlog drains or raise the budget", ErrFull, o.Usage().UsedBytes, o.Usage().MaxBytes)
+				continue
+			}
+			kept = append(kept, r)
+		}
+		group = kept
+		if len(group) == 0 {
+			return
+		}
+	}
 	var added, deleted int
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		added, deleted = 0, 0
@@ -235,7 +295,11 @@ func (o *Outbox) commit(group []*request) {
 		return meta.Put(keyLastSeq, seqKey(last))
 	})
 	if err != nil {
-		err = fmt.Errorf("outbox: commit: %w; the tap was not recorded, check the disk", err)
+		if errors.Is(err, syscall.ENOSPC) {
+			err = fmt.Errorf("outbox: commit: %w: %w; the tap was not recorded, free disk space", ErrFull, err)
+		} else {
+			err = fmt.Errorf("outbox: commit: %w; the tap was not recorded, check the disk", err)
+		}
 		for _, r := range group {
 			if r.ev != nil {
 				r.ev.Seq = 0
@@ -247,6 +311,7 @@ func (o *Outbox) commit(group []*request) {
 	o.mu.Lock()
 	o.count += added - deleted
 	o.mu.Unlock()
+	o.measure()
 	for _, r := range group {
 		r.done <- nil
 	}
@@ -256,6 +321,49 @@ func (o *Outbox) commit(group []*request) {
 		default:
 		}
 	}
+}
+
+// measure refreshes Usage after a commit and logs budget crossings.
+func (o *Outbox) measure() {
+	var size int64
+	_ = o.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	st := o.db.Stats()
+	used := size - int64(st.FreePageN+st.PendingPageN)*int64(o.db.Info().PageSize)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.usage.FileBytes, o.usage.UsedBytes = size, used
+	if o.usage.MaxBytes <= 0 {
+		return
+	}
+	frac := float64(used) / float64(o.usage.MaxBytes)
+	level := -1
+	for i, w := range o.warnAt {
+		if frac >= w {
+			level = i
+		}
+	}
+	if level > o.warned {
+		o.log.Warn("outbox: disk budget filling; is the uplink down? taps are refused once it is full",
+			"used_bytes", used, "max_bytes", o.usage.MaxBytes, "percent", int(frac*100), "backlog", o.count)
+	} else if level < o.warned {
+		o.log.Info("outbox: disk use back down", "used_bytes", used, "max_bytes", o.usage.MaxBytes, "percent", int(frac*100))
+	}
+	o.warned = level
+	wasFull := o.usage.Full
+	o.usage.Full = used >= o.usage.MaxBytes
+	if o.usage.Full && !wasFull {
+		o.log.Error("outbox: disk budget spent; new taps cannot be recorded until the backlog drains",
+			"used_bytes", used, "max_bytes", o.usage.MaxBytes, "backlog", o.count)
+	} else if wasFull && !o.usage.Full {
+		o.log.Info("outbox: disk budget available again; taps are recorded")
+	}
+}
+
+// Usage returns the outbox's disk use and whether it is full.
+func (o *Outbox) Usage() Usage {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.usage
 }
 
 // Pending returns up to max events with a sequence number above afterSeq, in

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,4 +218,56 @@ func BenchmarkAppendParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestBudgetRefusesThenRecovers(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	o, err := Open(filepath.Join(t.TempDir(), "outbox.db"), Options{Logger: log, MaxBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	var stored []uint64
+	var full error
+	for i := 1; i < 100000; i++ {
+		e := testEvent(i)
+		if err := o.Append(context.Background(), e); err != nil {
+			full = err
+			if e.Seq != 0 {
+				t.Fatalf("refused event kept seq %d", e.Seq)
+			}
+			break
+		}
+		stored = append(stored, e.Seq)
+	}
+	if !errors.Is(full, ErrFull) {
+		t.Fatalf("filling the budget gave %v, want ErrFull", full)
+	}
+	if u := o.Usage(); !u.Full || u.UsedBytes < u.MaxBytes {
+		t.Fatalf("usage after refusal: %+v", u)
+	}
+	if n, _ := o.Backlog(); n != len(stored) {
+		t.Fatalf("backlog %d, stored %d: an accepted tap went missing", n, len(stored))
+	}
+	for _, want := range []string{"disk budget filling", "disk budget spent"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if err := o.Ack(stored...); err != nil {
+		t.Fatal(err)
+	}
+	// Freed pages become reusable once no reader holds them; a second commit
+	// makes that visible.
+	if err := o.Ack(stored[0]); err != nil {
+		t.Fatal(err)
+	}
+	e := testEvent(0)
+	if err := o.Append(context.Background(), e); err != nil {
+		t.Fatalf("append after the backlog drained: %v", err)
+	}
+	if e.Seq != uint64(len(stored)+1) {
+		t.Fatalf("seq after refusals %d, want %d (refusals must not consume numbers)", e.Seq, len(stored)+1)
+	}
 }

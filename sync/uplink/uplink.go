@@ -53,6 +53,15 @@ type Config struct {
 	// CAFile pins the broker's CA (PEM); CertFile and KeyFile are the gate's
 	// client certificate for mutual TLS. Used with ssl:// brokers.
 	CAFile, CertFile, KeyFile string
+
+	// SoftwareVersion is reported in the status message.
+	SoftwareVersion string
+	// StatusInterval is how often the retained status is refreshed while
+	// connected; default 30 s.
+	StatusInterval time.Duration
+	// Lists reports the gate's list versions for the status message; nil
+	// reports none. It is called from the uplink's goroutine and must not block.
+	Lists func() map[string]ListStatus
 }
 
 // Uplink moves events from an outbox to the broker. Create it with New and run
@@ -71,8 +80,12 @@ type Uplink struct {
 
 	mu            sync.Mutex
 	cancelSession context.CancelFunc
+	handlers      map[string]Handler // by topic filter
+	running       bool
 	// wake is signalled when the connection comes up.
 	wake chan struct{}
+	// statusNow is signalled to publish the status at once (on connect).
+	statusNow chan struct{}
 }
 
 // New checks cfg and prepares the MQTT client; it does not connect. log may be
@@ -99,12 +112,21 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "mynagate-" + cfg.Site + "-" + cfg.Gate
 	}
+	if cfg.StatusInterval <= 0 {
+		cfg.StatusInterval = 30 * time.Second
+	}
 	up := &Uplink{
-		cfg:   cfg,
-		ob:    ob,
-		log:   log.With("component", "uplink", "broker", cfg.Broker),
-		topic: cfg.Prefix + "/" + cfg.Site + "/" + cfg.Gate + "/events",
-		wake:  make(chan struct{}, 1),
+		cfg:       cfg,
+		ob:        ob,
+		log:       log.With("component", "uplink", "broker", cfg.Broker),
+		topic:     cfg.Prefix + "/" + cfg.Site + "/" + cfg.Gate + "/events",
+		handlers:  map[string]Handler{},
+		wake:      make(chan struct{}, 1),
+		statusNow: make(chan struct{}, 1),
+	}
+	will, err := json.Marshal(Status{Site: cfg.Site, Gate: cfg.Gate, Online: false, Software: cfg.SoftwareVersion})
+	if err != nil {
+		return nil, fmt.Errorf("uplink: encode will: %w", err)
 	}
 	opts := mqtt.NewClientOptions().
 		AddBroker(cfg.Broker).
@@ -116,12 +138,12 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		SetCleanSession(false).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
-		SetConnectRetryInterval(2 * time.Second).
-		SetMaxReconnectInterval(30 * time.Second).
-		SetConnectTimeout(10 * time.Second).
-		SetKeepAlive(30 * time.Second).
-		SetPingTimeout(10 * time.Second).
-		SetWriteTimeout(10 * time.Second).
+		SetConnectRetryInterval(2*time.Second).
+		SetMaxReconnectInterval(30*time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetKeepAlive(30*time.Second).
+		SetPingTimeout(10*time.Second).
+		SetWriteTimeout(10*time.Second).
 		// Each message gets its own goroutine; handlers return quickly, so a
 		// slow list download cannot stall PUBACKs or the reverse.
 		SetOrderMatters(false).
@@ -131,7 +153,12 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		SetStore(mqtt.NewOrderedMemoryStore()).
 		SetOnConnectHandler(up.onConnect).
 		SetConnectionLostHandler(up.onLost).
-		SetConnectionNotificationHandler(up.onNotification)
+		SetConnectionNotificationHandler(up.onNotification).
+		// If the gate vanishes, the broker publishes its offline status.
+		SetBinaryWill(up.StatusTopic(), will, 1, true).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			up.log.Debug("uplink: message on a topic with no handler", "topic", m.Topic())
+		})
 	if u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || cfg.CAFile != "" || cfg.CertFile != "" {
 		tc, err := tlsConfig(cfg)
 		if err != nil {
@@ -184,14 +211,26 @@ func (u *Uplink) Online() bool { return u.online.Load() }
 // Topic returns the topic events are published on.
 func (u *Uplink) Topic() string { return u.topic }
 
-func (u *Uplink) onConnect(mqtt.Client) {
+func (u *Uplink) onConnect(c mqtt.Client) {
 	u.mu.Lock()
 	u.online.Store(true)
+	filters := make(map[string]Handler, len(u.handlers))
+	for f, h := range u.handlers {
+		filters[f] = h
+	}
 	u.mu.Unlock()
 	u.log.Info("uplink connected")
-	select {
-	case u.wake <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{u.wake, u.statusNow} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	// Resubscribe even though the session is persistent: a broker that lost
+	// its state (restarted without persistence) would otherwise go silent.
+	// In a goroutine: the connect handler must not wait on the network.
+	for f, h := range filters {
+		go u.subscribe(c, f, h)
 	}
 }
 
@@ -219,15 +258,30 @@ func (u *Uplink) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	}
 }
 
-// Run connects and publishes until ctx is done, then disconnects. It returns nil
-// on cancellation; connection failures are retried, not returned.
+// Run connects and publishes until ctx is done, then publishes an offline
+// status and disconnects. It returns nil on cancellation; connection failures are
+// retried, not returned. Run may be called once.
 func (u *Uplink) Run(ctx context.Context) error {
+	u.mu.Lock()
+	if u.running {
+		u.mu.Unlock()
+		return errors.New("uplink: Run called twice")
+	}
+	u.running = true
+	u.mu.Unlock()
 	acks := make(chan uint64, 4*window)
 	ackDone := make(chan struct{})
 	go u.acker(acks, ackDone)
+	statusDone := make(chan struct{})
+	go u.statusLoop(ctx, statusDone)
 	defer func() {
 		close(acks)
 		<-ackDone
+		<-statusDone
+		if u.online.Load() {
+			// A clean disconnect does not fire the will.
+			u.publishStatus(false, time.Second)
+		}
 		u.client.Disconnect(250)
 		u.online.Store(false)
 	}()

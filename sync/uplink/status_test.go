@@ -1,0 +1,113 @@
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mynagate/mynagate/internal/mqtttest"
+)
+
+func lastStatus(t *testing.T, msgs []mqtttest.Message) Status {
+	t.Helper()
+	var st Status
+	if err := json.Unmarshal(msgs[len(msgs)-1].Payload, &st); err != nil {
+		t.Fatalf("status payload %q: %v", msgs[len(msgs)-1].Payload, err)
+	}
+	return st
+}
+
+func TestStatusOnlineThenWillOnCut(t *testing.T) {
+	b := mqtttest.Start(t)
+	p := mqtttest.NewProxy(t, b.HostPort())
+	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/s/g/status")
+	ob := newOutbox(t)
+	for i := 1; i <= 3; i++ {
+		ob.Append(context.Background(), testEvent(i))
+	}
+	cfg := Config{Broker: p.Addr(), Site: "s", Gate: "g", SoftwareVersion: "test-1",
+		Lists: func() map[string]ListStatus { return map[string]ListStatus{"whitelist": {Version: 9}} }}
+	run(t, cfg, ob)
+	st := lastStatus(t, sub.WaitN(1, 20*time.Second))
+	if !st.Online || st.Site != "s" || st.Gate != "g" || st.Software != "test-1" || st.Lists["whitelist"].Version != 9 || st.Clock.IsZero() {
+		t.Fatalf("online status %+v", st)
+	}
+	p.Cut()
+	msgs, ok := sub.WaitFor(30*time.Second, func(m []mqtttest.Message) bool {
+		var st Status
+		return json.Unmarshal(m[len(m)-1].Payload, &st) == nil && !st.Online
+	})
+	if !ok {
+		t.Fatalf("no offline will after the network was cut; last %+v", lastStatus(t, msgs))
+	}
+	if m := msgs[len(msgs)-1]; m.Topic != "mynagate/v1/s/g/status" {
+		t.Fatalf("will on %q", m.Topic)
+	}
+}
+
+func TestCleanStopPublishesOffline(t *testing.T) {
+	b := mqtttest.Start(t)
+	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/s/g/status")
+	up, err := New(Config{Broker: b.Addr(), Site: "s", Gate: "g"}, newOutbox(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- up.Run(ctx) }()
+	sub.WaitN(1, 20*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	msgs := sub.WaitN(2, 20*time.Second)
+	if st := lastStatus(t, msgs); st.Online {
+		t.Fatalf("after stop the status is %+v", st)
+	}
+}
+
+func TestHandleAndResubscribe(t *testing.T) {
+	b := mqtttest.Start(t)
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.Addr()))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(50)
+	if tok := pub.Publish("mynagate/v1/s/lists/whitelist/snapshot/manifest", 1, true, "m1"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	got := make(chan string, 10)
+	up, err := New(Config{Broker: b.Addr(), Site: "s", Gate: "g"}, newOutbox(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const filter = "mynagate/v1/s/lists/#"
+	if err := up.Handle(filter, func(topic string, payload []byte) { got <- topic + "=" + string(payload) }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- up.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	want := "mynagate/v1/s/lists/whitelist/snapshot/manifest=m1"
+	for i := range 2 {
+		select {
+		case m := <-got:
+			if m != want {
+				t.Fatalf("handler got %q", m)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("retained message not delivered (round %d)", i)
+		}
+		if i == 0 {
+			// A gap in the deltas: ask for the retained snapshot again.
+			up.Resubscribe(filter)
+		}
+	}
+	if err := up.Handle("x", func(string, []byte) {}); err == nil {
+		t.Fatal("Handle after Run accepted")
+	}
+}
