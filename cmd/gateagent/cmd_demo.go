@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hw/signal"
+	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/reader"
+	"github.com/mynagate/mynagate/vcard"
+	"github.com/mynagate/mynagate/vcard/pki"
+)
+
+func init() {
+	register("demo", "run a gate on embedded defaults: virtual reader, virtual cards tapping, embedded broker", demoCmd)
+}
+
+// demoTap is one scripted tap of the demo.
+type demoTap struct {
+	profile string
+	what    string
+}
+
+var demoScript = []demoTap{
+	{"card-001.json", "a listed card"},
+	{"card-005.json", "an unlisted card"},
+	{"wrong-root.json", "a card from a wrong root"},
+	{"pulled.json", "a card pulled out mid-read"},
+	{"transit.json", "a transit card (no JPKI applet)"},
+	{"expired.json", "a card with an expired certificate"},
+	{"card-002.json", "another listed card"},
+}
+
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateagent demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "working directory for the demo PKI, config and databases (default: a new temporary directory)")
+	forever := fs.Bool("forever", false, "keep tapping the script in a loop until interrupted")
+	vpcdAddr := fs.String("vpcd", "127.0.0.1:35963", "vpcd address the virtual cards connect to")
+	readerName := fs.String("reader", "Virtual PCD 00 00", "PC/SC name of that vpcd slot")
+	hold := fs.Duration("hold", 800*time.Millisecond, "how long each card stays on the reader")
+	asJSON := fs.Bool("json", false, "print each decided event as one JSON line")
+	logLevel := fs.String("log", "warn", "log level on stderr: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "mynagate-demo-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	}
+	pkiDir := filepath.Join(*dir, "pki")
+	if err := pki.Init(pkiDir, pki.Options{}); err != nil {
+		return fmt.Errorf("make the demo PKI: %w", err)
+	}
+	secretPath := filepath.Join(*dir, "cardkey.secret")
+	if err := writeDemoSecret(secretPath); err != nil {
+		return err
+	}
+
+	var mu sync.Mutex
+	atHub := map[string]time.Time{}
+	hubSaw := make(chan string, 64)
+	broker, err := startDemoBroker("mynagate/v1/+/+/events", func(_ string, payload []byte) {
+		e, err := event.Decode(payload)
+		if err != nil {
+			fmt.Fprintf(stderr, "hub: bad event: %v\n", err)
+			return
+		}
+		mu.Lock()
+		_, dup := atHub[e.ID]
+		atHub[e.ID] = time.Now()
+		mu.Unlock()
+		if !dup {
+			hubSaw <- e.ID
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+
+	cfg := &config.Config{
+		Site: "demo-site", Gate: "gate-1", Mode: config.ModeVenue, DataDir: filepath.Join(*dir, "data"),
+		Lanes:     []config.Lane{{Name: "lane-1", Reader: *readerName, Kind: event.KindEntry}},
+		Roots:     []string{filepath.Join(pkiDir, "root.pem")},
+		ClockSkew: config.Duration(5 * time.Minute),
+		CardKey:   config.CardKey{SecretFile: secretPath},
+		MQTT:      config.MQTT{Broker: broker.addr},
+		Log:       *logLevel,
+	}
+	if b, err := json.MarshalIndent(cfg, "", "  "); err == nil {
+		os.WriteFile(filepath.Join(*dir, "gateagent.json"), b, 0o600)
+	}
+	log := newLogger(stderr, cfg.Log)
+	g, err := openGate(cfg, log, signal.NewConsole(stdout))
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	if err := importDemoList(g, pkiDir, secretPath); err != nil {
+		return err
+	}
+	decided := make(chan event.Event, 16)
+	g.agent.OnDecision = func(e event.Event) { decided <- e }
+
+	runCtx, stopGate := context.WithCancel(ctx)
+	gateDone := make(chan error, 1)
+	go func() { gateDone <- g.Run(runCtx) }()
+	defer func() { stopGate(); <-gateDone }()
+
+	fmt.Fprintf(stdout, "MynaGate demo: site %s, gate %s, reader %q, broker %s\nworking directory %s\n\n", cfg.Site, cfg.Gate, *readerName, broker.addr, *dir)
+	out := printer{w: stdout, json: *asJSON}
+	for round := 1; ; round++ {
+		for _, step := range demoScript {
+			if ctx.Err() != nil {
+				return nil
+			}
+			e, err := demoOneTap(ctx, filepath.Join(pkiDir, step.profile), *vpcdAddr, *readerName, *hold, decided)
+			if err != nil {
+				return fmt.Errorf("tap %s: %w", step.profile, err)
+			}
+			text := fmt.Sprintf("tap %-16s %-36s → %-5s %-22s %6.1f ms  assurance %s%s", step.profile, step.what,
+				strings.ToUpper(string(e.Decision)), e.Reason, e.LatencyMS, e.Assurance, weak(e.Assurance))
+			if err := out.emit(e, text); err != nil {
+				return err
+			}
+			select {
+			case id := <-hubSaw:
+				if !*asJSON {
+					fmt.Fprintf(stdout, "    hub received event seq %d (%s)\n", e.Seq, id)
+				}
+			case <-time.After(5 * time.Second):
+				return fmt.Errorf("event seq %d did not reach the broker within 5 s", e.Seq)
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if !*forever {
+			fmt.Fprintf(stdout, "\n%d taps decided, recorded and received by the hub.\n", len(demoScript))
+			return nil
+		}
+		fmt.Fprintf(stdout, "\nround %d done; tapping again (Ctrl-C stops)\n\n", round)
+	}
+}
+
+func weak(assurance string) string {
+	if assurance == "cert" {
+		return " (weak: a copied certificate would pass)"
+	}
+	return ""
+}
+
+// demoOneTap presents one card until the gate has decided (or the hold time is
+// over) and returns the decision.
+func demoOneTap(ctx context.Context, profilePath, vpcdAddr, readerName string, hold time.Duration, decided <-chan event.Event) (event.Event, error) {
+	p, err := vcard.LoadProfile(profilePath)
+	if err != nil {
+		return event.Event{}, err
+	}
+	tapCtx, cancel := context.WithTimeout(ctx, hold)
+	defer cancel()
+	presented := make(chan error, 1)
+	go func() { presented <- vcard.Present(tapCtx, vpcdAddr, vcard.NewCard(p)) }()
+	var e event.Event
+	select {
+	case e = <-decided:
+		<-presented
+	case err := <-presented:
+		if err != nil && !errors.Is(err, vcard.ErrPulled) {
+			return event.Event{}, err
+		}
+		// The card is gone; the decision follows shortly.
+		select {
+		case e = <-decided:
+		case <-time.After(5 * time.Second):
+			return event.Event{}, errors.New("no decision within 5 s of the tap; is the vpcd reader attached to pcscd? (gateagent doctor)")
+		case <-ctx.Done():
+			return event.Event{}, ctx.Err()
+		}
+	}
+	return e, waitRemoved(ctx, readerName)
+}
+
+// waitRemoved waits until pcscd has seen the card leave, as a person's next
+// tap would: pcscd polls vpcd, and a card put back before it noticed the
+// removal would look like the same card still lying there.
+func waitRemoved(ctx context.Context, readerName string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		readers, err := reader.List()
+		if err != nil {
+			return err
+		}
+		present := false
+		for _, r := range readers {
+			present = present || r.Name == readerName && r.Card
+		}
+		if !present {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pcscd still reports a card on %q 5 s after it was removed", readerName)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeDemoSecret makes a random card-key secret file for the demo.
+func writeDemoSecret(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	s := make([]byte, 32)
+	rand.Read(s)
+	return os.WriteFile(path, []byte(hex.EncodeToString(s)+"\n"), 0o600)
+}
+
+func importDemoList(g *gate, pkiDir, secretPath string) error {
+	f, err := os.Open(filepath.Join(pkiDir, "whitelist.csv"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	keyer, err := cardkey.LoadSecretFile(secretPath)
+	if err != nil {
+		return err
+	}
+	if _, err := g.list.ImportCSV(f, keyer, nil); err != nil {
+		return fmt.Errorf("import the demo whitelist: %w", err)
+	}
+	return nil
+}

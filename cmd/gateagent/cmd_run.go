@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/mynagate/mynagate/config"
+)
+
+func init() {
+	register("run", "run the gate daemon (systemd Type=notify)", runCmd)
+}
+
+func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateagent run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/etc/mynagate/gateagent.json", "config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.Log)
+	g, err := openGate(cfg, log, nil)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	defer g.Close()
+	return g.Run(ctx)
+}

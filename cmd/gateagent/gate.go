@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mynagate/mynagate/agent"
+	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/hw/signal"
+	"github.com/mynagate/mynagate/internal/sdnotify"
+	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/reader"
+	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/uplink"
+)
+
+// gate is a running gate: the parts of a config opened and wired together.
+type gate struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	agent   *agent.Agent
+	watcher *reader.Watcher
+	outbox  *outbox.Outbox
+	list    *whitelist.Store
+	uplink  *uplink.Uplink
+}
+
+// newLogger returns the daemon's logger: text lines on w at the configured level.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// openGate opens every part the config names. On error, what was opened is
+// closed again.
+func openGate(cfg *config.Config, log *slog.Logger, sig agent.Signaller) (g *gate, err error) {
+	g = &gate{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w; check data_dir in %s", err, cfg.Path())
+	}
+	roots, err := certcheck.LoadRoots(cfg.Roots...)
+	if err != nil {
+		return nil, fmt.Errorf("pinned roots: %w", err)
+	}
+	roots.Skew = time.Duration(cfg.ClockSkew)
+	keyer, err := cardkey.LoadSecretFile(cfg.CardKey.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("card key: %w", err)
+	}
+	if g.list, err = whitelist.Open(cfg.WhitelistPath(), whitelist.Options{}); err != nil {
+		return nil, fmt.Errorf("whitelist: %w", err)
+	}
+	if g.outbox, err = outbox.Open(cfg.OutboxPath(), outbox.Options{}); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	var link agent.Link
+	if cfg.MQTT.Broker != "" {
+		ucfg := uplink.Config{
+			Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Prefix: cfg.MQTT.Prefix,
+			Site: cfg.Site, Gate: cfg.Gate, Username: cfg.MQTT.Username,
+			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
+		}
+		if cfg.MQTT.PasswordFile != "" {
+			pw, err := os.ReadFile(cfg.MQTT.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("mqtt password: %w", err)
+			}
+			ucfg.Password = strings.TrimSpace(string(pw))
+		}
+		if g.uplink, err = uplink.New(ucfg, g.outbox, log.With("part", "uplink")); err != nil {
+			return nil, fmt.Errorf("mqtt: %w", err)
+		}
+		link = g.uplink
+	} else {
+		log.Warn("no mqtt.broker configured: taps are recorded locally and never leave this gate")
+	}
+	if sig == nil {
+		sig = signal.NewConsole(os.Stdout)
+	}
+	lanes := make([]agent.Lane, len(cfg.Lanes))
+	patterns := make([]string, len(cfg.Lanes))
+	for i, l := range cfg.Lanes {
+		lanes[i] = agent.Lane{Name: l.Name, Reader: l.Reader, Kind: l.Kind, Zone: l.Zone}
+		patterns[i] = l.Reader
+	}
+	g.agent = &agent.Agent{
+		Site: cfg.Site, Gate: cfg.Gate, Lanes: lanes,
+		Roots: roots, Keyer: keyer, List: g.list, Journal: g.outbox,
+		Signal: sig, Link: link, Log: log,
+	}
+	g.watcher = &reader.Watcher{Patterns: patterns, Log: log.With("part", "reader")}
+	return g, nil
+}
+
+// Run serves taps and syncs until ctx is done, keeping systemd informed.
+func (g *gate) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); wg.Wait() }()
+	if g.uplink != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.uplink.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				g.log.Error("uplink stopped", "err", err)
+			}
+		}()
+	}
+	if iv := sdnotify.WatchdogInterval(); iv > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(iv)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					sdnotify.Notify("WATCHDOG=1")
+				}
+			}
+		}()
+	}
+	g.log.Info("gate ready", "site", g.cfg.Site, "gate", g.cfg.Gate, "mode", g.cfg.Mode, "lanes", len(g.cfg.Lanes), "list_version", g.list.Version())
+	sdnotify.Notify("READY=1\nSTATUS=deciding taps")
+	err := g.watcher.Run(ctx, g.agent.Tap)
+	sdnotify.Notify("STOPPING=1")
+	return err
+}
+
+// Close closes what openGate opened.
+func (g *gate) Close() {
+	if g.outbox != nil {
+		if err := g.outbox.Close(); err != nil {
+			g.log.Error("close outbox", "err", err)
+		}
+	}
+	if g.list != nil {
+		if err := g.list.Close(); err != nil {
+			g.log.Error("close whitelist", "err", err)
+		}
+	}
+}

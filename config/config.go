@@ -1,0 +1,254 @@
+// Package config is the gate's configuration file: one JSON document decoded
+// strictly (an unknown key is an error naming the file and the key), with
+// defaults filled in and every value checked before the daemon starts.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mynagate/mynagate/event"
+)
+
+// Modes of a gate. The mode picks defaults an operator of that kind of gate
+// expects; see README.md.
+const (
+	ModeVenue   = "venue"
+	ModeShelter = "shelter"
+	ModeKiosk   = "kiosk"
+)
+
+// Config is a gate's whole configuration.
+type Config struct {
+	// Site and Gate name this gate in events and MQTT topics.
+	Site string `json:"site"`
+	Gate string `json:"gate"`
+	// Mode is venue, shelter or kiosk.
+	Mode string `json:"mode"`
+	// DataDir holds the outbox and whitelist databases.
+	DataDir string `json:"data_dir"`
+	// Lanes map readers to what a tap on them means.
+	Lanes []Lane `json:"lanes"`
+	// Roots are PEM files of the pinned J-LIS user-authentication roots.
+	Roots []string `json:"roots"`
+	// ClockSkew is how far the gate clock may be off when checking validity.
+	ClockSkew Duration `json:"clock_skew"`
+	// CardKey says where the card-key HMAC secret lives.
+	CardKey CardKey `json:"card_key"`
+	// MQTT is the hub connection; an empty broker runs the gate offline only.
+	MQTT MQTT `json:"mqtt"`
+	// Log is the log level: debug, info, warn, error.
+	Log string `json:"log"`
+	// Hardware configures buzzer, relay, LEDs and printer; it is decoded by the
+	// hw package and kept raw here.
+	Hardware json.RawMessage `json:"hardware,omitempty"`
+
+	// path is the file the config came from, for messages.
+	path string
+}
+
+// Lane is one reader's role.
+type Lane struct {
+	Name   string     `json:"name"`
+	Reader string     `json:"reader"`
+	Kind   event.Kind `json:"kind"`
+	Zone   string     `json:"zone"`
+}
+
+// CardKey locates the card-key secret: in the HSM (production) or, for demos
+// only, in a file.
+type CardKey struct {
+	SecretFile string `json:"secret_file"`
+}
+
+// MQTT is the broker connection.
+type MQTT struct {
+	Broker   string `json:"broker"`
+	ClientID string `json:"client_id"`
+	Prefix   string `json:"prefix"`
+	Username string `json:"username"`
+	// PasswordFile holds the broker password, so it stays out of the config.
+	PasswordFile string `json:"password_file"`
+	CAFile       string `json:"ca_file"`
+	CertFile     string `json:"cert_file"`
+	KeyFile      string `json:"key_file"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("5m").
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"5m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Load reads and checks a config file. Relative paths inside it are taken
+// relative to the file's directory.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.path = path
+	c.resolve(filepath.Dir(path))
+	return c, nil
+}
+
+// Parse decodes a config strictly, fills defaults and validates it.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	if err := Strict(b, &c); err != nil {
+		return nil, err
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Strict decodes JSON into v refusing unknown keys and trailing data, and
+// reports the line of a syntax or type error.
+func Strict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return fmt.Errorf("line %d: %w", line(b, se.Offset), err)
+		case errors.As(err, &te):
+			return fmt.Errorf("line %d: key %q: %w", line(b, te.Offset), te.Field, err)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("unknown key %s (check the spelling; README.md lists the keys)", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+func line(b []byte, off int64) int {
+	off = min(off, int64(len(b)))
+	return 1 + bytes.Count(b[:off], []byte{'\n'})
+}
+
+func (c *Config) defaults() {
+	if c.Mode == "" {
+		c.Mode = ModeVenue
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/mynagate"
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = Duration(5 * time.Minute)
+	}
+	if c.Log == "" {
+		c.Log = "info"
+	}
+	for i := range c.Lanes {
+		l := &c.Lanes[i]
+		if l.Kind == "" {
+			l.Kind = map[string]event.Kind{ModeVenue: event.KindEntry, ModeShelter: event.KindCheckin, ModeKiosk: event.KindIdentify}[c.Mode]
+		}
+		if l.Name == "" {
+			l.Name = fmt.Sprintf("lane-%d", i+1)
+		}
+	}
+	if len(c.Lanes) == 0 {
+		c.Lanes = []Lane{{Name: "lane-1", Reader: "*", Kind: map[string]event.Kind{ModeVenue: event.KindEntry, ModeShelter: event.KindCheckin, ModeKiosk: event.KindIdentify}[c.Mode]}}
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for _, f := range []struct{ key, v string }{{"site", c.Site}, {"gate", c.Gate}} {
+		if f.v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", f.key))
+		} else if strings.ContainsAny(f.v, "/+#") {
+			errs = append(errs, fmt.Errorf("%s %q may not contain '/', '+' or '#' (it is an MQTT topic level)", f.key, f.v))
+		}
+	}
+	switch c.Mode {
+	case ModeVenue, ModeShelter, ModeKiosk:
+	default:
+		errs = append(errs, fmt.Errorf("mode %q: want venue, shelter or kiosk", c.Mode))
+	}
+	if len(c.Roots) == 0 {
+		errs = append(errs, errors.New("roots: at least one pinned root certificate file is required"))
+	}
+	if c.CardKey.SecretFile == "" {
+		errs = append(errs, errors.New("card_key: secret_file is required"))
+	}
+	for i, l := range c.Lanes {
+		switch l.Kind {
+		case event.KindEntry, event.KindExit, event.KindCheckin, event.KindCheckout, event.KindIdentify, event.KindEnrol:
+		default:
+			errs = append(errs, fmt.Errorf("lanes[%d].kind %q: want entry, exit, checkin, checkout, identify or enrol", i, l.Kind))
+		}
+		if l.Reader == "" {
+			errs = append(errs, fmt.Errorf("lanes[%d].reader is required (a PC/SC reader name or pattern; gateagent doctor lists them)", i))
+		}
+	}
+	switch c.Log {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log %q: want debug, info, warn or error", c.Log))
+	}
+	if c.MQTT.Broker != "" && !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !strings.HasPrefix(c.MQTT.Broker, "ssl://") {
+		errs = append(errs, fmt.Errorf("mqtt.broker %q: want tcp://host:port or ssl://host:port", c.MQTT.Broker))
+	}
+	return errors.Join(errs...)
+}
+
+// resolve makes relative file paths relative to dir.
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.DataDir)
+	for i := range c.Roots {
+		abs(&c.Roots[i])
+	}
+	abs(&c.CardKey.SecretFile)
+	abs(&c.MQTT.PasswordFile)
+	abs(&c.MQTT.CAFile)
+	abs(&c.MQTT.CertFile)
+	abs(&c.MQTT.KeyFile)
+}
+
+// Path returns the file the config was loaded from, "" if parsed from bytes.
+func (c *Config) Path() string { return c.path }
+
+// OutboxPath is the outbox database file.
+func (c *Config) OutboxPath() string { return filepath.Join(c.DataDir, "outbox.db") }
+
+// WhitelistPath is the whitelist and revocation database file.
+func (c *Config) WhitelistPath() string { return filepath.Join(c.DataDir, "whitelist.db") }
