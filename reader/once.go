@@ -99,3 +99,30 @@ func Once(ctx context.Context, pattern string, fn func(Tap) error) error {
 	defer card.card.EndTransaction(scard.LeaveCard)
 	return fn(Tap{Reader: name, At: at, ATR: rs[0].Atr, Card: card})
 }
+
+// WaitRemoved waits until no card is on the named reader, as pcscd sees it. A
+// kiosk uses it to say "remove your card"; tests and the demo use it before the
+// next tap, because a card put back before pcscd noticed the removal looks like
+// the same card still lying there.
+func WaitRemoved(ctx context.Context, name string) error {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return fmt.Errorf("reader: connect to pcscd: %w; is pcscd running?", err)
+	}
+	defer sc.Release()
+	stop := context.AfterFunc(ctx, func() { sc.Cancel() })
+	defer stop()
+	rs := []scard.ReaderState{{Reader: name, CurrentState: scard.StateUnaware}}
+	for {
+		if err := sc.GetStatusChange(rs, time.Second); err != nil && !errors.Is(err, scard.ErrTimeout) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("reader: card still on %q: %w", name, ctx.Err())
+			}
+			return fmt.Errorf("reader: wait for removal on %q: %w", name, mapError(err))
+		}
+		rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
+		if rs[0].EventState&scard.StatePresent == 0 {
+			return nil
+		}
+	}
+}

@@ -194,34 +194,9 @@ func demoOneTap(ctx context.Context, profilePath, vpcdAddr, readerName string, h
 			return event.Event{}, ctx.Err()
 		}
 	}
-	return e, waitRemoved(ctx, readerName)
-}
-
-// waitRemoved waits until pcscd has seen the card leave, as a person's next
-// tap would: pcscd polls vpcd, and a card put back before it noticed the
-// removal would look like the same card still lying there.
-func waitRemoved(ctx context.Context, readerName string) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		readers, err := reader.List()
-		if err != nil {
-			return err
-		}
-		present := false
-		for _, r := range readers {
-			present = present || r.Name == readerName && r.Card
-		}
-		if !present {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pcscd still reports a card on %q 5 s after it was removed", readerName)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return e, reader.WaitRemoved(waitCtx, readerName)
 }
 
 // writeDemoSecret makes a random card-key secret file for the demo.
