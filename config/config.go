@@ -91,7 +91,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("duration %q: want a Go duration like \"5m\" or \"300ms\"", s)
 	}
 	*d = Duration(v)
 	return nil

@@ -1,0 +1,70 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/event"
+)
+
+// TestExampleConfigs loads every shipped example: an example that does not load
+// is a broken promise to the operator who copies it.
+func TestExampleConfigs(t *testing.T) {
+	files, err := filepath.Glob("../configs/*.json")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("example configs: %v, %v", files, err)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	base := `"site":"s","gate":"g","roots":["r.pem"],"card_key":{"secret_file":"k"}`
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"unknown key", `{` + base + `,"turnstyle":1}`, `unknown key "turnstyle"`},
+		{"unknown nested key", `{` + base + `,"mqtt":{"brokr":"tcp://x:1"}}`, `unknown key "brokr"`},
+		{"syntax error line", "{\n" + base + ",\n\"mode\": venue}", "line 3"},
+		{"type error", `{` + base + `,"mode":3}`, `key "mode"`},
+		{"missing site", `{"gate":"g","roots":["r"],"card_key":{"secret_file":"k"}}`, "site is required"},
+		{"slash in gate", `{"site":"s","gate":"a/b","roots":["r"],"card_key":{"secret_file":"k"}}`, "may not contain"},
+		{"bad mode", `{` + base + `,"mode":"stadium"}`, `mode "stadium"`},
+		{"bad kind", `{` + base + `,"lanes":[{"reader":"*","kind":"enter"}]}`, `kind "enter"`},
+		{"bad broker", `{` + base + `,"mqtt":{"broker":"mqtt://x"}}`, "tcp://host:port"},
+		{"bad duration", `{` + base + `,"clock_skew":"5 minutes"}`, `duration "5 minutes"`},
+		{"trailing", `{` + base + `} {}`, "trailing data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultsAndPaths(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "gate.json")
+	os.WriteFile(p, []byte(`{"site":"s","gate":"g","mode":"shelter","data_dir":"data","roots":["roots/a.pem"],"card_key":{"secret_file":"k"}}`), 0o600)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Roots[0] != filepath.Join(dir, "roots/a.pem") || c.DataDir != filepath.Join(dir, "data") {
+		t.Errorf("relative paths not resolved against the config's directory: %v %v", c.Roots, c.DataDir)
+	}
+	if len(c.Lanes) != 1 || c.Lanes[0].Kind != event.KindCheckin || c.Lanes[0].Reader != "*" {
+		t.Errorf("shelter default lane = %+v", c.Lanes)
+	}
+	if time.Duration(c.ClockSkew) != 5*time.Minute || c.Log != "info" {
+		t.Errorf("defaults: skew %v log %q", time.Duration(c.ClockSkew), c.Log)
+	}
+}
