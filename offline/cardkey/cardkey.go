@@ -145,7 +145,7 @@ func LoadSecretFile(path string) (Keyer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cardkey: load secret %s: %w", path, err)
 	}
-	secret, err := decodeSecret(b)
+	secret, err := DecodeSecret(b)
 	if err != nil {
 		return nil, fmt.Errorf("cardkey: load secret %s: %w", path, err)
 	}
@@ -154,7 +154,9 @@ func LoadSecretFile(path string) (Keyer, error) {
 	return NewSoftware(secret), nil
 }
 
-func decodeSecret(b []byte) ([]byte, error) {
+// DecodeSecret decodes a secret as written in a secret or hand-over file: 64
+// hex digits (surrounding white space ignored) or exactly 32 raw bytes.
+func DecodeSecret(b []byte) ([]byte, error) {
 	if t := bytes.TrimSpace(b); len(t) == 64 {
 		s := make([]byte, 32)
 		if _, err := hex.Decode(s, t); err == nil {
