@@ -1,0 +1,284 @@
+package lists
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind says whether a list version replaces the list or changes it.
+type Kind string
+
+// Kinds of list version.
+const (
+	Snapshot Kind = "snapshot"
+	Delta    Kind = "delta"
+)
+
+// Format names the manifest and payload format.
+const Format = "mynagate-list/1"
+
+// Chunking limits. A manifest may pick any chunk size in range; the hub uses
+// DefaultChunkSize, below every common broker's message limit.
+const (
+	DefaultChunkSize = 256 << 10
+	MinChunkSize     = 1 << 10
+	MaxChunkSize     = 1 << 20
+	// MaxPayload bounds one list version, so that even a validly signed
+	// manifest cannot make a gate hold unbounded memory.
+	MaxPayload = 1 << 30
+)
+
+// sigDomain separates list signatures from anything else the hub key signs.
+const sigDomain = "mynagate list manifest v1\n"
+
+// Manifest describes one signed list version. It is published as an Envelope;
+// the gate verifies the signature, then every chunk against Chunks, then the
+// whole payload against SHA256, before applying anything.
+type Manifest struct {
+	Format string `json:"format"`
+	// Site and List bind the manifest to where it may be applied, so that a
+	// list for one site or one list name cannot be replayed as another.
+	Site string `json:"site"`
+	List string `json:"list"`
+	Kind Kind   `json:"kind"`
+	// Version rises with every published version of this list; Base is, for a
+	// delta, the version it applies on (0 for a snapshot).
+	Version uint64    `json:"version"`
+	Base    uint64    `json:"base"`
+	Created time.Time `json:"created"`
+	// ChunkSize is the size of every chunk but the last; Size the payload's.
+	ChunkSize int   `json:"chunk_size"`
+	Size      int64 `json:"size"`
+	// SHA256 is the payload's hash; Chunks the hash of each chunk, in order
+	// (lower-case hex).
+	SHA256 string   `json:"sha256"`
+	Chunks []string `json:"chunks"`
+	// Counts of each section, checked after decoding.
+	Puts     int `json:"puts"`
+	Deletes  int `json:"deletes"`
+	Revoke   int `json:"revoke"`
+	Unrevoke int `json:"unrevoke"`
+}
+
+// Envelope is the manifest message: the manifest's exact JSON bytes and an
+// Ed25519 signature over sigDomain || those bytes.
+type Envelope struct {
+	Manifest  json.RawMessage `json:"manifest"`
+	Signature string          `json:"signature"`
+}
+
+// check validates a manifest's fields and their consistency.
+func (m *Manifest) check() error {
+	switch {
+	case m.Format != Format:
+		return fmt.Errorf("format %q, want %q", m.Format, Format)
+	case validName(m.Site) != nil:
+		return fmt.Errorf("site %q: %w", m.Site, validName(m.Site))
+	case validName(m.List) != nil:
+		return fmt.Errorf("list %q: %w", m.List, validName(m.List))
+	case m.Kind != Snapshot && m.Kind != Delta:
+		return fmt.Errorf("kind %q is neither snapshot nor delta", m.Kind)
+	case m.Version == 0:
+		return errors.New("version 0")
+	case m.Kind == Snapshot && m.Base != 0:
+		return fmt.Errorf("snapshot with base %d", m.Base)
+	case m.Kind == Delta && m.Base >= m.Version:
+		return fmt.Errorf("delta base %d not below version %d", m.Base, m.Version)
+	case m.ChunkSize < MinChunkSize || m.ChunkSize > MaxChunkSize:
+		return fmt.Errorf("chunk size %d outside %d..%d", m.ChunkSize, MinChunkSize, MaxChunkSize)
+	case m.Size < 0 || m.Size > MaxPayload:
+		return fmt.Errorf("size %d outside 0..%d", m.Size, MaxPayload)
+	case int64(len(m.Chunks)) != chunkCount(m.Size, m.ChunkSize):
+		return fmt.Errorf("%d chunk hashes for %d bytes in %d-byte chunks", len(m.Chunks), m.Size, m.ChunkSize)
+	case m.Puts < 0 || m.Deletes < 0 || m.Revoke < 0 || m.Unrevoke < 0:
+		return errors.New("negative count")
+	case m.Kind == Snapshot && (m.Deletes != 0 || m.Unrevoke != 0):
+		return errors.New("snapshot with deletes or unrevocations")
+	}
+	if !isSHA256Hex(m.SHA256) {
+		return fmt.Errorf("payload hash %q is not 64 hex digits", m.SHA256)
+	}
+	for i, h := range m.Chunks {
+		if !isSHA256Hex(h) {
+			return fmt.Errorf("chunk %d hash %q is not 64 hex digits", i, h)
+		}
+	}
+	return nil
+}
+
+func chunkCount(size int64, chunk int) int64 {
+	if size == 0 {
+		return 1 // an empty list still has one (empty) chunk to carry it
+	}
+	return (size + int64(chunk) - 1) / int64(chunk)
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validName checks a site or list name used as one topic level.
+func validName(s string) error {
+	switch {
+	case s == "" || len(s) > 64:
+		return errors.New("must be 1 to 64 bytes")
+	case strings.ContainsAny(s, "/+#\x00"):
+		return errors.New("must not contain '/', '+', '#' or NUL")
+	}
+	return nil
+}
+
+// ErrSignature means a manifest's signature does not verify with any pinned key.
+var ErrSignature = errors.New("signature does not verify with the pinned hub key")
+
+// ParseManifest decodes an Envelope, verifies its signature with one of the
+// pinned keys and checks the manifest. Nothing in an unverified manifest is
+// trusted: the signature is checked before the manifest is decoded.
+func ParseManifest(b []byte, keys []ed25519.PublicKey) (*Manifest, error) {
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("lists: manifest envelope: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("lists: manifest envelope: trailing data")
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Signature)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("lists: manifest: %w (malformed signature)", ErrSignature)
+	}
+	msg := append([]byte(sigDomain), env.Manifest...)
+	ok := false
+	for _, k := range keys {
+		if len(k) == ed25519.PublicKeySize && ed25519.Verify(k, msg, sig) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("lists: manifest: %w", ErrSignature)
+	}
+	var m Manifest
+	dec = json.NewDecoder(bytes.NewReader(env.Manifest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("lists: manifest: %w", err)
+	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("lists: manifest: %w", err)
+	}
+	return &m, nil
+}
+
+// Signed is one list version ready to publish: the manifest message and the
+// chunk messages.
+type Signed struct {
+	Manifest *Manifest
+	Envelope []byte
+	Chunks   [][]byte
+}
+
+// Build chunks payload and signs the manifest. m supplies Site, List, Kind,
+// Version, Base, Created and the section counts; Build fills in the rest.
+// chunkSize 0 means DefaultChunkSize.
+func Build(key ed25519.PrivateKey, m Manifest, payload []byte, chunkSize int) (*Signed, error) {
+	if chunkSize == 0 {
+		chunkSize = DefaultChunkSize
+	}
+	m.Format = Format
+	m.ChunkSize = chunkSize
+	m.Size = int64(len(payload))
+	sum := sha256.Sum256(payload)
+	m.SHA256 = hex.EncodeToString(sum[:])
+	m.Chunks = nil
+	var chunks [][]byte
+	for i := int64(0); i < chunkCount(m.Size, chunkSize); i++ {
+		lo := i * int64(chunkSize)
+		hi := min(lo+int64(chunkSize), m.Size)
+		data := payload[lo:hi]
+		h := sha256.Sum256(data)
+		m.Chunks = append(m.Chunks, hex.EncodeToString(h[:]))
+		chunks = append(chunks, encodeChunk(m.Kind, m.Version, uint32(i), data))
+	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("lists: build %s %s v%d: %w", m.List, m.Kind, m.Version, err)
+	}
+	raw, err := json.Marshal(&m)
+	if err != nil {
+		return nil, fmt.Errorf("lists: build: encode manifest: %w", err)
+	}
+	sig := ed25519.Sign(key, append([]byte(sigDomain), raw...))
+	env, err := json.Marshal(Envelope{Manifest: raw, Signature: base64.StdEncoding.EncodeToString(sig)})
+	if err != nil {
+		return nil, fmt.Errorf("lists: build: encode envelope: %w", err)
+	}
+	return &Signed{Manifest: &m, Envelope: env, Chunks: chunks}, nil
+}
+
+// chunkMagic opens a chunk message:
+//
+//	"MGLC" kind(1: 's' or 'd') version(uint64 BE) index(uint32 BE) data
+//
+// The header only routes the chunk; its data is trusted only once its hash
+// matches the signed manifest's.
+const chunkMagic = "MGLC"
+
+const chunkHeader = len(chunkMagic) + 1 + 8 + 4
+
+// Chunk is a parsed chunk message.
+type Chunk struct {
+	Kind    Kind
+	Version uint64
+	Index   uint32
+	Data    []byte
+}
+
+func encodeChunk(k Kind, version uint64, index uint32, data []byte) []byte {
+	b := make([]byte, 0, chunkHeader+len(data))
+	b = append(b, chunkMagic...)
+	b = append(b, k[0])
+	b = binary.BigEndian.AppendUint64(b, version)
+	b = binary.BigEndian.AppendUint32(b, index)
+	return append(b, data...)
+}
+
+// ParseChunk parses a chunk message. Data aliases b.
+func ParseChunk(b []byte) (Chunk, error) {
+	if len(b) < chunkHeader || string(b[:4]) != chunkMagic {
+		return Chunk{}, errors.New("lists: chunk: bad header")
+	}
+	var c Chunk
+	switch b[4] {
+	case 's':
+		c.Kind = Snapshot
+	case 'd':
+		c.Kind = Delta
+	default:
+		return Chunk{}, fmt.Errorf("lists: chunk: unknown kind %q", b[4])
+	}
+	c.Version = binary.BigEndian.Uint64(b[5:13])
+	c.Index = binary.BigEndian.Uint32(b[13:17])
+	c.Data = b[chunkHeader:]
+	if len(c.Data) > MaxChunkSize {
+		return Chunk{}, fmt.Errorf("lists: chunk: %d bytes of data, at most %d", len(c.Data), MaxChunkSize)
+	}
+	return c, nil
+}
