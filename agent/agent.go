@@ -18,6 +18,7 @@ import (
 	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/reader/jpki"
@@ -69,14 +70,17 @@ type Lane struct {
 type Agent struct {
 	Site, Gate string
 	Lanes      []Lane
-	Roots      Verifier
-	Keyer      cardkey.Keyer
-	List       Whitelist
-	Journal    Journal
-	Signal     Signaller
-	Link       Link
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Policy says which assurance levels this gate accepts and how entries'
+	// time windows are read.
+	Policy  policy.Policy
+	Roots   Verifier
+	Keyer   cardkey.Keyer
+	List    Whitelist
+	Journal Journal
+	Signal  Signaller
+	Link    Link
+	Log     *slog.Logger
+	Now     func() time.Time
 	// OnDecision, if set, is called with every journaled event (the demo prints
 	// them; tests collect them). It must not block.
 	OnDecision func(event.Event)
@@ -187,26 +191,17 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) (event.Reason, 
 		log.Error("certificate check failed", "err", err)
 		return event.ReasonInternalError, ck, ""
 	}
-	revoked, err := a.List.Revoked(key)
-	if err != nil {
+	in := policy.Input{Now: at, Gate: a.Gate, Zone: lane.Zone, Kind: lane.Kind, Assurance: policy.AssuranceCert}
+	if in.Revoked, err = a.List.Revoked(key); err != nil {
 		log.Error("revocation lookup failed", "err", err)
 		return event.ReasonInternalError, ck, ""
 	}
-	if revoked {
-		return event.ReasonRevoked, ck, ""
-	}
-	entry, ok, err := a.List.Lookup(key)
-	switch {
-	case err != nil:
+	if in.Entry, in.Listed, err = a.List.Lookup(key); err != nil {
 		log.Error("whitelist lookup failed", "err", err)
 		return event.ReasonInternalError, ck, ""
-	case !ok:
-		return event.ReasonNotListed, ck, ""
 	}
-	if !entry.ValidFrom.IsZero() && at.Before(entry.ValidFrom) || !entry.ValidUntil.IsZero() && !at.Before(entry.ValidUntil) {
-		return event.ReasonOutsideWindow, ck, entry.ServiceID
-	}
-	return event.ReasonAdmit, ck, entry.ServiceID
+	_, reason := policy.Decide(a.Policy, in)
+	return reason, ck, in.Entry.ServiceID
 }
 
 // cardReason maps a card exchange error to the reason a person is given.

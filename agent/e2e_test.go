@@ -19,6 +19,7 @@ import (
 	"github.com/mynagate/mynagate/internal/pcsctest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/sync/outbox"
@@ -105,8 +106,9 @@ func startGate(t *testing.T) *gateEnv {
 	}
 	env.agent = &agent.Agent{
 		Site: "test-site", Gate: "gate-1",
-		Lanes: []agent.Lane{{Name: "north-1", Reader: slot.Reader, Kind: event.KindEntry}},
-		Roots: roots, Keyer: keyer, List: list, Journal: ob, Signal: env.buzzer, Link: up,
+		Lanes:  []agent.Lane{{Name: "north-1", Reader: slot.Reader, Kind: event.KindEntry}},
+		Policy: policy.Policy{Accept: []string{policy.AssuranceCert}},
+		Roots:  roots, Keyer: keyer, List: list, Journal: ob, Signal: env.buzzer, Link: up,
 		OnDecision: func(e event.Event) { env.decided <- e },
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -39,6 +39,8 @@ type Config struct {
 	Roots []string `json:"roots"`
 	// ClockSkew is how far the gate clock may be off when checking validity.
 	ClockSkew Duration `json:"clock_skew"`
+	// Policy says which assurance levels admit and how time windows are read.
+	Policy Policy `json:"policy"`
 	// CardKey says where the card-key HMAC secret lives.
 	CardKey CardKey `json:"card_key"`
 	// MQTT is the hub connection; an empty broker runs the gate offline only.
@@ -59,6 +61,19 @@ type Lane struct {
 	Reader string     `json:"reader"`
 	Kind   event.Kind `json:"kind"`
 	Zone   string     `json:"zone"`
+}
+
+// Policy is the gate's decision policy (see offline/policy).
+type Policy struct {
+	// Accept lists the assurance levels admitted normally: cert, pin, pinless.
+	Accept []string `json:"accept"`
+	// Fallback lists levels admitted only during a declared emergency.
+	Fallback []string `json:"fallback"`
+	// TimeZone is the IANA zone of whitelist entries' daily windows (default
+	// Asia/Tokyo).
+	TimeZone string `json:"time_zone"`
+	// ExitGrace lets an exit through this long after an entry's end.
+	ExitGrace Duration `json:"exit_grace"`
 }
 
 // CardKey locates the card-key secret: in the HSM (production) or, for demos
@@ -171,6 +186,12 @@ func (c *Config) defaults() {
 	if c.Log == "" {
 		c.Log = "info"
 	}
+	if c.Policy.Accept == nil {
+		c.Policy.Accept = []string{"cert"}
+	}
+	if c.Policy.TimeZone == "" {
+		c.Policy.TimeZone = "Asia/Tokyo"
+	}
 	for i := range c.Lanes {
 		l := &c.Lanes[i]
 		if l.Kind == "" {
@@ -213,6 +234,14 @@ func (c *Config) validate() error {
 		}
 		if l.Reader == "" {
 			errs = append(errs, fmt.Errorf("lanes[%d].reader is required (a PC/SC reader name or pattern; gateagent doctor lists them)", i))
+		}
+	}
+	if _, err := time.LoadLocation(c.Policy.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("policy.time_zone %q: %w", c.Policy.TimeZone, err))
+	}
+	for _, l := range append(append([]string{}, c.Policy.Accept...), c.Policy.Fallback...) {
+		if l != "cert" && l != "pin" && l != "pinless" {
+			errs = append(errs, fmt.Errorf("policy: assurance level %q: want cert, pin or pinless", l))
 		}
 	}
 	switch c.Log {

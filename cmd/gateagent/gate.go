@@ -17,6 +17,7 @@ import (
 	"github.com/mynagate/mynagate/internal/sdnotify"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/sync/outbox"
@@ -100,8 +101,16 @@ func openGate(cfg *config.Config, log *slog.Logger, sig agent.Signaller) (g *gat
 		lanes[i] = agent.Lane{Name: l.Name, Reader: l.Reader, Kind: l.Kind, Zone: l.Zone}
 		patterns[i] = l.Reader
 	}
+	loc, err := time.LoadLocation(cfg.Policy.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("policy time zone: %w", err)
+	}
+	pol := policy.Policy{Accept: cfg.Policy.Accept, Fallback: cfg.Policy.Fallback, Location: loc, ExitGrace: time.Duration(cfg.Policy.ExitGrace)}
+	if err := pol.Validate(); err != nil {
+		return nil, err
+	}
 	g.agent = &agent.Agent{
-		Site: cfg.Site, Gate: cfg.Gate, Lanes: lanes,
+		Site: cfg.Site, Gate: cfg.Gate, Lanes: lanes, Policy: pol,
 		Roots: roots, Keyer: keyer, List: g.list, Journal: g.outbox,
 		Signal: sig, Link: link, Log: log,
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/reader/jpki"
@@ -143,7 +144,8 @@ func (b benchEnv) tapToDecision(ctx context.Context, taps int, emit func(row)) e
 	decided := make(chan event.Event, 1)
 	a := &agent.Agent{
 		Site: "bench", Gate: "g1", Lanes: []agent.Lane{{Name: "l1", Reader: b.reader, Kind: event.KindEntry}},
-		Roots: roots, Keyer: keyer, List: list, Journal: ob,
+		Policy: policy.Policy{Accept: []string{policy.AssuranceCert}},
+		Roots:  roots, Keyer: keyer, List: list, Journal: ob,
 		Log:        slog.New(slog.DiscardHandler),
 		OnDecision: func(e event.Event) { decided <- e },
 	}
