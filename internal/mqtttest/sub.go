@@ -115,3 +115,18 @@ func (s *Sub) WaitFor(timeout time.Duration, done func([]Message) bool) ([]Messa
 		}
 	}
 }
+
+// Publish sends one message at QoS 1 from a short-lived client and waits for the
+// broker's acknowledgement, failing the test on error.
+func Publish(t testing.TB, addr, topic string, payload []byte, retained bool) {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(addr).SetConnectTimeout(5 * time.Second).
+		SetClientID(fmt.Sprintf("mqtttest-pub-%d-%d", time.Now().UnixNano(), subCount.Add(1))))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtttest: publisher connect %s: %v", addr, tok.Error())
+	}
+	defer c.Disconnect(50)
+	if tok := c.Publish(topic, 1, retained, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtttest: publish %s: %v", topic, tok.Error())
+	}
+}

@@ -1,0 +1,171 @@
+package peers
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/uplink"
+)
+
+var t0 = time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
+
+func ev(id string, kind event.Kind, d event.Decision, min int) *event.Event {
+	return &event.Event{ID: id, Seq: 1, At: t0.Add(time.Duration(min) * time.Minute), Site: "stadium", Gate: "g1",
+		Kind: kind, Decision: d, Reason: event.ReasonAdmit, ServiceID: "T-1", Card: "ab"}
+}
+
+func open(t *testing.T, path string) *Set {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestObserveSequences(t *testing.T) {
+	annul := ev("a1", event.KindAnnul, event.Admit, 2)
+	annul.Ref = "e1"
+	wrongAnnul := ev("a2", event.KindAnnul, event.Admit, 2)
+	wrongAnnul.Ref = "other"
+	tests := []struct {
+		name   string
+		events []*event.Event
+		inside bool
+	}{
+		{"entry", []*event.Event{ev("e1", event.KindEntry, event.Admit, 0)}, true},
+		{"denied entry", []*event.Event{ev("e1", event.KindEntry, event.Deny, 0)}, false},
+		{"entry then exit", []*event.Event{ev("e1", event.KindEntry, event.Admit, 0), ev("x1", event.KindExit, event.Admit, 5)}, false},
+		{"late entry after exit", []*event.Event{ev("x1", event.KindExit, event.Admit, 5), ev("e1", event.KindEntry, event.Admit, 0)}, false},
+		{"re-entry", []*event.Event{ev("e1", event.KindEntry, event.Admit, 0), ev("x1", event.KindExit, event.Admit, 5), ev("e2", event.KindEntry, event.Admit, 9)}, true},
+		{"duplicate", []*event.Event{ev("e1", event.KindEntry, event.Admit, 0), ev("e1", event.KindEntry, event.Admit, 0)}, true},
+		{"checkin", []*event.Event{ev("c1", event.KindCheckin, event.Admit, 0)}, true},
+		{"annulled entry", []*event.Event{ev("e1", event.KindEntry, event.Admit, 0), annul}, false},
+		{"annul of another entry", []*event.Event{ev("e1", event.KindEntry, event.Admit, 0), wrongAnnul}, true},
+		{"identify ignored", []*event.Event{ev("i1", event.KindIdentify, event.Admit, 0)}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "peers.db"))
+			for _, e := range tc.events {
+				s.Observe(e)
+			}
+			if _, in := s.Inside("s:T-1"); in != tc.inside {
+				t.Fatalf("inside = %v, want %v", in, tc.inside)
+			}
+		})
+	}
+}
+
+func TestHolderKey(t *testing.T) {
+	if k := HolderKey(&event.Event{ServiceID: "T-1", Card: "ab"}); k != "s:T-1" {
+		t.Errorf("with service id: %q", k)
+	}
+	if k := HolderKey(&event.Event{Card: "ab"}); k != "c:ab" {
+		t.Errorf("card only: %q", k)
+	}
+	if k := HolderKey(&event.Event{}); k != "" {
+		t.Errorf("neither: %q", k)
+	}
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "peers.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Observe(ev("e1", event.KindEntry, event.Admit, 0))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	since, in := s.Inside("s:T-1")
+	if !in || !since.Equal(t0) {
+		t.Fatalf("after reopen inside=%v since=%v", in, since)
+	}
+	if s.Count() != 1 {
+		t.Fatalf("count %d", s.Count())
+	}
+}
+
+func TestHandleIgnoresGarbage(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "peers.db"))
+	s.Handle("mynagate/v1/stadium/g2/events", []byte("{not json"))
+	if s.Count() != 0 {
+		t.Fatal("garbage changed the set")
+	}
+}
+
+// TestSharedAcrossGates runs two gates on one broker: an entry at gate 1 is
+// known at gate 2, which would refuse a second entry.
+func TestSharedAcrossGates(t *testing.T) {
+	b := mqtttest.Start(t)
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "g1.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	g1, err := uplink.New(uplink.Config{Broker: b.Addr(), Site: "stadium", Gate: "g1"}, ob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob2, err := outbox.Open(filepath.Join(t.TempDir(), "g2.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob2.Close()
+	g2, err := uplink.New(uplink.Config{Broker: b.Addr(), Site: "stadium", Gate: "g2"}, ob2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set2 := open(t, filepath.Join(t.TempDir(), "peers2.db"))
+	if err := g2.Handle(Filter(uplink.DefaultPrefix, "stadium"), set2.Handle); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	for _, u := range []*uplink.Uplink{g1, g2} {
+		go func() { u.Run(ctx); done <- struct{}{} }()
+	}
+	defer func() { cancel(); <-done; <-done }()
+	// Gate 2 subscribes asynchronously after connecting: probe until it hears.
+	probe := ev("p1", event.KindEntry, event.Admit, 0)
+	probe.ServiceID = "probe"
+	pb, _ := json.Marshal(probe)
+	waitInside(t, set2, "s:probe", func() { mqtttest.Publish(t, b.Addr(), "mynagate/v1/stadium/probe/events", pb, false) })
+	e := ev("e1", event.KindEntry, event.Admit, 0)
+	e.At = time.Now()
+	if err := ob.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	waitInside(t, set2, "s:T-1", func() {})
+	if p, _ := set2.Lookup("s:T-1"); p.Gate != "g1" || p.Event != "e1" {
+		t.Fatalf("presence %+v", p)
+	}
+}
+
+// waitInside repeats poke until key is inside.
+func waitInside(t *testing.T, s *Set, key string, poke func()) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		poke()
+		for range 10 {
+			if _, in := s.Inside(key); in {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became inside", key)
+		}
+	}
+}
