@@ -139,17 +139,28 @@ func parsePEM(b []byte) ([]*x509.Certificate, error) {
 
 // signer returns the candidate whose key verifies c's signature, trying only
 // candidates named as c's issuer. Several may share the name (J-LIS root
-// generations); the signature decides.
+// generations); the signature decides. A candidate whose subject key id
+// matches c's authority key id is tried first, which saves a failing RSA
+// verification on the common path, but the match alone never selects it.
 func (r *Roots) signer(c *x509.Certificate, candidates []*x509.Certificate) *x509.Certificate {
-	for _, p := range candidates {
-		if !bytes.Equal(p.RawSubject, c.RawIssuer) {
-			continue
+	try := func(hinted bool) *x509.Certificate {
+		for _, p := range candidates {
+			if !bytes.Equal(p.RawSubject, c.RawIssuer) {
+				continue
+			}
+			if h := len(c.AuthorityKeyId) > 0 && bytes.Equal(p.SubjectKeyId, c.AuthorityKeyId); h != hinted {
+				continue
+			}
+			if c.CheckSignatureFrom(p) == nil {
+				return p
+			}
 		}
-		if c.CheckSignatureFrom(p) == nil {
-			return p
-		}
+		return nil
 	}
-	return nil
+	if p := try(true); p != nil {
+		return p
+	}
+	return try(false)
 }
 
 func (r *Roots) named(c *x509.Certificate) bool {

@@ -164,3 +164,24 @@ func reason(err error) event.Reason {
 	}
 	return e.Reason
 }
+
+// TestKeyIDHintDoesNotSelect shows that the authority key id only orders the
+// tries: generations sharing a key id are still told apart by signature, and a
+// forged root copying a pinned root's key id anchors nothing.
+func TestKeyIDHintDoesNotSelect(t *testing.T) {
+	id := []byte{1, 2, 3, 4}
+	a := certchecktest.NewRootWithKeyID(t, certchecktest.JLISName, 1, date(2015, 1, 1), date(2035, 1, 1), id)
+	b := certchecktest.NewRootWithKeyID(t, certchecktest.JLISName, 2, date(2015, 1, 1), date(2035, 1, 1), id)
+	forged := certchecktest.NewRootWithKeyID(t, certchecktest.JLISName, 3, date(2015, 1, 1), date(2035, 1, 1), id)
+	roots, err := certcheck.NewRoots(a.Cert, b.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := date(2026, 11, 25)
+	if err := roots.Check(b.Leaf(t, big.NewInt(5), date(2024, 1, 1), date(2029, 1, 1), nil), now); err != nil {
+		t.Fatalf("leaf of the second same-id generation: %v", err)
+	}
+	if r := reason(roots.Check(forged.Leaf(t, big.NewInt(5), date(2024, 1, 1), date(2029, 1, 1), nil), now)); r != event.ReasonUnknownRoot {
+		t.Fatalf("leaf of a forged root with a pinned key id: reason %q", r)
+	}
+}

@@ -25,17 +25,33 @@ var JLISName = pkix.Name{
 	OrganizationalUnit: []string{"JPKI for user authentication", "Japan Agency for Local Authority Information Systems"},
 }
 
-// CA is a generated certificate authority.
+// CA is a generated certificate authority. It is not safe for concurrent use.
 type CA struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
+
+	// leafKey is the subject key of every leaf this CA makes: generating an
+	// RSA-2048 key per leaf would make tests slow, and checks never depend on
+	// the leaf's own key.
+	leafKey *rsa.PrivateKey
 }
 
 // NewRoot makes a self-signed RSA-2048 root named name, valid from notBefore
 // to notAfter.
 func NewRoot(t testing.TB, name pkix.Name, serial int64, notBefore, notAfter time.Time) *CA {
 	t.Helper()
+	return NewRootWithKeyID(t, name, serial, notBefore, notAfter, nil)
+}
+
+// NewRootWithKeyID is NewRoot with a chosen subject key identifier, which
+// becomes the authority key identifier of every certificate the root signs
+// (and so part of their card keys); nil derives it from the key.
+func NewRootWithKeyID(t testing.TB, name pkix.Name, serial int64, notBefore, notAfter time.Time, keyID []byte) *CA {
+	t.Helper()
 	key := newKey(t)
+	if keyID == nil {
+		keyID = keyIDOf(t, &key.PublicKey)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(serial),
 		Subject:               name,
@@ -44,7 +60,7 @@ func NewRoot(t testing.TB, name pkix.Name, serial int64, notBefore, notAfter tim
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		SubjectKeyId:          keyID(t, &key.PublicKey),
+		SubjectKeyId:          keyID,
 	}
 	return &CA{Cert: create(t, tmpl, tmpl, &key.PublicKey, key), Key: key}
 }
@@ -61,18 +77,22 @@ func (ca *CA) Intermediate(t testing.TB, name pkix.Name, serial int64, notBefore
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		SubjectKeyId:          keyID(t, &key.PublicKey),
+		SubjectKeyId:          keyIDOf(t, &key.PublicKey),
 	}
 	return &CA{Cert: create(t, tmpl, ca.Cert, &key.PublicKey, ca.Key), Key: key}
 }
 
 // Leaf makes a card user-authentication certificate signed by ca, with an
 // opaque CN, digital-signature key usage and the authority key identifier set
-// to ca's subject key identifier. edit, if not nil, may change the template
+// to ca's subject key identifier. All leaves of one CA share one subject key.
+// edit, if not nil, may change the template
 // before signing.
 func (ca *CA) Leaf(t testing.TB, serial *big.Int, notBefore, notAfter time.Time, edit func(*x509.Certificate)) *x509.Certificate {
 	t.Helper()
-	key := newKey(t)
+	if ca.leafKey == nil {
+		ca.leafKey = newKey(t)
+	}
+	key := ca.leafKey
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "TEST" + serial.Text(16)},
@@ -111,7 +131,7 @@ func newKey(t testing.TB) *rsa.PrivateKey {
 	return k
 }
 
-func keyID(t testing.TB, pub *rsa.PublicKey) []byte {
+func keyIDOf(t testing.TB, pub *rsa.PublicKey) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
