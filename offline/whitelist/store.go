@@ -327,10 +327,15 @@ type Stats struct {
 	AppliedAt time.Time `json:"applied_at"`
 	Entries   uint64    `json:"entries"`
 	Revoked   uint64    `json:"revoked"`
-	FileSize  int64     `json:"file_bytes"`
+	// FileSize is the file's size on disk; DataSize the part bbolt has
+	// allocated pages in (the rest is growth bbolt reserves ahead, up to
+	// 16 MB, and is reused by later writes).
+	FileSize int64 `json:"file_bytes"`
+	DataSize int64 `json:"data_bytes"`
 }
 
-// BytesPerEntry is the file size divided by the number of entries (0 when empty).
+// BytesPerEntry is the file size on disk divided by the number of entries (0
+// when empty).
 func (st Stats) BytesPerEntry() float64 {
 	if st.Entries == 0 {
 		return 0
@@ -349,12 +354,17 @@ func (s *Store) Stats() (Stats, error) {
 		if v := m.Get(metaAppliedAt); v != nil {
 			st.AppliedAt = time.Unix(0, int64(u64(v))).UTC()
 		}
-		st.FileSize = tx.Size()
+		st.DataSize = tx.Size()
 		return nil
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("whitelist: stats: %w", err)
 	}
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return Stats{}, fmt.Errorf("whitelist: stats: %w", err)
+	}
+	st.FileSize = fi.Size()
 	return st, nil
 }
 

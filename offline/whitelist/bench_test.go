@@ -1,0 +1,118 @@
+package whitelist_test
+
+import (
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/offline/whitelist/whitelisttest"
+)
+
+// large reports whether the long benchmarks (millions of entries) may run;
+// they are opt-in so a casual -bench . stays short on a shared machine.
+func large(b *testing.B) {
+	if os.Getenv("MYNAGATE_BENCH_LARGE") != "1" {
+		b.Skip("set MYNAGATE_BENCH_LARGE=1 to run benchmarks over millions of entries")
+	}
+}
+
+// BenchmarkLookup measures Lookup of listed cards in a random order at several
+// list sizes and reports the p99 latency as p99-µs. The 1M and 5M stores are
+// built once and cached (whitelisttest.CachedStore).
+func BenchmarkLookup(b *testing.B) {
+	for _, size := range []struct {
+		name  string
+		n     int
+		large bool
+	}{{"entries=10k", 10_000, false}, {"entries=1M", 1_000_000, true}, {"entries=5M", 5_000_000, true}} {
+		b.Run(size.name, func(b *testing.B) {
+			if size.large {
+				large(b)
+			}
+			s, err := whitelist.Open(whitelisttest.CachedStore(b, size.n), whitelist.Options{ReadOnly: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			keys := make([]cardkey.Key, 50_000)
+			for i := range keys {
+				keys[i] = whitelisttest.Key(rand.IntN(size.n))
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				_, ok, err := s.Lookup(keys[i%len(keys)])
+				lat = append(lat, time.Since(t0))
+				if err != nil || !ok {
+					b.Fatalf("lookup: ok=%v err=%v", ok, err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(p99(lat), "p99-µs")
+		})
+	}
+}
+
+// BenchmarkImport1M imports one million rows into a fresh store per iteration
+// (run with -benchtime=1x) and reports seconds per import, file bytes per
+// entry and allocated-data bytes per entry (without bbolt's growth reserve).
+func BenchmarkImport1M(b *testing.B) {
+	large(b)
+	const n = 1_000_000
+	// The CSV comes from a file, as an operator's import does, generated
+	// before the clock starts.
+	csvPath := filepath.Join(b.TempDir(), "list.csv")
+	f, err := os.Create(csvPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(f, whitelisttest.CSV(n)); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	var perEntry, dataPerEntry float64
+	for range b.N {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "w.db")
+		s, err := whitelist.Open(path, whitelist.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		csv, err := os.Open(csvPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := s.ImportCSV(csv, whitelisttest.Keyer, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		csv.Close()
+		st, err := s.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		perEntry = st.BytesPerEntry()
+		dataPerEntry = float64(st.DataSize) / float64(st.Entries)
+		s.Close()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/import")
+	b.ReportMetric(perEntry, "file-bytes/entry")
+	b.ReportMetric(dataPerEntry, "data-bytes/entry")
+}
+
+// p99 returns the 99th percentile of lat in microseconds.
+func p99(lat []time.Duration) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return float64(lat[len(lat)*99/100].Nanoseconds()) / 1000
+}
