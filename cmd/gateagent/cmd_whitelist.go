@@ -140,8 +140,8 @@ func whitelistStatsCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 	if !st.AppliedAt.IsZero() {
 		applied = fmt.Sprintf("%s (%s ago)", st.AppliedAt.Format(time.RFC3339), time.Since(st.AppliedAt).Round(time.Second))
 	}
-	text := fmt.Sprintf("db          %s\nversion     %d\napplied at  %s\nentries     %d\nrevoked     %d\nfile size   %d bytes (%.1f bytes per entry)",
-		st.Path, st.Version, applied, st.Entries, st.Revoked, st.FileSize, st.BytesPerEntry())
+	text := fmt.Sprintf("db          %s\nversion     %d\napplied at  %s\nentries     %d\nrevoked     %d\nfile size   %d bytes (%.1f bytes per entry; %d bytes in use)",
+		st.Path, st.Version, applied, st.Entries, st.Revoked, st.FileSize, st.BytesPerEntry(), st.DataSize)
 	return printer{w: stdout, json: *asJSON}.emit(statsResult{st, st.BytesPerEntry()}, text)
 }
 
