@@ -4,9 +4,10 @@
 // PUBACK, so a lost connection, a dead broker or a killed process loses nothing;
 // what was in flight is sent again after reconnect and the hub deduplicates by id.
 //
-// The uplink reconnects forever (paho's exponential backoff, 1 s doubling to 30 s,
-// plus random jitter so that a site's gates do not reconnect in lockstep after a
-// power cut) and keeps the MQTT session across reconnects.
+// The uplink reconnects forever (paho's exponential backoff, 1 s doubling to
+// MaxReconnectInterval, plus random jitter so that a site's gates do not
+// reconnect in lockstep after a power cut) and keeps the MQTT session across
+// reconnects.
 package uplink
 
 import (
@@ -56,6 +57,8 @@ type Config struct {
 
 	// SoftwareVersion is reported in the status message.
 	SoftwareVersion string
+	// MaxReconnectInterval caps the reconnect backoff; default 30 s.
+	MaxReconnectInterval time.Duration
 	// StatusInterval is how often the retained status is refreshed while
 	// connected; default 30 s.
 	StatusInterval time.Duration
@@ -111,6 +114,9 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = "mynagate-" + cfg.Site + "-" + cfg.Gate
+	}
+	if cfg.MaxReconnectInterval <= 0 {
+		cfg.MaxReconnectInterval = 30 * time.Second
 	}
 	if cfg.StatusInterval <= 0 {
 		cfg.StatusInterval = 30 * time.Second
