@@ -48,7 +48,8 @@ func ParseKey(s string) (Key, error) {
 }
 
 // Keyer computes card keys. The software keyer (NewSoftware) and the HSM keyer
-// (package hsm) give the same key for the same secret.
+// (package hsm) give the same key for the same secret. Implementations must be
+// safe for concurrent use: an import keys rows in parallel.
 type Keyer interface {
 	// CardKey returns the card key for a certificate's issuer key identifier
 	// (its authority key identifier) and serial number bytes.

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -155,9 +157,10 @@ func readCSV(r io.Reader, k cardkey.Keyer, progress func(n int)) ([]rec, error) 
 		return nil, &ImportError{Line: 1, Err: err}
 	}
 	var (
-		recs []rec
-		buf  []byte
-		vals arena
+		recs    []rec
+		buf     []byte
+		vals    arena
+		pending []ident // rows of recs[len(recs)-len(pending):] still to key
 	)
 	for {
 		fields, err := cr.Read()
@@ -172,20 +175,56 @@ func readCSV(r io.Reader, k cardkey.Keyer, progress func(n int)) ([]rec, error) 
 		if err != nil {
 			return nil, &ImportError{Line: line, Column: col, Err: err}
 		}
-		key, err := k.CardKey(akid, serial)
-		if err != nil {
-			return nil, &ImportError{Line: line, Err: fmt.Errorf("compute card key: %w", err)}
-		}
 		buf = encodeEntry(buf[:0], e)
-		recs = append(recs, rec{key: key, val: vals.add(buf), line: line})
+		recs = append(recs, rec{val: vals.add(buf), line: line})
+		pending = append(pending, ident{akid, serial})
+		if len(pending) == keyBatch {
+			if err := keyAll(k, recs[len(recs)-len(pending):], pending); err != nil {
+				return nil, err
+			}
+			pending = pending[:0]
+		}
 		if progress != nil && len(recs)%10_000 == 0 {
 			progress(len(recs))
 		}
+	}
+	if err := keyAll(k, recs[len(recs)-len(pending):], pending); err != nil {
+		return nil, err
 	}
 	if progress != nil {
 		progress(len(recs))
 	}
 	return recs, nil
+}
+
+// keyBatch is how many rows are keyed together, spread over the processors:
+// an HSM keyer spends most of its time in the token, so rows are keyed in
+// parallel while the file is parsed in batches.
+const keyBatch = 4096
+
+// ident is the certificate identity of a row, kept only until it is keyed.
+type ident struct{ akid, serial []byte }
+
+// keyAll computes the card key of every row in ids into recs, in parallel, and
+// returns the error of the first failing row.
+func keyAll(k cardkey.Keyer, recs []rec, ids []ident) error {
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(ids)/64))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(ids); i += workers {
+				recs[i].key, errs[i] = k.CardKey(ids[i].akid, ids[i].serial)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return &ImportError{Line: recs[i].line, Err: fmt.Errorf("compute card key: %w", err)}
+		}
+	}
+	return nil
 }
 
 // arena holds encoded values in large chunks: one allocation per megabyte
