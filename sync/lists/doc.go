@@ -7,10 +7,14 @@
 // delta), version, base version, chunk count and the SHA-256 of every chunk and
 // of the whole payload, signed with the hub's Ed25519 key. Topics:
 //
-//	{prefix}/{site}/lists/{list}/snapshot      manifest, retained
-//	{prefix}/{site}/lists/{list}/snapshot/{i}  chunk i, retained
-//	{prefix}/{site}/lists/{list}/delta         manifest
-//	{prefix}/{site}/lists/{list}/delta/{i}     chunk i
+//	{prefix}/{site}/lists/{list}/snapshot                manifest of the latest snapshot
+//	{prefix}/{site}/lists/{list}/snapshot/{i}            its chunk i
+//	{prefix}/{site}/lists/{list}/delta/{version}         manifest of a delta
+//	{prefix}/{site}/lists/{list}/delta/{version}/{i}     its chunk i
+//
+// All are retained, and the hub clears retained deltas at or below each new
+// snapshot: a gate that (re)subscribes gets the latest snapshot and the
+// deltas after it, so it reaches the latest version with no gap.
 //
 // A gate (Receiver) verifies the manifest against its pinned key, each chunk
 // against the manifest and the whole payload against its hash before one byte

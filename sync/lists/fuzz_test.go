@@ -64,7 +64,7 @@ func FuzzReceiverHandle(f *testing.F) {
 	}
 	f.Add("mynagate/v1/stadium/lists/whitelist/snapshot", s.Envelope)
 	f.Add("mynagate/v1/stadium/lists/whitelist/snapshot/0", s.Chunks[0])
-	f.Add("mynagate/v1/stadium/lists/whitelist/delta/99", []byte("MGLCd\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x00\x63x"))
+	f.Add("mynagate/v1/stadium/lists/whitelist/delta/9/99", []byte("MGLCd\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x00\x63x"))
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
 		app := newMem()
 		r, err := NewReceiver(ReceiverConfig{Prefix: "mynagate/v1", Site: "stadium",

@@ -234,13 +234,13 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) deliver(s *Signed, chunksFirst bool) {
 	m := s.Manifest
 	if !chunksFirst {
-		h.r.Handle(ManifestTopic("mynagate/v1", "stadium", m.List, m.Kind), s.Envelope)
+		h.r.Handle(ManifestTopic("mynagate/v1", "stadium", m.List, m.Kind, m.Version), s.Envelope)
 	}
 	for i, c := range s.Chunks {
-		h.r.Handle(ChunkTopic("mynagate/v1", "stadium", m.List, m.Kind, i), c)
+		h.r.Handle(ChunkTopic("mynagate/v1", "stadium", m.List, m.Kind, m.Version, i), c)
 	}
 	if chunksFirst {
-		h.r.Handle(ManifestTopic("mynagate/v1", "stadium", m.List, m.Kind), s.Envelope)
+		h.r.Handle(ManifestTopic("mynagate/v1", "stadium", m.List, m.Kind, m.Version), s.Envelope)
 	}
 	h.r.applyAll(context.Background())
 }
@@ -334,7 +334,7 @@ func TestReceiverOrphanBound(t *testing.T) {
 	h.r.cfg.MaxOrphanBytes = 2 * MinChunkSize
 	s := build(t, hubKey, Snapshot, 5, 0, snapshotChange(200), MinChunkSize)
 	for i, c := range s.Chunks {
-		h.r.Handle(ChunkTopic("mynagate/v1", "stadium", "whitelist", Snapshot, i), c)
+		h.r.Handle(ChunkTopic("mynagate/v1", "stadium", "whitelist", Snapshot, 0, i), c)
 	}
 	h.wantLog(t, "orphan buffer full")
 	if h.r.orphanBytes > 2*MinChunkSize {
@@ -359,9 +359,9 @@ func TestReceiverWithWhitelistStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := build(t, hubKey, Snapshot, 1, 0, snapshotChange(50), MinChunkSize)
-	r.Handle(ManifestTopic("p", "stadium", "whitelist", Snapshot), s.Envelope)
+	r.Handle(ManifestTopic("p", "stadium", "whitelist", Snapshot, 0), s.Envelope)
 	for i, c := range s.Chunks {
-		r.Handle(ChunkTopic("p", "stadium", "whitelist", Snapshot, i), c)
+		r.Handle(ChunkTopic("p", "stadium", "whitelist", Snapshot, 0, i), c)
 	}
 	r.applyAll(context.Background())
 	e, ok, err := st.Lookup(key(7))
@@ -370,5 +370,30 @@ func TestReceiverWithWhitelistStore(t *testing.T) {
 	}
 	if revoked, _ := st.Revoked(key(-1)); !revoked {
 		t.Fatal("snapshot revocation not applied")
+	}
+}
+
+func TestKeyFilesRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	priv, err := MarshalPrivateKey(hubKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := MarshalPublicKey(hubKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "hub.pem"), priv, 0o600)
+	os.WriteFile(filepath.Join(dir, "hub.pub"), pub, 0o644)
+	k, err := LoadPrivateKey(filepath.Join(dir, "hub.pem"))
+	if err != nil || !k.Equal(hubKey) {
+		t.Fatalf("private key round trip: %v", err)
+	}
+	p, err := LoadPublicKey(filepath.Join(dir, "hub.pub"))
+	if err != nil || !p.Equal(hubKey.Public()) {
+		t.Fatalf("public key round trip: %v", err)
+	}
+	if _, err := LoadPublicKey(filepath.Join(dir, "hub.pem")); err == nil {
+		t.Fatal("a private key file loaded as a pinned public key")
 	}
 }

@@ -91,16 +91,20 @@ const askEvery = 30 * time.Second
 // Filter returns the subscription filter for a site's lists.
 func Filter(prefix, site string) string { return prefix + "/" + site + "/lists/#" }
 
-// ManifestTopic returns where the manifest of a list's snapshots or deltas is
-// published: retained for snapshots, so that a gate joining late gets the
-// latest one.
-func ManifestTopic(prefix, site, list string, k Kind) string {
-	return prefix + "/" + site + "/lists/" + list + "/" + string(k)
+// ManifestTopic returns where a list version's manifest is published (retained):
+// one topic for the latest snapshot, one per delta version. version is ignored
+// for a snapshot.
+func ManifestTopic(prefix, site, list string, k Kind, version uint64) string {
+	t := prefix + "/" + site + "/lists/" + list + "/" + string(k)
+	if k == Delta {
+		t += "/" + strconv.FormatUint(version, 10)
+	}
+	return t
 }
 
-// ChunkTopic returns where chunk i of a list's snapshot or delta is published.
-func ChunkTopic(prefix, site, list string, k Kind, i int) string {
-	return ManifestTopic(prefix, site, list, k) + "/" + strconv.Itoa(i)
+// ChunkTopic returns where chunk i of a list version is published (retained).
+func ChunkTopic(prefix, site, list string, k Kind, version uint64, i int) string {
+	return ManifestTopic(prefix, site, list, k, version) + "/" + strconv.Itoa(i)
 }
 
 // NewReceiver checks cfg and returns a Receiver.
@@ -178,7 +182,7 @@ func (r *Receiver) Handle(topic string, payload []byte) {
 		return
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) < 2 || len(parts) > 3 {
+	if len(parts) < 2 || len(parts) > 4 {
 		r.log.Warn("lists: ignored message on an unexpected topic", "topic", topic)
 		return
 	}
@@ -194,8 +198,22 @@ func (r *Receiver) Handle(topic string, payload []byte) {
 		r.log.Warn("lists: ignored message on an unexpected topic", "topic", topic)
 		return
 	}
+	// snapshot: list/snapshot[/i]; delta: list/delta/version[/i]. The
+	// version in a delta topic only spreads deltas over retained topics; the
+	// signed manifest and chunk header are what count.
+	if kind == Delta {
+		if len(parts) < 3 {
+			r.log.Warn("lists: ignored message on an unexpected topic", "topic", topic)
+			return
+		}
+		parts = append(parts[:2], parts[3:]...)
+	}
 	if len(parts) == 2 {
 		r.manifest(st, parts[0], kind, topic, payload)
+		return
+	}
+	if len(parts) != 3 {
+		r.log.Warn("lists: ignored message on an unexpected topic", "topic", topic)
 		return
 	}
 	idx, err := strconv.ParseUint(parts[2], 10, 32)
