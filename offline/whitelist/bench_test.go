@@ -116,3 +116,74 @@ func p99(lat []time.Duration) float64 {
 	slices.Sort(lat)
 	return float64(lat[len(lat)*99/100].Nanoseconds()) / 1000
 }
+
+// BenchmarkApplySnapshot1M applies a one-million-record snapshot to a fresh
+// store in one transaction (DESIGN.md §7 snapshot_apply_1m_s, without the
+// signature check, which is the sync package's). Run with -benchtime=1x.
+func BenchmarkApplySnapshot1M(b *testing.B) {
+	large(b)
+	recs := whitelisttest.Records(0, 1_000_000)
+	for i := range b.N {
+		b.StopTimer()
+		s, err := whitelist.Open(filepath.Join(b.TempDir(), "w.db"), whitelist.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := s.Apply(uint64(i+1), true, recs, nil, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/apply")
+}
+
+// BenchmarkApplyDelta100k applies a delta of 100 000 changes (50k new cards,
+// 40k changed entries, 5k deletes, 5k revocations) to a copy of the 1M store
+// (DESIGN.md §7 delta_apply_100k_s, without the signature check). Run with
+// -benchtime=1x.
+func BenchmarkApplyDelta100k(b *testing.B) {
+	large(b)
+	src := whitelisttest.CachedStore(b, 1_000_000)
+	puts := append(whitelisttest.Records(1_000_000, 50_000), whitelisttest.Records(100_000, 40_000)...)
+	var deletes, revoke []cardkey.Key
+	for i := range 5_000 {
+		deletes = append(deletes, whitelisttest.Key(200_000+i))
+		revoke = append(revoke, whitelisttest.Key(300_000+i))
+	}
+	for range b.N {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "w.db")
+		copyFile(b, src, path)
+		s, err := whitelist.Open(path, whitelist.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := s.Apply(s.Version()+1, false, puts, deletes, revoke, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/apply")
+}
+
+func copyFile(b *testing.B, from, to string) {
+	in, err := os.Open(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		b.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		b.Fatal(err)
+	}
+}

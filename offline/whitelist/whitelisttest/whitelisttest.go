@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
@@ -40,6 +41,25 @@ func Key(i int) cardkey.Key {
 		panic(err)
 	}
 	return k
+}
+
+// Records returns the records of cards from..from+n-1, with the same entries
+// as CSV gives them, as a list snapshot or delta carries them.
+func Records(from, n int) []whitelist.Record {
+	jst := time.FixedZone("JST", 9*3600)
+	vf, vu := time.Date(2026, 12, 1, 17, 0, 0, 0, jst), time.Date(2026, 12, 1, 22, 0, 0, 0, jst)
+	zones := []string{"A", "B"}
+	recs := make([]whitelist.Record, n)
+	for j := range recs {
+		i := from + j
+		e := whitelist.Entry{ServiceID: fmt.Sprintf("T-%08d", i), Kind: whitelist.KindTicket, ValidFrom: vf, ValidUntil: vu,
+			Zones: zones, Seat: fmt.Sprintf("%c-%d-%d", 'A'+i%6, i%40, i%30)}
+		if i%4 == 0 {
+			e.Group = "G-" + strconv.Itoa(i/4)
+		}
+		recs[j] = whitelist.Record{Key: Key(i), Entry: e}
+	}
+	return recs
 }
 
 // CSV returns a reader producing the import CSV of cards 0..n-1: tickets for
