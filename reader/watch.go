@@ -245,18 +245,22 @@ func (w *Watcher) serve(ctx context.Context, name string, st *readerState, h Han
 		if ctx.Err() != nil {
 			return
 		}
-		if sc == nil {
-			var err error
-			if sc, err = scard.EstablishContext(); err != nil {
-				log.Warn("tap not read: no PC/SC context", "reader", name, "err", err)
-				continue
+		var card *Card
+		var err error
+		// A context left from before a pcscd restart is dead: the first connect
+		// then fails with a service error, and one fresh context fixes it.
+		for attempt := 0; attempt < 2; attempt++ {
+			if sc == nil {
+				if sc, err = scard.EstablishContext(); err != nil {
+					sc = nil
+					break
+				}
 			}
-		}
-		card, err := connect(sc, name)
-		if err != nil && serviceDown(err) {
+			if card, err = connect(sc, name); err == nil || !serviceDown(err) {
+				break
+			}
 			sc.Release()
 			sc = nil
-			continue
 		}
 		if err != nil {
 			log.Warn("tap not read: connect failed; the card may have left the field", "reader", name, "err", err)

@@ -101,3 +101,34 @@ func lock(t testing.TB, path string) (unlock func()) {
 	t.Cleanup(func() { f.Close() })
 	return func() { f.Close() }
 }
+
+// AcquireAll locks both vpcd slots, for tests that use two readers at once or
+// that stop and restart pcscd (no other test may be using it then). Slots are
+// always locked in order, so AcquireAll cannot deadlock with Acquire.
+func AcquireAll(t testing.TB) [2]Slot {
+	t.Helper()
+	return [2]Slot{Acquire(t, 0), Acquire(t, 1)}
+}
+
+// RestartPCSCD stops pcscd and starts it again, as an operator's `systemctl
+// restart pcscd` or a crash would. Hold AcquireAll first.
+func RestartPCSCD(t testing.TB) {
+	t.Helper()
+	StopPCSCD(t)
+	EnsurePCSCD(t)
+}
+
+// StopPCSCD stops pcscd and waits until it is gone. Hold AcquireAll first.
+func StopPCSCD(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("pkill", "-x", "pcscd").CombinedOutput(); err != nil {
+		t.Fatalf("stop pcscd: %v: %s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for listening(VPCDPorts[0]) || exec.Command("pgrep", "-x", "pcscd").Run() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("pcscd did not stop within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
