@@ -51,6 +51,11 @@ var (
 	metaRevoked   = []byte("revoked")
 )
 
+// initialMmap maps 1 GB up front on 64-bit gates: address space only, and it
+// spares readers the remapping stall while an import grows the file. A 32-bit
+// gate has too little address space to spare and maps as the file grows.
+const initialMmap = (1 << 30) * (strconv.IntSize / 64)
+
 // Options tune Open.
 type Options struct {
 	// Timeout is how long Open waits for the file lock another process holds;
@@ -84,9 +89,7 @@ func Open(path string, opt Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:  opt.Timeout,
 		ReadOnly: opt.ReadOnly,
-		// Address space only: a big mapping up front spares readers the
-		// remapping stall while an import grows the file.
-		InitialMmapSize: 1 << 30,
+		InitialMmapSize: initialMmap,
 		FreelistType:    bolt.FreelistMapType,
 		NoFreelistSync:  true,
 	})
