@@ -95,7 +95,7 @@ func (a *Agent) Tap(ctx context.Context, tap reader.Tap) {
 
 func (a *Agent) lane(readerName string) Lane {
 	for _, l := range a.Lanes {
-		if l.Reader == readerName || matchReader(l.Reader, readerName) {
+		if reader.Match(l.Reader, readerName) {
 			return l
 		}
 	}

@@ -49,6 +49,16 @@ func List() ([]Status, error) {
 	return out, nil
 }
 
+// Match reports whether a reader name matches a configured pattern: the exact
+// name, or a path.Match pattern such as "ACS ACR1252*".
+func Match(pattern, name string) bool {
+	if pattern == name {
+		return true
+	}
+	ok, _ := path.Match(pattern, name)
+	return ok
+}
+
 // Once waits until a card is on the reader matching pattern (the first reader
 // when pattern is empty) or ctx is done, then runs fn with the card inside a
 // transaction. It serves one-shot operator commands such as `gateagent card read`.
@@ -66,7 +76,7 @@ func Once(ctx context.Context, pattern string, fn func(Tap) error) error {
 	}
 	name := ""
 	for _, n := range names {
-		if ok, _ := path.Match(pattern, n); pattern == "" || ok || n == pattern {
+		if pattern == "" || Match(pattern, n) {
 			name = n
 			break
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
 	"sync"
 	"time"
 
@@ -215,7 +214,7 @@ func (w *Watcher) match(names []string) []string {
 	var out []string
 	for _, n := range names {
 		for _, p := range w.Patterns {
-			if ok, _ := path.Match(p, n); ok || p == n {
+			if Match(p, n) {
 				out = append(out, n)
 				break
 			}
