@@ -40,7 +40,7 @@ func BenchmarkDecisionPath(b *testing.B) {
 }
 
 func benchDecisionPath(b *testing.B, n int) {
-	store, err := whitelist.Open(whitelisttest.CachedStore(b, n), whitelist.Options{ReadOnly: true})
+	store, err := whitelist.Open(whitelisttest.CachedStore(b, n), whitelist.Options{ReadOnly: true, Preload: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,6 +64,10 @@ type Options struct {
 	// ReadOnly opens the store for Lookup, Revoked and Stats only (operator
 	// commands). It shares the lock with other readers but not with a writer.
 	ReadOnly bool
+	// Preload reads the whole file into memory at open (Linux), so that the
+	// first taps after a start do not wait for the disk: the daemon sets it,
+	// operator commands do not. It costs the file's size in page cache.
+	Preload bool
 }
 
 // Store is an open whitelist. Its methods are safe for concurrent use.
@@ -86,9 +90,14 @@ func Open(path string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("whitelist: open %s: %w; import a list first (gateagent whitelist import)", path, err)
 		}
 	}
+	var flags int
+	if opt.Preload {
+		flags = mmapPopulate
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:  opt.Timeout,
-		ReadOnly: opt.ReadOnly,
+		MmapFlags:       flags,
+		Timeout:         opt.Timeout,
+		ReadOnly:        opt.ReadOnly,
 		InitialMmapSize: initialMmap,
 		FreelistType:    bolt.FreelistMapType,
 		NoFreelistSync:  true,

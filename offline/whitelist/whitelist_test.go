@@ -270,7 +270,7 @@ func TestReopenAndLock(t *testing.T) {
 		t.Fatalf("second open while locked: %v", err)
 	}
 	s.Close()
-	r, err := whitelist.Open(path, whitelist.Options{ReadOnly: true})
+	r, err := whitelist.Open(path, whitelist.Options{ReadOnly: true, Preload: true})
 	if err != nil {
 		t.Fatal(err)
 	}
