@@ -42,7 +42,7 @@ func BenchmarkCardKeyerSoftHSM(b *testing.B) {
 
 // BenchmarkImport1MSoftHSM imports one million rows keyed in a SoftHSM2 token
 // (run with -benchtime=1x; needs MYNAGATE_BENCH_LARGE=1) and reports seconds
-// per import.
+// per import as whitelist_import_1m_softhsm_s.
 func BenchmarkImport1MSoftHSM(b *testing.B) {
 	if os.Getenv("MYNAGATE_BENCH_LARGE") != "1" {
 		b.Skip("set MYNAGATE_BENCH_LARGE=1 to run benchmarks over millions of entries")
@@ -89,5 +89,5 @@ func BenchmarkImport1MSoftHSM(b *testing.B) {
 		csv.Close()
 		s.Close()
 	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/import")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "whitelist_import_1m_softhsm_s/s")
 }

@@ -22,24 +22,28 @@ import (
 // (DESIGN.md §7 decision_path_us_p99_5m): check the RSA-2048 certificate
 // against two pinned J-LIS-named root generations, compute the card key
 // (software HMAC), look up the revocation set and the whitelist, decide. It
-// reports the p99 as p99-µs. entries=5M needs MYNAGATE_BENCH_LARGE=1 and uses
+// reports the p99 as decision_path_us_p99_{10k,5m} ("name/unit" metrics, which
+// scripts/bench turns into rows). entries=5M needs MYNAGATE_BENCH_LARGE=1 and uses
 // the cached store of whitelisttest.
 func BenchmarkDecisionPath(b *testing.B) {
 	for _, size := range []struct {
-		name  string
-		n     int
-		large bool
-	}{{"entries=10k", 10_000, false}, {"entries=5M", 5_000_000, true}} {
+		name, metric string
+		n            int
+		large        bool
+	}{
+		{"entries=10k", "decision_path_us_p99_10k/µs", 10_000, false},
+		{"entries=5M", "decision_path_us_p99_5m/µs", 5_000_000, true},
+	} {
 		b.Run(size.name, func(b *testing.B) {
 			if size.large && os.Getenv("MYNAGATE_BENCH_LARGE") != "1" {
 				b.Skip("set MYNAGATE_BENCH_LARGE=1 to run benchmarks over millions of entries")
 			}
-			benchDecisionPath(b, size.n)
+			benchDecisionPath(b, size.n, size.metric)
 		})
 	}
 }
 
-func benchDecisionPath(b *testing.B, n int) {
+func benchDecisionPath(b *testing.B, n int, metric string) {
 	store, err := whitelist.Open(whitelisttest.CachedStore(b, n), whitelist.Options{ReadOnly: true, Preload: true})
 	if err != nil {
 		b.Fatal(err)
@@ -96,5 +100,5 @@ func benchDecisionPath(b *testing.B, n int) {
 	}
 	b.StopTimer()
 	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, metric)
 }

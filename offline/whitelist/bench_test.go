@@ -23,15 +23,20 @@ func large(b *testing.B) {
 }
 
 // BenchmarkLookup measures Lookup of listed cards in a random order at several
-// list sizes and reports the p99 latency as p99-µs. The 1M and 5M stores are
+// list sizes and reports the p99 latency as whitelist_lookup_us_p99_{10k,1m,5m}
+// (metric units are "name/unit", the form scripts/bench turns into rows). The 1M and 5M stores are
 // built once and cached (whitelisttest.CachedStore), and opened with Preload
 // as the daemon opens its list.
 func BenchmarkLookup(b *testing.B) {
 	for _, size := range []struct {
-		name  string
-		n     int
-		large bool
-	}{{"entries=10k", 10_000, false}, {"entries=1M", 1_000_000, true}, {"entries=5M", 5_000_000, true}} {
+		name, metric string
+		n            int
+		large        bool
+	}{
+		{"entries=10k", "whitelist_lookup_us_p99_10k/µs", 10_000, false},
+		{"entries=1M", "whitelist_lookup_us_p99_1m/µs", 1_000_000, true},
+		{"entries=5M", "whitelist_lookup_us_p99_5m/µs", 5_000_000, true},
+	} {
 		b.Run(size.name, func(b *testing.B) {
 			if size.large {
 				large(b)
@@ -56,14 +61,15 @@ func BenchmarkLookup(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(p99(lat), "p99-µs")
+			b.ReportMetric(p99(lat), size.metric)
 		})
 	}
 }
 
 // BenchmarkImport1M imports one million rows into a fresh store per iteration
-// (run with -benchtime=1x) and reports seconds per import, file bytes per
-// entry and allocated-data bytes per entry (without bbolt's growth reserve).
+// (run with -benchtime=1x) and reports whitelist_import_1m_s,
+// whitelist_bytes_per_entry (file size on disk) and
+// whitelist_data_bytes_per_entry (without bbolt's growth reserve).
 func BenchmarkImport1M(b *testing.B) {
 	large(b)
 	const n = 1_000_000
@@ -104,9 +110,9 @@ func BenchmarkImport1M(b *testing.B) {
 		dataPerEntry = float64(st.DataSize) / float64(st.Entries)
 		s.Close()
 	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/import")
-	b.ReportMetric(perEntry, "file-bytes/entry")
-	b.ReportMetric(dataPerEntry, "data-bytes/entry")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "whitelist_import_1m_s/s")
+	b.ReportMetric(perEntry, "whitelist_bytes_per_entry/bytes")
+	b.ReportMetric(dataPerEntry, "whitelist_data_bytes_per_entry/bytes")
 }
 
 // p99 returns the 99th percentile of lat in microseconds.
@@ -137,7 +143,7 @@ func BenchmarkApplySnapshot1M(b *testing.B) {
 		b.StopTimer()
 		s.Close()
 	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/apply")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "snapshot_apply_1m_s/s")
 }
 
 // BenchmarkApplyDelta100k applies a delta of 100 000 changes (50k new cards,
@@ -168,7 +174,7 @@ func BenchmarkApplyDelta100k(b *testing.B) {
 		b.StopTimer()
 		s.Close()
 	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/apply")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "delta_apply_100k_s/s")
 }
 
 func copyFile(b *testing.B, from, to string) {
