@@ -22,13 +22,6 @@ const (
 	AssurancePINLess = "pinless" // terminal authenticated with the institution key, card signed a nonce
 )
 
-// ReasonAssuranceNotAccepted denies a card proven at a level the gate does
-// not accept (a cert-only read at a gate that requires pinless).
-//
-// It is defined here because package event has no code for it yet; it is to
-// move into event/reason.go under the same string, which will then be stable.
-const ReasonAssuranceNotAccepted event.Reason = "assurance_not_accepted"
-
 // Policy is a gate's decision rules, from its configuration.
 type Policy struct {
 	// Accept lists the assurance levels admitted in normal operation. Empty
@@ -100,7 +93,7 @@ func Decide(p Policy, in Input) (event.Decision, event.Reason) {
 	case !inZone(in):
 		return event.Deny, event.ReasonWrongZone
 	case !p.accepts(in.Assurance, in.Emergency):
-		return event.Deny, ReasonAssuranceNotAccepted
+		return event.Deny, event.ReasonAssuranceNotAccepted
 	}
 	return event.Admit, event.ReasonAdmit
 }

@@ -60,10 +60,10 @@ func TestDecide(t *testing.T) {
 		{"zone by gate name", with(func(in *policy.Input) { in.Entry = gateOnly; in.Gate = "north-3"; in.Zone = "" }), event.ReasonAdmit},
 		{"gate not listed", with(func(in *policy.Input) { in.Entry = gateOnly; in.Zone = "" }), event.ReasonWrongZone},
 		{"no zones admits everywhere", with(func(in *policy.Input) { in.Entry = resident; in.Zone = "anything" }), event.ReasonAdmit},
-		{"cert not accepted", with(func(in *policy.Input) { in.Assurance = policy.AssuranceCert }), policy.ReasonAssuranceNotAccepted},
+		{"cert not accepted", with(func(in *policy.Input) { in.Assurance = policy.AssuranceCert }), event.ReasonAssuranceNotAccepted},
 		{"cert in declared emergency", with(func(in *policy.Input) { in.Assurance = policy.AssuranceCert; in.Emergency = true }), event.ReasonAdmit},
 		{"pin accepted", with(func(in *policy.Input) { in.Assurance = policy.AssurancePIN }), event.ReasonAdmit},
-		{"unknown level", with(func(in *policy.Input) { in.Assurance = ""; in.Emergency = true }), policy.ReasonAssuranceNotAccepted},
+		{"unknown level", with(func(in *policy.Input) { in.Assurance = ""; in.Emergency = true }), event.ReasonAssuranceNotAccepted},
 		{"wrong zone beats assurance", with(func(in *policy.Input) { in.Zone = "C"; in.Assurance = policy.AssuranceCert }), event.ReasonWrongZone},
 	}
 	for _, tt := range tests {
@@ -77,7 +77,7 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
-	if d, r := policy.Decide(policy.Policy{}, base); d != event.Deny || r != policy.ReasonAssuranceNotAccepted {
+	if d, r := policy.Decide(policy.Policy{}, base); d != event.Deny || r != event.ReasonAssuranceNotAccepted {
 		t.Fatalf("zero policy: %s/%s, want deny (fail closed)", d, r)
 	}
 }
