@@ -9,12 +9,16 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hw/printer"
+	"github.com/mynagate/mynagate/hw/receipt"
 	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
@@ -48,6 +52,32 @@ type Signaller interface {
 	Signal(ctx context.Context, p signal.Pattern) error
 }
 
+// Turnstile opens the lane for an admitted entry. With a passage sensor it
+// later reports whether the person passed; the wiring calls Annul for those who
+// did not.
+type Turnstile interface {
+	Open(ctx context.Context, entryID string) error
+}
+
+// ReceiptPrinter prints a receipt. The agent calls it from its own goroutine
+// with a deadline, so a jammed printer never delays the gate.
+type ReceiptPrinter interface {
+	Print(ctx context.Context, r printer.Receipt) error
+}
+
+// Receipts says what goes on paper. A venue prints a seat receipt for entries
+// with a seat; a shelter prints a check-in slip for every check-in.
+type Receipts struct {
+	// Event is the venue event's name on seat receipts.
+	Event string
+	// GateLabel is the gate's name as printed ("東ゲート3"); default the gate id.
+	GateLabel string
+	// Shelter is the shelter's name on check-in slips; empty prints no slips.
+	Shelter string
+	// Timeout bounds one print; default 5 s.
+	Timeout time.Duration
+}
+
 // Link says whether the gate is connected to its broker right now.
 type Link interface {
 	Online() bool
@@ -66,7 +96,8 @@ type Lane struct {
 	Zone string
 }
 
-// Agent decides taps. Set every field before use; Link, Log and Now may be nil.
+// Agent decides taps. Set the fields before use; Signal, Turnstile, Printer,
+// Link, Log, Now and OnDecision may be nil.
 type Agent struct {
 	Site, Gate string
 	Lanes      []Lane
@@ -78,12 +109,21 @@ type Agent struct {
 	List    Whitelist
 	Journal Journal
 	Signal  Signaller
-	Link    Link
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Turnstile and Printer may be nil (a kiosk has neither).
+	Turnstile Turnstile
+	Printer   ReceiptPrinter
+	Receipts  Receipts
+	Link      Link
+	Log       *slog.Logger
+	Now       func() time.Time
 	// OnDecision, if set, is called with every journaled event (the demo prints
 	// them; tests collect them). It must not block.
 	OnDecision func(event.Event)
+
+	// awaiting holds admitted entries whose passage the turnstile is watching,
+	// so that an annul can name the card and service it cancels.
+	mu       sync.Mutex
+	awaiting map[string]event.Event
 }
 
 // Tap is the reader.Handler of a running gate: it decides the tap on the lane
@@ -121,7 +161,8 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 		e.Offline = !a.Link.Online()
 	}
 	e.ListVersion = a.List.Version()
-	e.Reason, e.Card, e.ServiceID = a.verify(card, lane, at)
+	out := a.verify(card, lane, at)
+	e.Reason, e.Card, e.ServiceID = out.reason, out.card, out.entry.ServiceID
 	e.Decision = event.Deny
 	if e.Reason == event.ReasonAdmit {
 		e.Decision = event.Admit
@@ -136,72 +177,173 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 	}
 	log.Info("tap", "lane", lane.Name, "seq", e.Seq, "id", e.ID, "decision", e.Decision, "reason", e.Reason,
 		"assurance", e.Assurance, "apdus", card.APDUs(), "latency_ms", e.LatencyMS, "offline", e.Offline)
-	if e.Decision == event.Admit {
-		a.signal(ctx, signal.Admit)
-	} else {
-		a.signal(ctx, signal.Deny)
-	}
+	a.act(ctx, e, out.entry)
 	if a.OnDecision != nil {
 		a.OnDecision(e)
 	}
 	return e
 }
 
+// act drives the gate for a journaled decision: the signal, and for an admit
+// the turnstile and the receipt, side by side.
+func (a *Agent) act(ctx context.Context, e event.Event, entry whitelist.Entry) {
+	if e.Decision != event.Admit {
+		a.signal(ctx, signal.Deny)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { a.signal(ctx, signal.Admit) })
+	if a.Turnstile != nil && e.Kind != event.KindIdentify && e.Kind != event.KindEnrol {
+		a.mu.Lock()
+		if a.awaiting == nil {
+			a.awaiting = map[string]event.Event{}
+		}
+		a.awaiting[e.ID] = e
+		a.mu.Unlock()
+		wg.Go(func() {
+			if err := a.Turnstile.Open(ctx, e.ID); err != nil {
+				a.log().Error("turnstile did not open", "id", e.ID, "err", err, "hint", "check the relay wiring; the entry stays recorded")
+				a.forget(e.ID)
+			}
+		})
+	}
+	if r := a.receipt(e, entry); r != nil {
+		go a.print(r, e.ID)
+	}
+	wg.Wait()
+}
+
+// receipt returns what to print for an admitted event, or nil.
+func (a *Agent) receipt(e event.Event, entry whitelist.Entry) printer.Receipt {
+	if a.Printer == nil {
+		return nil
+	}
+	label := a.Receipts.GateLabel
+	if label == "" {
+		label = a.Gate
+	}
+	switch {
+	case e.Kind == event.KindEntry && entry.Seat != "":
+		return receipt.Seat{Event: a.Receipts.Event, At: e.At, Gate: label, Seat: entry.Seat, TicketRef: entry.ServiceID}
+	case e.Kind == event.KindCheckin && a.Receipts.Shelter != "":
+		return receipt.Shelter{Shelter: a.Receipts.Shelter, At: e.At, CheckinNo: fmt.Sprintf("%04d", e.Seq)}
+	}
+	return nil
+}
+
+func (a *Agent) print(r printer.Receipt, id string) {
+	timeout := a.Receipts.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.Printer.Print(ctx, r); err != nil {
+		a.log().Warn("receipt not printed", "id", id, "err", err, "hint", "check paper and cover; the entry itself is recorded")
+	}
+}
+
+// Annul records that the person admitted by entry entryID did not pass within
+// the turnstile's timeout, so they may tap again and the inside count stays
+// right. The annul event references the entry and is journaled like any other.
+func (a *Agent) Annul(ctx context.Context, entryID string, at time.Time) (event.Event, error) {
+	entry, ok := a.forget(entryID)
+	if !ok {
+		return event.Event{}, fmt.Errorf("agent: annul %s: no admitted entry awaits passage under that id", entryID)
+	}
+	e := event.Event{
+		ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), At: at,
+		Site: a.Site, Gate: a.Gate, Lane: entry.Lane, Kind: event.KindAnnul,
+		Decision: event.Deny, Reason: event.ReasonAnnulled,
+		Card: entry.Card, ServiceID: entry.ServiceID, Assurance: entry.Assurance,
+		ListVersion: entry.ListVersion, Ref: entryID,
+	}
+	if a.Link != nil {
+		e.Offline = !a.Link.Online()
+	}
+	if err := a.Journal.Append(ctx, &e); err != nil {
+		return event.Event{}, fmt.Errorf("agent: annul %s: journal: %w", entryID, err)
+	}
+	a.log().Info("entry annulled: nobody passed", "lane", e.Lane, "seq", e.Seq, "id", e.ID, "ref", entryID)
+	if a.OnDecision != nil {
+		a.OnDecision(e)
+	}
+	return e, nil
+}
+
+// Passed forgets an entry whose person went through.
+func (a *Agent) Passed(entryID string) { a.forget(entryID) }
+
+func (a *Agent) forget(id string) (event.Event, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.awaiting[id]
+	delete(a.awaiting, id)
+	return e, ok
+}
+
+// outcome is what verify found out about a card.
+type outcome struct {
+	reason event.Reason
+	card   string
+	entry  whitelist.Entry
+}
+
 // verify reads and checks the card and looks it up. It returns the reason and,
-// when the certificate was read, the card key and service id.
-func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) (event.Reason, string, string) {
+// when the certificate was read, the card key and the whitelist entry.
+func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 	log := a.log()
 	if err := card.SelectAP(); err != nil {
-		return cardReason(err, log), "", ""
+		return outcome{reason: cardReason(err, log)}
 	}
 	tok, err := card.ReadToken()
 	if err != nil {
-		return cardReason(err, log), "", ""
+		return outcome{reason: cardReason(err, log)}
 	}
 	switch tok.Kind {
 	case jpki.TokenMyNumberCard:
 	case jpki.TokenJukiCard:
-		return event.ReasonJukiCard, "", ""
+		return outcome{reason: event.ReasonJukiCard}
 	case jpki.TokenAndroid, jpki.TokenIPhone:
-		return event.ReasonPhoneToken, "", ""
+		return outcome{reason: event.ReasonPhoneToken}
 	default:
 		log.Warn("unknown JPKI token label", "label", tok.Label)
-		return event.ReasonNotMyNumberCard, "", ""
+		return outcome{reason: event.ReasonNotMyNumberCard}
 	}
 	der, err := card.ReadCertificate(jpki.EFAuthCert)
 	if err != nil {
-		return cardReason(err, log), "", ""
+		return outcome{reason: cardReason(err, log)}
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		log.Warn("user-auth certificate does not parse", "err", err)
-		return event.ReasonCertInvalid, "", ""
+		return outcome{reason: event.ReasonCertInvalid}
 	}
 	key, err := cardkey.ForCert(a.Keyer, cert)
 	if err != nil {
 		log.Warn("no card key for certificate", "err", err)
-		return event.ReasonCertInvalid, "", ""
+		return outcome{reason: event.ReasonCertInvalid}
 	}
 	ck := key.String()
 	if err := a.Roots.Check(cert, at); err != nil {
 		var ce *certcheck.Error
 		if errors.As(err, &ce) {
-			return ce.Reason, ck, ""
+			return outcome{reason: ce.Reason, card: ck}
 		}
 		log.Error("certificate check failed", "err", err)
-		return event.ReasonInternalError, ck, ""
+		return outcome{reason: event.ReasonInternalError, card: ck}
 	}
 	in := policy.Input{Now: at, Gate: a.Gate, Zone: lane.Zone, Kind: lane.Kind, Assurance: policy.AssuranceCert}
 	if in.Revoked, err = a.List.Revoked(key); err != nil {
 		log.Error("revocation lookup failed", "err", err)
-		return event.ReasonInternalError, ck, ""
+		return outcome{reason: event.ReasonInternalError, card: ck}
 	}
 	if in.Entry, in.Listed, err = a.List.Lookup(key); err != nil {
 		log.Error("whitelist lookup failed", "err", err)
-		return event.ReasonInternalError, ck, ""
+		return outcome{reason: event.ReasonInternalError, card: ck}
 	}
 	_, reason := policy.Decide(a.Policy, in)
-	return reason, ck, in.Entry.ServiceID
+	return outcome{reason: reason, card: ck, entry: in.Entry}
 }
 
 // cardReason maps a card exchange error to the reason a person is given.

@@ -1,0 +1,283 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/agent"
+	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hw/clock/clocktest"
+	"github.com/mynagate/mynagate/hw/pins"
+	"github.com/mynagate/mynagate/hw/pins/pinstest"
+	"github.com/mynagate/mynagate/hw/printer"
+	"github.com/mynagate/mynagate/hw/turnstile"
+	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/policy"
+	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/reader/jpki"
+	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/vcard"
+	"github.com/mynagate/mynagate/vcard/pki"
+)
+
+var (
+	sharedPKIOnce sync.Once
+	sharedPKI     string
+)
+
+// testPKI is one test PKI for the package: generating RSA keys is the slow part.
+func testPKI(t *testing.T) string {
+	t.Helper()
+	sharedPKIOnce.Do(func() {
+		d, err := os.MkdirTemp("", "agent-test-pki-")
+		if err != nil {
+			panic(err)
+		}
+		if err := pki.Init(d, pki.Options{}); err != nil {
+			panic(err)
+		}
+		sharedPKI = d
+	})
+	return sharedPKI
+}
+
+// direct carries APDUs straight to a virtual card, without pcscd: the pipeline's
+// logic is tested here, the PC/SC path in e2e_test.go. A RemoveAfterAPDUs fault
+// becomes the removal error a reader would give.
+type direct struct {
+	c      *vcard.Card
+	remove int
+	n      int
+}
+
+func (d *direct) Transmit(apdu []byte) ([]byte, error) {
+	d.n++
+	if d.remove > 0 && d.n > d.remove {
+		return nil, fmt.Errorf("test reader: %w", jpki.ErrRemoved)
+	}
+	return d.c.Process(apdu), nil
+}
+
+type unit struct {
+	agent  *agent.Agent
+	keyer  cardkey.Keyer
+	list   *whitelist.Store
+	pkiDir string
+	ob     *outbox.Outbox
+}
+
+func newUnit(t *testing.T) *unit {
+	t.Helper()
+	dir := t.TempDir()
+	u := &unit{pkiDir: testPKI(t), keyer: cardkey.NewSoftware(bytes.Repeat([]byte{7}, 32))}
+	roots, err := certcheck.LoadRoots(filepath.Join(u.pkiDir, "root.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.list, err = whitelist.Open(filepath.Join(dir, "wl.db"), whitelist.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.list.Close() })
+	if u.ob, err = outbox.Open(filepath.Join(dir, "ob.db"), outbox.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.ob.Close() })
+	u.agent = &agent.Agent{
+		Site: "s", Gate: "g1", Policy: policy.Policy{Accept: []string{policy.AssuranceCert}},
+		Roots: roots, Keyer: u.keyer, List: u.list, Journal: u.ob,
+	}
+	return u
+}
+
+func (u *unit) card(t *testing.T, profile string) (*vcard.Profile, cardkey.Key) {
+	t.Helper()
+	p, err := vcard.LoadProfile(filepath.Join(u.pkiDir, profile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k cardkey.Key
+	if blk, _ := pem.Decode([]byte(p.Certificate)); blk != nil {
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, err = cardkey.ForCert(u.keyer, cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p, k
+}
+
+func (u *unit) tap(t *testing.T, p *vcard.Profile, lane agent.Lane, at time.Time) event.Event {
+	t.Helper()
+	return u.agent.Decide(context.Background(), lane, &direct{c: vcard.NewCard(p), remove: p.RemoveAfterAPDUs}, nil, at)
+}
+
+// TestDecisionReasons drives the pipeline to every reason it can give for a
+// certificate-level tap.
+func TestDecisionReasons(t *testing.T) {
+	u := newUnit(t)
+	now := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	entry := func(mod func(*whitelist.Entry)) whitelist.Entry {
+		e := whitelist.Entry{ServiceID: "T-1", Kind: whitelist.KindTicket}
+		if mod != nil {
+			mod(&e)
+		}
+		return e
+	}
+	entryLane := agent.Lane{Name: "in", Kind: event.KindEntry, Zone: "A"}
+	for i, tc := range []struct {
+		name    string
+		profile string
+		listed  *whitelist.Entry
+		revoked bool
+		want    event.Reason
+	}{
+		{"listed", "card-001.json", ptr(entry(nil)), false, event.ReasonAdmit},
+		{"not listed", "card-001.json", nil, false, event.ReasonNotListed},
+		{"revoked", "card-001.json", ptr(entry(nil)), true, event.ReasonRevoked},
+		{"expired entry", "card-001.json", ptr(entry(func(e *whitelist.Entry) { e.ValidUntil = now.Add(-time.Minute) })), false, event.ReasonOutsideWindow},
+		{"future entry", "card-001.json", ptr(entry(func(e *whitelist.Entry) { e.ValidFrom = now.Add(time.Hour) })), false, event.ReasonOutsideWindow},
+		{"wrong zone", "card-001.json", ptr(entry(func(e *whitelist.Entry) { e.Zones = []string{"B"} })), false, event.ReasonWrongZone},
+		{"wrong root", "wrong-root.json", nil, false, event.ReasonUnknownRoot},
+		{"expired certificate", "expired.json", nil, false, event.ReasonCertExpired},
+		{"pulled", "pulled.json", nil, false, event.ReasonCardRemoved},
+		{"transit", "transit.json", nil, false, event.ReasonNotMyNumberCard},
+		{"juki", "juki.json", nil, false, event.ReasonJukiCard},
+		{"phone", "phone.json", nil, false, event.ReasonPhoneToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, key := u.card(t, tc.profile)
+			var puts []whitelist.Record
+			if tc.listed != nil {
+				puts = append(puts, whitelist.Record{Key: key, Entry: *tc.listed})
+			}
+			var revoke []cardkey.Key
+			if tc.revoked {
+				revoke = append(revoke, key)
+			}
+			if err := u.list.Apply(uint64(i+1), true, puts, nil, revoke, nil); err != nil {
+				t.Fatal(err)
+			}
+			e := u.tap(t, p, entryLane, now)
+			if e.Reason != tc.want {
+				t.Fatalf("reason %s, want %s", e.Reason, tc.want)
+			}
+			if (e.Decision == event.Admit) != (tc.want == event.ReasonAdmit) {
+				t.Fatalf("decision %s for reason %s", e.Decision, e.Reason)
+			}
+			if e.Seq == 0 || e.ListVersion != uint64(i+1) || e.Lane != "in" || e.Kind != event.KindEntry {
+				t.Fatalf("event not journaled with its context: %+v", e)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type fakePrinter struct {
+	mu  sync.Mutex
+	got []printer.Receipt
+	ch  chan struct{}
+}
+
+func (f *fakePrinter) Print(_ context.Context, r printer.Receipt) error {
+	f.mu.Lock()
+	f.got = append(f.got, r)
+	f.mu.Unlock()
+	f.ch <- struct{}{}
+	return nil
+}
+
+// TestAdmitOpensTurnstileAndAnnuls: an admit pulses the relay, prints the seat
+// receipt, and when nobody passes the entry is annulled with a journaled event
+// that references it.
+func TestAdmitOpensTurnstileAndAnnuls(t *testing.T) {
+	u := newUnit(t)
+	p, key := u.card(t, "card-001.json")
+	if err := u.list.Apply(1, true, []whitelist.Record{{Key: key, Entry: whitelist.Entry{ServiceID: "T-9", Kind: whitelist.KindTicket, Seat: "A-12"}}}, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktest.New(time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC))
+	relay := pinstest.NewRecorder("RELAY", clk)
+	relayOut, err := pins.NewOut(relay, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay.Reset()
+	// Nobody walks through: the passage pin never sees an edge.
+	sensor, err := pins.NewIn(&gpiotest.Pin{N: "PASSAGE", EdgesChan: make(chan gpio.Level)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := turnstile.New(relayOut, sensor, turnstile.Options{Clock: clk, Pulse: 500 * time.Millisecond, PassTimeout: 10 * time.Second})
+	defer ts.Close()
+	pr := &fakePrinter{ch: make(chan struct{}, 1)}
+	u.agent.Turnstile, u.agent.Printer = ts, pr
+	u.agent.Receipts = agent.Receipts{Event: "ウインターライブ2026", GateLabel: "東ゲート3"}
+	var decided []event.Event
+	var mu sync.Mutex
+	u.agent.OnDecision = func(e event.Event) { mu.Lock(); decided = append(decided, e); mu.Unlock() }
+
+	done := make(chan event.Event)
+	go func() { done <- u.tap(t, p, agent.Lane{Name: "in", Kind: event.KindEntry}, clk.Now()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The pulse and the pass timeout are timers on the test clock.
+	if err := clk.WaitTimers(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(500 * time.Millisecond)
+	entry := <-done
+	if entry.Decision != event.Admit {
+		t.Fatalf("entry: %s", entry.Reason)
+	}
+	if ch := relay.Changes(); len(ch) != 2 || ch[1].At-ch[0].At != 500*time.Millisecond {
+		t.Fatalf("relay changes %v, want one 500 ms pulse", ch)
+	}
+	select {
+	case <-pr.ch:
+	case <-ctx.Done():
+		t.Fatal("no receipt")
+	}
+	b, err := pr.got[0].ESCPOS()
+	if err != nil || !bytes.Contains(b, []byte("T-9")) {
+		t.Fatalf("receipt does not carry the ticket reference: %v", err)
+	}
+
+	clk.Advance(10 * time.Second)
+	var res turnstile.Result
+	select {
+	case res = <-ts.Results():
+	case <-ctx.Done():
+		t.Fatal("no passage result")
+	}
+	if res.Outcome != turnstile.NotPassed || res.EntryID != entry.ID {
+		t.Fatalf("result %+v", res)
+	}
+	annul, err := u.agent.Annul(ctx, res.EntryID, res.At)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if annul.Kind != event.KindAnnul || annul.Ref != entry.ID || annul.Card != entry.Card || annul.Seq != entry.Seq+1 || annul.Reason != event.ReasonAnnulled {
+		t.Fatalf("annul event %+v does not reference entry %+v", annul, entry)
+	}
+	if _, err := u.agent.Annul(ctx, entry.ID, res.At); err == nil {
+		t.Fatal("an entry was annulled twice")
+	}
+	pending, err := u.ob.Pending(0, 10)
+	if err != nil || len(pending) != 2 || pending[1].Ref != entry.ID {
+		t.Fatalf("outbox holds %d events (%v), want the entry and its annul", len(pending), err)
+	}
+}
