@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hw"
 )
 
 // Modes of a gate. The mode picks defaults an operator of that kind of gate
@@ -47,12 +48,24 @@ type Config struct {
 	MQTT MQTT `json:"mqtt"`
 	// Log is the log level: debug, info, warn, error.
 	Log string `json:"log"`
-	// Hardware configures buzzer, relay, LEDs and printer; it is decoded by the
-	// hw package and kept raw here.
-	Hardware json.RawMessage `json:"hardware,omitempty"`
+	// Hardware configures buzzer, LEDs, relay, passage sensor and printer
+	// (package hw); absent parts get console stand-ins.
+	Hardware hw.Config `json:"hw"`
+	// Receipt says what the printer prints.
+	Receipt Receipt `json:"receipt"`
 
 	// path is the file the config came from, for messages.
 	path string
+}
+
+// Receipt is the fixed text of receipts; the rest comes from the tap.
+type Receipt struct {
+	// Event is the venue event's name on seat receipts.
+	Event string `json:"event"`
+	// GateLabel is the gate's name as printed; default the gate id.
+	GateLabel string `json:"gate_label"`
+	// Shelter is the shelter's name on check-in slips.
+	Shelter string `json:"shelter"`
 }
 
 // Lane is one reader's role.
@@ -244,6 +257,15 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("policy: assurance level %q: want cert, pin or pinless", l))
 		}
 	}
+	if err := c.Hardware.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Hardware.Printer != nil && c.Mode == ModeVenue && c.Receipt.Event == "" {
+		errs = append(errs, errors.New("receipt.event is required with a printer at a venue gate: it heads every seat receipt"))
+	}
+	if c.Hardware.Printer != nil && c.Mode == ModeShelter && c.Receipt.Shelter == "" {
+		errs = append(errs, errors.New("receipt.shelter is required with a printer at a shelter: it heads every check-in slip"))
+	}
 	switch c.Log {
 	case "debug", "info", "warn", "error":
 	default:
@@ -271,6 +293,9 @@ func (c *Config) resolve(dir string) {
 	abs(&c.MQTT.CAFile)
 	abs(&c.MQTT.CertFile)
 	abs(&c.MQTT.KeyFile)
+	if c.Hardware.Printer != nil && c.Hardware.Printer.Transport == "file" {
+		abs(&c.Hardware.Printer.Path)
+	}
 }
 
 // Path returns the file the config was loaded from, "" if parsed from bytes.

@@ -17,7 +17,6 @@ import (
 
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/event"
-	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/vcard"
@@ -95,20 +94,16 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer broker.Close()
 
-	cfg := &config.Config{
-		Site: "demo-site", Gate: "gate-1", Mode: config.ModeVenue, DataDir: filepath.Join(*dir, "data"),
-		Lanes:     []config.Lane{{Name: "lane-1", Reader: *readerName, Kind: event.KindEntry}},
-		Roots:     []string{filepath.Join(pkiDir, "root.pem")},
-		ClockSkew: config.Duration(5 * time.Minute),
-		CardKey:   config.CardKey{SecretFile: secretPath},
-		MQTT:      config.MQTT{Broker: broker.addr},
-		Log:       *logLevel,
+	cfgPath := filepath.Join(*dir, "gateagent.json")
+	if err := writeDemoConfig(cfgPath, broker.addr, *readerName, *logLevel); err != nil {
+		return err
 	}
-	if b, err := json.MarshalIndent(cfg, "", "  "); err == nil {
-		os.WriteFile(filepath.Join(*dir, "gateagent.json"), b, 0o600)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
 	}
 	log := newLogger(stderr, cfg.Log)
-	g, err := openGate(cfg, log, signal.NewConsole(stdout))
+	g, err := openGate(cfg, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -197,6 +192,27 @@ func demoOneTap(ctx context.Context, profilePath, vpcdAddr, readerName string, h
 	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return e, reader.WaitRemoved(waitCtx, readerName)
+}
+
+// writeDemoConfig writes the demo gate's config, so that the demo runs through
+// the same loading and checks as a real gate and leaves a config to look at.
+func writeDemoConfig(path, broker, readerName, logLevel string) error {
+	cfg := map[string]any{
+		"site": "demo-site", "gate": "gate-1", "mode": config.ModeVenue, "data_dir": "data",
+		"lanes":    []map[string]string{{"name": "lane-1", "reader": readerName, "kind": string(event.KindEntry), "zone": "north"}},
+		"roots":    []string{"pki/root.pem"},
+		"card_key": map[string]string{"secret_file": "cardkey.secret"},
+		"policy":   map[string]any{"accept": []string{"cert"}},
+		"mqtt":     map[string]string{"broker": broker},
+		"hw":       map[string]any{"printer": map[string]string{"transport": "file", "path": "receipts.escpos"}},
+		"receipt":  map[string]string{"event": "MynaGate デモ公演", "gate_label": "デモゲート1"},
+		"log":      logLevel,
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }
 
 // writeDemoSecret makes a random card-key secret file for the demo.

@@ -13,7 +13,7 @@ func init() {
 	register("run", "run the gate daemon (systemd Type=notify)", runCmd)
 }
 
-func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gateagent run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "/etc/mynagate/gateagent.json", "config file")
@@ -25,7 +25,7 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log)
-	g, err := openGate(cfg, log, nil)
+	g, err := openGate(cfg, log, stdout)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

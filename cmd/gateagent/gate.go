@@ -13,7 +13,8 @@ import (
 
 	"github.com/mynagate/mynagate/agent"
 	"github.com/mynagate/mynagate/config"
-	"github.com/mynagate/mynagate/hw/signal"
+	"github.com/mynagate/mynagate/hw"
+	"github.com/mynagate/mynagate/hw/turnstile"
 	"github.com/mynagate/mynagate/internal/sdnotify"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
@@ -33,6 +34,7 @@ type gate struct {
 	outbox  *outbox.Outbox
 	list    *whitelist.Store
 	uplink  *uplink.Uplink
+	hw      *hw.Gate
 }
 
 // newLogger returns the daemon's logger: text lines on w at the configured level.
@@ -44,15 +46,17 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// openGate opens every part the config names. On error, what was opened is
-// closed again.
-func openGate(cfg *config.Config, log *slog.Logger, sig agent.Signaller) (g *gate, err error) {
-	g = &gate{cfg: cfg, log: log}
+// openGate opens every part the config names; console is where console
+// stand-ins for absent hardware write. On error, what was opened is closed again.
+func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, error) {
+	g := &gate{cfg: cfg, log: log}
+	opened := false
 	defer func() {
-		if err != nil {
+		if !opened {
 			g.Close()
 		}
 	}()
+	var err error
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w; check data_dir in %s", err, cfg.Path())
 	}
@@ -65,7 +69,7 @@ func openGate(cfg *config.Config, log *slog.Logger, sig agent.Signaller) (g *gat
 	if err != nil {
 		return nil, fmt.Errorf("card key: %w", err)
 	}
-	if g.list, err = whitelist.Open(cfg.WhitelistPath(), whitelist.Options{}); err != nil {
+	if g.list, err = whitelist.Open(cfg.WhitelistPath(), whitelist.Options{Preload: true}); err != nil {
 		return nil, fmt.Errorf("whitelist: %w", err)
 	}
 	if g.outbox, err = outbox.Open(cfg.OutboxPath(), outbox.Options{}); err != nil {
@@ -92,8 +96,8 @@ func openGate(cfg *config.Config, log *slog.Logger, sig agent.Signaller) (g *gat
 	} else {
 		log.Warn("no mqtt.broker configured: taps are recorded locally and never leave this gate")
 	}
-	if sig == nil {
-		sig = signal.NewConsole(os.Stdout)
+	if g.hw, err = hw.OpenWith(cfg.Hardware, hw.Options{Console: console, Logger: log.With("part", "hw")}); err != nil {
+		return nil, fmt.Errorf("hardware: %w", err)
 	}
 	lanes := make([]agent.Lane, len(cfg.Lanes))
 	patterns := make([]string, len(cfg.Lanes))
@@ -112,9 +116,14 @@ func openGate(cfg *config.Config, log *slog.Logger, sig agent.Signaller) (g *gat
 	g.agent = &agent.Agent{
 		Site: cfg.Site, Gate: cfg.Gate, Lanes: lanes, Policy: pol,
 		Roots: roots, Keyer: keyer, List: g.list, Journal: g.outbox,
-		Signal: sig, Link: link, Log: log,
+		Signal: g.hw, Turnstile: g.hw, Link: link, Log: log,
+		Receipts: agent.Receipts{Event: cfg.Receipt.Event, GateLabel: cfg.Receipt.GateLabel, Shelter: cfg.Receipt.Shelter},
+	}
+	if cfg.Hardware.Printer != nil {
+		g.agent.Printer = g.hw
 	}
 	g.watcher = &reader.Watcher{Patterns: patterns, Log: log.With("part", "reader")}
+	opened = true
 	return g, nil
 }
 
@@ -132,6 +141,11 @@ func (g *gate) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.passages(ctx)
+	}()
 	if iv := sdnotify.WatchdogInterval(); iv > 0 {
 		wg.Add(1)
 		go func() {
@@ -155,8 +169,35 @@ func (g *gate) Run(ctx context.Context) error {
 	return err
 }
 
+// passages annuls admitted entries nobody walked through (with a passage
+// sensor configured; otherwise no results arrive).
+func (g *gate) passages(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r, ok := <-g.hw.Results():
+			if !ok {
+				return
+			}
+			if r.Outcome == turnstile.Passed {
+				g.agent.Passed(r.EntryID)
+				continue
+			}
+			if _, err := g.agent.Annul(ctx, r.EntryID, r.At); err != nil {
+				g.log.Error("annul failed", "ref", r.EntryID, "err", err)
+			}
+		}
+	}
+}
+
 // Close closes what openGate opened.
 func (g *gate) Close() {
+	if g.hw != nil {
+		if err := g.hw.Close(); err != nil {
+			g.log.Error("close hardware", "err", err)
+		}
+	}
 	if g.outbox != nil {
 		if err := g.outbox.Close(); err != nil {
 			g.log.Error("close outbox", "err", err)

@@ -103,7 +103,7 @@ func Open(path string, opt Options) (*Store, error) {
 		NoFreelistSync:  true,
 	})
 	if errors.Is(err, bolterr.ErrTimeout) {
-		return nil, fmt.Errorf("whitelist: open %s: timeout: another gateagent holds it; stop it first", path)
+		return nil, fmt.Errorf("whitelist: open %s: %w: another gateagent holds it; stop it first", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("whitelist: open %s: %w", path, err)

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/sync/lists"
+)
+
+// common holds the flags most commands share.
+type common struct {
+	config, site, list string
+	json               bool
+}
+
+func newFlags(name string, c *common, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehub "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.config, "config", "/etc/mynagate/gatehub.json", "hub configuration file")
+	fs.StringVar(&c.site, "site", "", "site the list is for")
+	fs.StringVar(&c.list, "list", "whitelist", "list name")
+	fs.BoolVar(&c.json, "json", false, "print one JSON object per line")
+	return fs
+}
+
+func (c *common) load(needSite bool) (*hub.Config, error) {
+	if needSite && c.site == "" {
+		return nil, errors.New("--site is required")
+	}
+	return hub.LoadConfig(c.config)
+}
+
+func logger(cfg *hub.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+func openMaster(cfg *hub.Config, log *slog.Logger) (*hub.Master, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return hub.OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), log)
+}
+
+func printOut(w io.Writer, asJSON bool, v any, human string) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(v)
+	}
+	_, err := fmt.Fprintln(w, human)
+	return err
+}
+
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+	var c common
+	fs := newFlags("run", &c, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := c.load(false)
+	if err != nil {
+		return err
+	}
+	log := logger(cfg, stderr)
+	h, err := hub.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("gatehub: running", "broker", cfg.BrokerURL(), "data_dir", cfg.DataDir)
+	return h.Run(ctx)
+}
+
+func cmdKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gatehub keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "file to write the private signing key to (PKCS#8 PEM, mode 0600)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("--out is required")
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate key: %w", err)
+	}
+	pemPriv, err := lists.MarshalPrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	pemPub, err := lists.MarshalPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write key: %w; an existing key is never overwritten", err)
+	}
+	if _, err := f.Write(pemPriv); err != nil {
+		f.Close()
+		return fmt.Errorf("write key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	fmt.Fprintf(stdout, "# signing key written to %s; pin this public key on every gate:\n%s", *out, pemPub)
+	return nil
+}
+
+func cmdEnrollImport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("enroll import", &c, stderr)
+	replace := fs.Bool("replace", false, "make the list exactly the file (remove entries not in it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("give one CSV file")
+	}
+	cfg, err := c.load(true)
+	if err != nil {
+		return err
+	}
+	var keyer cardkey.Keyer
+	if cfg.CardKeySecret != "" {
+		if keyer, err = cardkey.LoadSecretFile(cfg.CardKeySecret); err != nil {
+			return err
+		}
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	recs, err := hub.ParseEnrolCSV(f, keyer)
+	if err != nil {
+		return err
+	}
+	m, err := openMaster(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	res, err := m.Enrol(c.site, c.list, recs, *replace)
+	if err != nil {
+		return err
+	}
+	return printOut(stdout, c.json, res, fmt.Sprintf("%s/%s: %d added, %d updated, %d unchanged, %d removed; run gatehub publish to send them",
+		c.site, c.list, res.Added, res.Updated, res.Unchanged, res.Removed))
+}
+
+func cmdRevoke(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("revoke", &c, stderr)
+	undo := fs.Bool("undo", false, "remove the card keys from the revocation set")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := c.load(true)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("give at least one card key (64 hex digits)")
+	}
+	var keys []cardkey.Key
+	for _, a := range fs.Args() {
+		k, err := cardkey.ParseKey(a)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	m, err := openMaster(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Revoke(c.site, c.list, keys, *undo); err != nil {
+		return err
+	}
+	verb := "revoked"
+	if *undo {
+		verb = "unrevoked"
+	}
+	return printOut(stdout, c.json, map[string]any{"site": c.site, "list": c.list, verb: len(keys)},
+		fmt.Sprintf("%s/%s: %d card keys %s; run gatehub publish to send them", c.site, c.list, len(keys), verb))
+}
+
+func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("publish", &c, stderr)
+	snapshot := fs.Bool("snapshot", false, "publish a full snapshot even if a delta would do")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := c.load(true)
+	if err != nil {
+		return err
+	}
+	if cfg.SigningKey == "" {
+		return errors.New("signing_key is not set in the config; create one with gatehub keygen")
+	}
+	key, err := lists.LoadPrivateKey(cfg.SigningKey)
+	if err != nil {
+		return err
+	}
+	log := logger(cfg, stderr)
+	m, err := openMaster(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	p, err := hub.DialPublisher(cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	man, err := m.Publish(ctx, p, key, c.site, c.list, hub.PublishOptions{Prefix: cfg.Prefix, Snapshot: *snapshot})
+	if err != nil {
+		return err
+	}
+	if man == nil {
+		return printOut(stdout, c.json, map[string]any{"site": c.site, "list": c.list, "published": false},
+			fmt.Sprintf("%s/%s: nothing changed since the last publish", c.site, c.list))
+	}
+	return printOut(stdout, c.json, man, fmt.Sprintf("%s/%s: published %s v%d (%d puts, %d deletes, %d revoke, %d unrevoke, %d chunks)",
+		c.site, c.list, man.Kind, man.Version, man.Puts, man.Deletes, man.Revoke, man.Unrevoke, len(man.Chunks)))
+}
+
+func cmdLists(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("lists", &c, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := c.load(true)
+	if err != nil {
+		return err
+	}
+	m, err := openMaster(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	st, err := m.State(c.site, c.list)
+	if err != nil {
+		return err
+	}
+	return printOut(stdout, c.json, st, fmt.Sprintf("%s/%s: %d entries, %d revoked, %d changes pending; version %d (snapshot %d, %d deltas retained), published %s",
+		st.Site, st.List, st.Entries, st.Revoked, st.Pending, st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt.Format("2006-01-02 15:04:05Z07:00")))
+}
