@@ -150,26 +150,9 @@ func (s *Set) Observe(e *event.Event) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, known := s.holders[key]
-	var next Presence
-	switch {
-	case e.Kind == event.KindAnnul:
-		if !known || !cur.Inside || cur.Event != e.Ref {
-			return false
-		}
-		// Back to outside, as of the annulled entry's time, so that a later
-		// exit or entry still orders after it.
-		next = Presence{Inside: false, At: cur.At, Event: e.ID, Gate: e.Gate}
-	case e.Decision != event.Admit:
+	next, changed := Transition(cur, known, e)
+	if !changed {
 		return false
-	case e.Kind == event.KindEntry || e.Kind == event.KindCheckin:
-		next = Presence{Inside: true, At: e.At, Event: e.ID, Gate: e.Gate}
-	case e.Kind == event.KindExit || e.Kind == event.KindCheckout:
-		next = Presence{Inside: false, At: e.At, Event: e.ID, Gate: e.Gate}
-	default:
-		return false
-	}
-	if known && e.Kind != event.KindAnnul && !e.At.After(cur.At) {
-		return false // late or repeated: the newer tap already decided
 	}
 	s.holders[key] = next
 	s.dirty[key] = struct{}{}
@@ -178,6 +161,36 @@ func (s *Set) Observe(e *event.Event) bool {
 	default:
 	}
 	return true
+}
+
+// Transition returns a holder's presence after event e, given what was known
+// (cur, known), and whether it changed. It is the rule Observe applies and the
+// hub's ingest repeats: the latest tap time wins, only admitted entry, checkin,
+// exit and checkout events move a holder, and an annul moves them out only if
+// it names the entry that put them in.
+func Transition(cur Presence, known bool, e *event.Event) (Presence, bool) {
+	var next Presence
+	switch {
+	case e.Kind == event.KindAnnul:
+		if !known || !cur.Inside || cur.Event != e.Ref {
+			return cur, false
+		}
+		// Back to outside, as of the annulled entry's time, so that a later
+		// exit or entry still orders after it.
+		return Presence{Inside: false, At: cur.At, Event: e.ID, Gate: e.Gate}, true
+	case e.Decision != event.Admit:
+		return cur, false
+	case e.Kind == event.KindEntry || e.Kind == event.KindCheckin:
+		next = Presence{Inside: true, At: e.At, Event: e.ID, Gate: e.Gate}
+	case e.Kind == event.KindExit || e.Kind == event.KindCheckout:
+		next = Presence{Inside: false, At: e.At, Event: e.ID, Gate: e.Gate}
+	default:
+		return cur, false
+	}
+	if known && !e.At.After(cur.At) {
+		return cur, false // late or repeated: the newer tap already decided
+	}
+	return next, true
 }
 
 // Inside reports whether the holder with this key (see HolderKey) is inside, and

@@ -1,0 +1,126 @@
+package hub
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Broker is the embedded MQTT broker.
+type Broker struct {
+	srv *mqtt.Server
+}
+
+// StartBroker runs the embedded broker on cfg.Listen with sessions, queued
+// messages and retained messages persisted in broker.db, so that events queued
+// for the hub and retained lists survive a hub restart.
+func StartBroker(cfg *Config, log *slog.Logger) (*Broker, error) {
+	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker")})
+	a, err := newAccess(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.anonymous {
+		log.Warn("hub: embedded broker allows anonymous clients; set users in the config before exposing it", "listen", cfg.Listen)
+	}
+	if err := srv.AddHook(a, nil); err != nil {
+		return nil, fmt.Errorf("hub: broker access hook: %w", err)
+	}
+	dbPath := filepath.Join(cfg.DataDir, "broker.db")
+	if err := srv.AddHook(new(bolt.Hook), &bolt.Options{Path: dbPath}); err != nil {
+		return nil, fmt.Errorf("hub: broker storage %s: %w", dbPath, err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})); err != nil {
+		return nil, fmt.Errorf("hub: broker listen %s: %w; is another broker on that port?", cfg.Listen, err)
+	}
+	if err := srv.Serve(); err != nil {
+		return nil, fmt.Errorf("hub: broker serve: %w", err)
+	}
+	return &Broker{srv: srv}, nil
+}
+
+// Close stops the broker.
+func (b *Broker) Close() error {
+	if err := b.srv.Close(); err != nil {
+		return fmt.Errorf("hub: broker close: %w", err)
+	}
+	return nil
+}
+
+// access authenticates clients and limits topics: the hub account may do
+// anything; a gate may publish only under {prefix}/{site}/{gate}/ and read
+// under {prefix}/{site}/.
+type access struct {
+	mqtt.HookBase
+	anonymous bool
+	hubUser   string
+	passwords map[string][]byte
+	gates     map[string]User
+	prefix    string
+}
+
+func newAccess(cfg *Config) (*access, error) {
+	a := &access{anonymous: len(cfg.Users) == 0, hubUser: cfg.Username, passwords: map[string][]byte{}, gates: map[string]User{}, prefix: cfg.Prefix}
+	if a.anonymous {
+		return a, nil
+	}
+	if cfg.Username != "" {
+		pw, err := password(cfg.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		a.passwords[cfg.Username] = []byte(pw)
+	}
+	for _, u := range cfg.Users {
+		pw, err := password(u.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		a.passwords[u.Username] = []byte(pw)
+		a.gates[u.Username] = u
+	}
+	return a, nil
+}
+
+// ID names the hook.
+func (a *access) ID() string { return "mynagate-access" }
+
+// Provides says which hook events the access hook handles.
+func (a *access) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+// OnConnectAuthenticate checks the username and password.
+func (a *access) OnConnectAuthenticate(_ *mqtt.Client, pk packets.Packet) bool {
+	if a.anonymous {
+		return true
+	}
+	want, ok := a.passwords[string(pk.Connect.Username)]
+	return ok && subtle.ConstantTimeCompare(want, pk.Connect.Password) == 1
+}
+
+// OnACLCheck limits a gate to its own and its site's topics.
+func (a *access) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if a.anonymous {
+		return true
+	}
+	user := string(cl.Properties.Username)
+	if user == a.hubUser && user != "" {
+		return true
+	}
+	u, ok := a.gates[user]
+	if !ok {
+		return false
+	}
+	if write {
+		return strings.HasPrefix(topic, a.prefix+"/"+u.Site+"/"+u.Gate+"/")
+	}
+	return strings.HasPrefix(topic, a.prefix+"/"+u.Site+"/")
+}

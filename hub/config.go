@@ -1,0 +1,174 @@
+// Package hub is MynaGate's central side: it ingests every gate's events
+// (deduplicated by id, keeping tap time, receive time and the offline flag),
+// keeps each gate's health from its status messages, flags anti-passback
+// conflicts, keeps the master lists and publishes them signed, and serves a
+// small dashboard. By default it runs its own MQTT broker (mochi-mqtt); it can
+// use an external one instead.
+package hub
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mynagate/mynagate/sync/uplink"
+)
+
+// Config is the hub's configuration file (JSON, decoded strictly).
+type Config struct {
+	// Prefix is the topic prefix, default "mynagate/v1".
+	Prefix string `json:"prefix"`
+	// DataDir holds hub.db (events, health), lists.db (master lists) and
+	// broker.db (the embedded broker's sessions and retained messages).
+	DataDir string `json:"data_dir"`
+	// Listen is the embedded broker's TCP address, default "127.0.0.1:1883".
+	// Ignored when Broker is set.
+	Listen string `json:"listen"`
+	// Broker is an external broker URL (tcp://host:port, ssl://host:port);
+	// empty runs the embedded broker.
+	Broker string `json:"broker"`
+	// Username and PasswordFile are the hub's own MQTT credentials (ingest and
+	// publish). With the embedded broker they are added to its users.
+	Username     string `json:"username"`
+	PasswordFile string `json:"password_file"`
+	// CAFile pins an external broker's CA.
+	CAFile string `json:"ca_file"`
+	// Users are the gates allowed on the embedded broker. Each may publish
+	// only under its own {prefix}/{site}/{gate}/ and read its site's topics.
+	// Empty allows anonymous access to anyone who reaches Listen: for demos
+	// and tests only; the hub logs a warning.
+	Users []User `json:"users"`
+	// SigningKey is the Ed25519 list-signing key (PKCS#8 PEM), made by
+	// gatehub keygen. Needed by publish only.
+	SigningKey string `json:"signing_key"`
+	// CardKeySecret is the card-key HMAC secret file shared with the gates,
+	// needed to enrol rows given by issuer key id and serial.
+	CardKeySecret string `json:"card_key_secret"`
+	// HTTP is the dashboard address, e.g. "127.0.0.1:8080"; empty disables it.
+	HTTP string `json:"http"`
+	// Log is debug, info, warn or error.
+	Log string `json:"log"`
+}
+
+// User is a gate account on the embedded broker.
+type User struct {
+	Username     string `json:"username"`
+	PasswordFile string `json:"password_file"`
+	Site         string `json:"site"`
+	Gate         string `json:"gate"`
+}
+
+// LoadConfig reads and checks a hub configuration file. Relative paths in it
+// are relative to the file's directory.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("hub: read config: %w", err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("hub: config %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.DataDir)
+	abs(&c.PasswordFile)
+	abs(&c.CAFile)
+	abs(&c.SigningKey)
+	abs(&c.CardKeySecret)
+	for i := range c.Users {
+		abs(&c.Users[i].PasswordFile)
+	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("hub: config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) check() error {
+	if c.Prefix == "" {
+		c.Prefix = uplink.DefaultPrefix
+	}
+	if c.Listen == "" && c.Broker == "" {
+		c.Listen = "127.0.0.1:1883"
+	}
+	if c.Log == "" {
+		c.Log = "info"
+	}
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is required"))
+	}
+	if c.Broker != "" && !strings.HasPrefix(c.Broker, "tcp://") && !strings.HasPrefix(c.Broker, "ssl://") {
+		errs = append(errs, fmt.Errorf("broker %q: want tcp://host:port or ssl://host:port", c.Broker))
+	}
+	if c.Broker == "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+		}
+	}
+	for i, u := range c.Users {
+		if u.Username == "" || u.PasswordFile == "" || u.Site == "" || u.Gate == "" {
+			errs = append(errs, fmt.Errorf("users[%d]: username, password_file, site and gate are required", i))
+		}
+	}
+	switch c.Log {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log %q: want debug, info, warn or error", c.Log))
+	}
+	return errors.Join(errs...)
+}
+
+// BrokerURL returns the URL the hub's own clients connect to.
+func (c *Config) BrokerURL() string {
+	if c.Broker != "" {
+		return c.Broker
+	}
+	host, port, _ := net.SplitHostPort(c.Listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "tcp://" + net.JoinHostPort(host, port)
+}
+
+// password reads a password file, trimming a final newline.
+func password(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("hub: read password file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// tlsConfig pins caFile's CA for an ssl:// broker; nil when caFile is empty.
+func tlsConfig(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("hub: read CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("hub: CA file %s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}

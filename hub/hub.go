@@ -1,0 +1,213 @@
+package hub
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mynagate/mynagate/sync/lists"
+)
+
+// Hub ingests what gates publish and serves the dashboard.
+type Hub struct {
+	cfg    *Config
+	log    *slog.Logger
+	store  *Store
+	broker *Broker
+	client paho.Client
+	// pub verifies published list manifests for the overview; nil when no
+	// signing key is configured.
+	pub ed25519.PublicKey
+}
+
+// New opens the hub's store and starts the embedded broker (unless an external
+// one is configured). Run connects and ingests.
+func New(cfg *Config, log *slog.Logger) (*Hub, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("hub: data dir: %w", err)
+	}
+	h := &Hub{cfg: cfg, log: log}
+	if cfg.SigningKey != "" {
+		k, err := lists.LoadPrivateKey(cfg.SigningKey)
+		if err != nil {
+			return nil, err
+		}
+		h.pub = k.Public().(ed25519.PublicKey)
+	}
+	st, err := OpenStore(filepath.Join(cfg.DataDir, "hub.db"), log)
+	if err != nil {
+		return nil, err
+	}
+	h.store = st
+	if cfg.Broker == "" {
+		b, err := StartBroker(cfg, log)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		h.broker = b
+	}
+	return h, nil
+}
+
+// Store returns the hub's store.
+func (h *Hub) Store() *Store { return h.store }
+
+// Run ingests events and statuses and serves the dashboard until ctx is done,
+// then closes everything.
+func (h *Hub) Run(ctx context.Context) error {
+	defer h.close()
+	pw, err := password(h.cfg.PasswordFile)
+	if err != nil {
+		return err
+	}
+	opts := paho.NewClientOptions().
+		AddBroker(h.cfg.BrokerURL()).
+		// A fixed id and a persistent session: events published while the
+		// hub is down wait in the broker.
+		SetClientID("mynagate-hub-ingest").
+		SetCleanSession(false).
+		SetUsername(h.cfg.Username).
+		SetPassword(pw).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(2 * time.Second).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetOrderMatters(false).
+		// An event is acknowledged to the broker only once it is on the
+		// hub's disk; a failed write leaves it with the broker to redeliver.
+		SetAutoAckDisabled(true).
+		SetOnConnectHandler(func(c paho.Client) {
+			h.log.Info("hub: connected to broker", "broker", h.cfg.BrokerURL())
+			go h.subscribe(c)
+		}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			h.log.Warn("hub: broker connection lost; reconnecting", "err", err)
+		})
+	if tc, err := tlsConfig(h.cfg.CAFile); err != nil {
+		return err
+	} else if tc != nil {
+		opts.SetTLSConfig(tc)
+	}
+	h.client = paho.NewClient(opts)
+	h.client.Connect()
+	defer h.client.Disconnect(250)
+
+	var srv *http.Server
+	if h.cfg.HTTP != "" {
+		ln, err := net.Listen("tcp", h.cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("hub: dashboard listen %s: %w", h.cfg.HTTP, err)
+		}
+		srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		h.log.Info("hub: dashboard", "url", "http://"+ln.Addr().String()+"/")
+	}
+	<-ctx.Done()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	return nil
+}
+
+func (h *Hub) close() {
+	if h.broker != nil {
+		if err := h.broker.Close(); err != nil {
+			h.log.Error("hub: stop broker", "err", err)
+		}
+	}
+	if err := h.store.Close(); err != nil {
+		h.log.Error("hub: close store", "err", err)
+	}
+}
+
+func (h *Hub) subscribe(c paho.Client) {
+	p := h.cfg.Prefix
+	for filter, handler := range map[string]paho.MessageHandler{
+		p + "/+/+/events":         h.onEvent,
+		p + "/+/+/status":         h.onStatus,
+		p + "/+/lists/+/snapshot": h.onManifest,
+		p + "/+/lists/+/delta/+":  h.onManifest,
+	} {
+		tok := c.Subscribe(filter, 1, handler)
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			h.log.Error("hub: subscribe failed; retried on the next connect", "filter", filter, "err", tok.Error())
+		}
+	}
+}
+
+// topicParts splits {prefix}/{a}/{b}/{c...}.
+func (h *Hub) topicParts(topic string) []string {
+	rest, ok := strings.CutPrefix(topic, h.cfg.Prefix+"/")
+	if !ok {
+		return nil
+	}
+	return strings.Split(rest, "/")
+}
+
+func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
+	parts := h.topicParts(m.Topic())
+	if len(parts) != 3 {
+		m.Ack()
+		return
+	}
+	_, err := h.store.Ingest(context.Background(), parts[0], parts[1], m.Payload(), time.Now())
+	switch {
+	case err == nil:
+		m.Ack()
+	case errors.Is(err, ErrStoreClosed):
+		// Not acknowledged: the broker redelivers after the hub restarts.
+	case errors.Is(err, ErrInvalidEvent):
+		h.log.Warn("hub: dropped a message that is not a valid event", "topic", m.Topic(), "err", err)
+		m.Ack()
+	default:
+		h.log.Error("hub: event not stored; left with the broker for redelivery", "topic", m.Topic(), "err", err)
+	}
+}
+
+func (h *Hub) onStatus(_ paho.Client, m paho.Message) {
+	defer m.Ack()
+	parts := h.topicParts(m.Topic())
+	if len(parts) != 3 || len(m.Payload()) == 0 {
+		return
+	}
+	if !json.Valid(m.Payload()) {
+		h.log.Warn("hub: dropped a status that is not JSON", "topic", m.Topic())
+		return
+	}
+	if err := h.store.PutStatus(parts[0], parts[1], m.Payload(), time.Now()); err != nil {
+		h.log.Error("hub: status not stored", "err", err)
+	}
+}
+
+func (h *Hub) onManifest(_ paho.Client, m paho.Message) {
+	defer m.Ack()
+	if h.pub == nil || len(m.Payload()) == 0 {
+		return
+	}
+	man, err := lists.ParseManifest(m.Payload(), []ed25519.PublicKey{h.pub})
+	if err != nil {
+		h.log.Warn("hub: a list manifest on the broker does not verify with the hub's key", "topic", m.Topic(), "err", err)
+		return
+	}
+	err = h.store.PutList(ListInfo{Site: man.Site, List: man.List, Version: man.Version, Kind: string(man.Kind), Created: man.Created, Published: time.Now()})
+	if err != nil {
+		h.log.Error("hub: list info not stored", "err", err)
+	}
+}

@@ -1,0 +1,478 @@
+package hub
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/sync/lists"
+)
+
+// Master is the hub's master copy of each site's lists (lists.db): entries and
+// revocations by card key, what changed since the last publish, and what is
+// retained on the broker. Operator commands open it briefly; gatehub run does
+// not hold it.
+type Master struct {
+	db  *bolt.DB
+	log *slog.Logger
+}
+
+var (
+	bucketMaster = []byte("lists")
+	subEntries   = []byte("entries")
+	subRevoked   = []byte("revoked")
+	subPending   = []byte("pending")
+	keyMeta      = []byte("meta")
+)
+
+// pending flags: which part of a card key's state changed since the last
+// publish.
+const (
+	pendingEntry   = 1
+	pendingRevoked = 2
+)
+
+// maxRetainedDeltas makes the next publish a snapshot once this many deltas
+// are retained, bounding what a reconnecting gate downloads.
+const maxRetainedDeltas = 32
+
+// listMeta is a list's publishing state.
+type listMeta struct {
+	// Version is the last version number used (published or attempted).
+	Version uint64 `json:"version"`
+	// Dirty is set while a publish is in flight; if a publish failed, the
+	// next one is a snapshot so that no gate is left on a half-known delta.
+	Dirty           bool            `json:"dirty"`
+	SnapshotVersion uint64          `json:"snapshot_version"`
+	SnapshotChunks  int             `json:"snapshot_chunks"`
+	RetainedDeltas  []retainedDelta `json:"retained_deltas"`
+	PublishedAt     time.Time       `json:"published_at"`
+}
+
+type retainedDelta struct {
+	Version uint64 `json:"version"`
+	Chunks  int    `json:"chunks"`
+}
+
+// OpenMaster opens (creating) lists.db at path.
+func OpenMaster(path string, log *slog.Logger) (*Master, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("hub: open lists %s: %w; is another gatehub command using it?", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketMaster)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub: initialise lists %s: %w", path, err)
+	}
+	return &Master{db: db, log: log}, nil
+}
+
+// Close closes lists.db.
+func (m *Master) Close() error {
+	if err := m.db.Close(); err != nil {
+		return fmt.Errorf("hub: close lists: %w", err)
+	}
+	return nil
+}
+
+// listBucket returns (creating when tx is writable) the bucket of site/list.
+func listBucket(tx *bolt.Tx, site, list string) (*bolt.Bucket, error) {
+	name := []byte(site + "/" + list)
+	top := tx.Bucket(bucketMaster)
+	if !tx.Writable() {
+		b := top.Bucket(name)
+		if b == nil {
+			return nil, fmt.Errorf("no list %q for site %q; enrol entries first", list, site)
+		}
+		return b, nil
+	}
+	b, err := top.CreateBucketIfNotExists(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range [][]byte{subEntries, subRevoked, subPending} {
+		if _, err := b.CreateBucketIfNotExists(sub); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func markPending(b *bolt.Bucket, k []byte, flag byte) error {
+	p := b.Bucket(subPending)
+	var cur byte
+	if v := p.Get(k); len(v) == 1 {
+		cur = v[0]
+	}
+	return p.Put(k, []byte{cur | flag})
+}
+
+// EnrolResult counts what an enrolment changed.
+type EnrolResult struct {
+	Added     int `json:"added"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	Removed   int `json:"removed"`
+}
+
+// Enrol adds or replaces entries of site's list. With replace, entries not in
+// recs are removed, so that the list becomes exactly recs. Every entry is
+// validated first; one invalid entry refuses the whole call.
+func (m *Master) Enrol(site, list string, recs []whitelist.Record, replace bool) (EnrolResult, error) {
+	var res EnrolResult
+	for i, r := range recs {
+		if err := r.Entry.Validate(); err != nil {
+			return res, fmt.Errorf("hub: enrol record %d (card %s): %w; nothing was changed", i, r.Key, err)
+		}
+	}
+	err := m.db.Update(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		eb := b.Bucket(subEntries)
+		keep := map[cardkey.Key]bool{}
+		for _, r := range recs {
+			keep[r.Key] = true
+			v, err := json.Marshal(r.Entry)
+			if err != nil {
+				return err
+			}
+			switch old := eb.Get(r.Key[:]); {
+			case old == nil:
+				res.Added++
+			case string(old) == string(v):
+				res.Unchanged++
+				continue
+			default:
+				res.Updated++
+			}
+			if err := eb.Put(r.Key[:], v); err != nil {
+				return err
+			}
+			if err := markPending(b, r.Key[:], pendingEntry); err != nil {
+				return err
+			}
+		}
+		if !replace {
+			return nil
+		}
+		var drop [][]byte
+		err = eb.ForEach(func(k, _ []byte) error {
+			if len(k) == 32 && !keep[cardkey.Key(k)] {
+				drop = append(drop, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := eb.Delete(k); err != nil {
+				return err
+			}
+			if err := markPending(b, k, pendingEntry); err != nil {
+				return err
+			}
+			res.Removed++
+		}
+		return nil
+	})
+	if err != nil {
+		return EnrolResult{}, fmt.Errorf("hub: enrol into %s/%s: %w", site, list, err)
+	}
+	return res, nil
+}
+
+// Revoke adds keys to site's revocation set for list, or removes them with
+// undo. It takes effect at the next publish.
+func (m *Master) Revoke(site, list string, keys []cardkey.Key, undo bool) error {
+	err := m.db.Update(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		rb := b.Bucket(subRevoked)
+		for _, k := range keys {
+			if undo {
+				err = rb.Delete(k[:])
+			} else {
+				err = rb.Put(k[:], []byte{})
+			}
+			if err != nil {
+				return err
+			}
+			if err := markPending(b, k[:], pendingRevoked); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("hub: revoke in %s/%s: %w", site, list, err)
+	}
+	return nil
+}
+
+// Publisher sends one message and returns once the broker acknowledged it.
+type Publisher interface {
+	Publish(topic string, payload []byte, retained bool) error
+}
+
+// PublishOptions tune Publish.
+type PublishOptions struct {
+	// Prefix is the topic prefix.
+	Prefix string
+	// Snapshot forces a full snapshot even when a delta would do.
+	Snapshot bool
+	// ChunkSize is the chunk size, 0 for lists.DefaultChunkSize.
+	ChunkSize int
+}
+
+// Publish signs and publishes the next version of site's list: a delta of what
+// changed since the last publish, or a snapshot when forced, when none was
+// published yet, after a failed publish, when most entries changed, or when too
+// many deltas are retained. After a snapshot the retained deltas below it are
+// cleared. It returns the published manifest; a nil manifest and nil error
+// mean nothing changed.
+func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKey, site, list string, opt PublishOptions) (*lists.Manifest, error) {
+	var (
+		meta    listMeta
+		change  lists.Change
+		version uint64
+		kind    lists.Kind
+	)
+	err := m.db.Update(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		if v := b.Get(keyMeta); v != nil {
+			if err := json.Unmarshal(v, &meta); err != nil {
+				return fmt.Errorf("read meta: %w", err)
+			}
+		}
+		eb, rb, pb := b.Bucket(subEntries), b.Bucket(subRevoked), b.Bucket(subPending)
+		pending := pb.Stats().KeyN
+		entries := eb.Stats().KeyN
+		snapshot := opt.Snapshot || meta.SnapshotVersion == 0 || meta.Dirty ||
+			len(meta.RetainedDeltas) >= maxRetainedDeltas || pending > entries/2
+		if !snapshot && pending == 0 {
+			return nil
+		}
+		kind = lists.Delta
+		if snapshot {
+			kind = lists.Snapshot
+			if err := collectAll(eb, rb, &change); err != nil {
+				return err
+			}
+		} else if err := collectPending(eb, rb, pb, &change); err != nil {
+			return err
+		}
+		if err := b.DeleteBucket(subPending); err != nil {
+			return err
+		}
+		if _, err := b.CreateBucket(subPending); err != nil {
+			return err
+		}
+		meta.Version++
+		version = meta.Version
+		meta.Dirty = true
+		return putMeta(b, &meta)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: publish %s/%s: prepare: %w", site, list, err)
+	}
+	if version == 0 {
+		return nil, nil
+	}
+	base := uint64(0)
+	if kind == lists.Delta {
+		base = version - 1
+	}
+	signed, err := lists.Build(key, lists.Manifest{Site: site, List: list, Kind: kind, Version: version, Base: base, Created: time.Now().UTC(),
+		Puts: len(change.Puts), Deletes: len(change.Deletes), Revoke: len(change.Revoke), Unrevoke: len(change.Unrevoke)},
+		lists.EncodePayload(&change), opt.ChunkSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.send(ctx, p, opt.Prefix, &meta, signed); err != nil {
+		return nil, fmt.Errorf("hub: publish %s/%s v%d: %w; the next publish sends a full snapshot", site, list, version, err)
+	}
+	meta.Dirty = false
+	meta.PublishedAt = time.Now().UTC()
+	n := len(signed.Chunks)
+	if kind == lists.Snapshot {
+		meta.SnapshotVersion, meta.SnapshotChunks, meta.RetainedDeltas = version, n, nil
+	} else {
+		meta.RetainedDeltas = append(meta.RetainedDeltas, retainedDelta{Version: version, Chunks: n})
+	}
+	err = m.db.Update(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		return putMeta(b, &meta)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: publish %s/%s v%d: record: %w", site, list, version, err)
+	}
+	m.log.Info("hub: list published", "site", site, "list", list, "kind", kind, "version", version,
+		"puts", len(change.Puts), "deletes", len(change.Deletes), "revoke", len(change.Revoke), "unrevoke", len(change.Unrevoke), "chunks", n)
+	return signed.Manifest, nil
+}
+
+// send publishes chunks before the manifest, so that a manifest on the broker
+// always has its chunks there, then clears what the new version supersedes.
+func (m *Master) send(ctx context.Context, p Publisher, prefix string, meta *listMeta, s *lists.Signed) error {
+	man := s.Manifest
+	for i, c := range s.Chunks {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := p.Publish(lists.ChunkTopic(prefix, man.Site, man.List, man.Kind, man.Version, i), c, true); err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	if err := p.Publish(lists.ManifestTopic(prefix, man.Site, man.List, man.Kind, man.Version), s.Envelope, true); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	if man.Kind != lists.Snapshot {
+		return nil
+	}
+	for i := len(s.Chunks); i < meta.SnapshotChunks; i++ {
+		if err := p.Publish(lists.ChunkTopic(prefix, man.Site, man.List, lists.Snapshot, 0, i), nil, true); err != nil {
+			return fmt.Errorf("clear old snapshot chunk %d: %w", i, err)
+		}
+	}
+	for _, d := range meta.RetainedDeltas {
+		if err := p.Publish(lists.ManifestTopic(prefix, man.Site, man.List, lists.Delta, d.Version), nil, true); err != nil {
+			return fmt.Errorf("clear delta %d: %w", d.Version, err)
+		}
+		for i := range d.Chunks {
+			if err := p.Publish(lists.ChunkTopic(prefix, man.Site, man.List, lists.Delta, d.Version, i), nil, true); err != nil {
+				return fmt.Errorf("clear delta %d chunk %d: %w", d.Version, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+func putMeta(b *bolt.Bucket, meta *listMeta) error {
+	v, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	return b.Put(keyMeta, v)
+}
+
+func collectAll(eb, rb *bolt.Bucket, c *lists.Change) error {
+	err := eb.ForEach(func(k, v []byte) error {
+		r, err := decodeRecord(k, v)
+		if err != nil {
+			return err
+		}
+		c.Puts = append(c.Puts, r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return rb.ForEach(func(k, _ []byte) error {
+		c.Revoke = append(c.Revoke, cardkey.Key(k))
+		return nil
+	})
+}
+
+func collectPending(eb, rb, pb *bolt.Bucket, c *lists.Change) error {
+	return pb.ForEach(func(k, flags []byte) error {
+		if len(k) != 32 || len(flags) != 1 {
+			return fmt.Errorf("corrupt pending record")
+		}
+		key := cardkey.Key(k)
+		if flags[0]&pendingEntry != 0 {
+			if v := eb.Get(k); v != nil {
+				r, err := decodeRecord(k, v)
+				if err != nil {
+					return err
+				}
+				c.Puts = append(c.Puts, r)
+			} else {
+				c.Deletes = append(c.Deletes, key)
+			}
+		}
+		if flags[0]&pendingRevoked != 0 {
+			if rb.Get(k) != nil {
+				c.Revoke = append(c.Revoke, key)
+			} else {
+				c.Unrevoke = append(c.Unrevoke, key)
+			}
+		}
+		return nil
+	})
+}
+
+func decodeRecord(k, v []byte) (whitelist.Record, error) {
+	if len(k) != 32 {
+		return whitelist.Record{}, errors.New("corrupt entry key")
+	}
+	r := whitelist.Record{Key: cardkey.Key(k)}
+	if err := json.Unmarshal(v, &r.Entry); err != nil {
+		return whitelist.Record{}, fmt.Errorf("corrupt entry %s: %w", r.Key, err)
+	}
+	return r, nil
+}
+
+// ListState describes a list in the master database.
+type ListState struct {
+	Site            string    `json:"site"`
+	List            string    `json:"list"`
+	Entries         int       `json:"entries"`
+	Revoked         int       `json:"revoked"`
+	Pending         int       `json:"pending_changes"`
+	Version         uint64    `json:"version"`
+	SnapshotVersion uint64    `json:"snapshot_version"`
+	RetainedDeltas  int       `json:"retained_deltas"`
+	PublishedAt     time.Time `json:"published_at,omitzero"`
+}
+
+// State reports a list's size and publishing state.
+func (m *Master) State(site, list string) (ListState, error) {
+	st := ListState{Site: site, List: list}
+	err := m.db.View(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		st.Entries = b.Bucket(subEntries).Stats().KeyN
+		st.Revoked = b.Bucket(subRevoked).Stats().KeyN
+		st.Pending = b.Bucket(subPending).Stats().KeyN
+		var meta listMeta
+		if v := b.Get(keyMeta); v != nil {
+			if err := json.Unmarshal(v, &meta); err != nil {
+				return err
+			}
+		}
+		st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt = meta.Version, meta.SnapshotVersion, len(meta.RetainedDeltas), meta.PublishedAt
+		return nil
+	})
+	if err != nil {
+		return ListState{}, fmt.Errorf("hub: list state %s/%s: %w", site, list, err)
+	}
+	return st, nil
+}
