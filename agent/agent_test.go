@@ -6,13 +6,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"os"
 	"path/filepath"
-	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 	"sync"
 	"testing"
 	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/mynagate/mynagate/agent"
 	"github.com/mynagate/mynagate/event"
@@ -21,6 +21,7 @@ import (
 	"github.com/mynagate/mynagate/hw/pins/pinstest"
 	"github.com/mynagate/mynagate/hw/printer"
 	"github.com/mynagate/mynagate/hw/turnstile"
+	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/policy"
@@ -28,29 +29,7 @@ import (
 	"github.com/mynagate/mynagate/reader/jpki"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/vcard"
-	"github.com/mynagate/mynagate/vcard/pki"
 )
-
-var (
-	sharedPKIOnce sync.Once
-	sharedPKI     string
-)
-
-// testPKI is one test PKI for the package: generating RSA keys is the slow part.
-func testPKI(t *testing.T) string {
-	t.Helper()
-	sharedPKIOnce.Do(func() {
-		d, err := os.MkdirTemp("", "agent-test-pki-")
-		if err != nil {
-			panic(err)
-		}
-		if err := pki.Init(d, pki.Options{}); err != nil {
-			panic(err)
-		}
-		sharedPKI = d
-	})
-	return sharedPKI
-}
 
 // direct carries APDUs straight to a virtual card, without pcscd: the pipeline's
 // logic is tested here, the PC/SC path in e2e_test.go. A RemoveAfterAPDUs fault
@@ -80,7 +59,7 @@ type unit struct {
 func newUnit(t *testing.T) *unit {
 	t.Helper()
 	dir := t.TempDir()
-	u := &unit{pkiDir: testPKI(t), keyer: cardkey.NewSoftware(bytes.Repeat([]byte{7}, 32))}
+	u := &unit{pkiDir: taptest.PKI(t), keyer: cardkey.NewSoftware(bytes.Repeat([]byte{7}, 32))}
 	roots, err := certcheck.LoadRoots(filepath.Join(u.pkiDir, "root.pem"))
 	if err != nil {
 		t.Fatal(err)

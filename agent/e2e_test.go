@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pcsctest"
+	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/policy"
@@ -24,8 +24,6 @@ import (
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
-	"github.com/mynagate/mynagate/vcard"
-	"github.com/mynagate/mynagate/vcard/pki"
 )
 
 // gateEnv is a gate assembled from real parts: pcscd with a vpcd slot, bbolt
@@ -64,10 +62,7 @@ func startGate(t *testing.T) *gateEnv {
 	slot := pcsctest.Acquire(t, 0)
 	broker := mqtttest.Start(t)
 	dir := t.TempDir()
-	pkiDir := filepath.Join(dir, "pki")
-	if err := pki.Init(pkiDir, pki.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	pkiDir := taptest.PKI(t)
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	keyer := cardkey.NewSoftware(secret)
@@ -126,34 +121,18 @@ func startGate(t *testing.T) *gateEnv {
 	return env
 }
 
-// tap presents a card profile until the gate decides, then removes it and waits
-// until pcscd has seen it go.
+// tap presents a card profile until the gate decides, then removes it.
 func (g *gateEnv) tap(t *testing.T, profile string) event.Event {
 	t.Helper()
-	p, err := vcard.LoadProfile(filepath.Join(g.pkiDir, profile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	presented := make(chan error, 1)
-	go func() { presented <- vcard.Present(ctx, g.slot.Addr, vcard.NewCard(p)) }()
-	var e event.Event
+	remove := taptest.Present(t, g.slot, taptest.Profile(t, profile))
+	defer remove()
 	select {
-	case e = <-g.decided:
-	case <-ctx.Done():
+	case e := <-g.decided:
+		return e
+	case <-time.After(10 * time.Second):
 		t.Fatalf("tap %s: no decision within 10 s", profile)
 	}
-	cancel()
-	if err := <-presented; err != nil && !errors.Is(err, vcard.ErrPulled) && !errors.Is(err, context.Canceled) {
-		t.Fatalf("tap %s: present: %v", profile, err)
-	}
-	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer wcancel()
-	if err := reader.WaitRemoved(wctx, g.slot.Reader); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return event.Event{}
 }
 
 // TestTapsEndToEnd is the walking skeleton's proof: cards tapped on the vpcd

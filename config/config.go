@@ -44,6 +44,8 @@ type Config struct {
 	Policy Policy `json:"policy"`
 	// CardKey says where the card-key HMAC secret lives.
 	CardKey CardKey `json:"card_key"`
+	// HSM is the PKCS#11 token; empty Module means none.
+	HSM HSM `json:"hsm"`
 	// MQTT is the hub connection; an empty broker runs the gate offline only.
 	MQTT MQTT `json:"mqtt"`
 	// Log is the log level: debug, info, warn, error.
@@ -89,10 +91,29 @@ type Policy struct {
 	ExitGrace Duration `json:"exit_grace"`
 }
 
-// CardKey locates the card-key secret: in the HSM (production) or, for demos
-// only, in a file.
+// CardKey locates the card-key secret: in the HSM (production, when hsm is
+// configured) or, for demos only, in a file.
 type CardKey struct {
+	// SecretFile is the demo-only secret file; leave it empty with an HSM.
 	SecretFile string `json:"secret_file"`
+	// HSMLabel is the secret's label in the HSM token.
+	HSMLabel string `json:"hsm_label"`
+}
+
+// HSM is the PKCS#11 token holding the card-key secret and the institution key
+// for PIN-less authentication.
+type HSM struct {
+	// Module is the PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so).
+	Module string `json:"module"`
+	// TokenLabel names the token.
+	TokenLabel string `json:"token_label"`
+	// PINFile holds the token's user PIN, readable only by the service user.
+	PINFile string `json:"pin_file"`
+	// MaxSessions caps the PKCS#11 sessions the gate opens (default 4).
+	MaxSessions int `json:"max_sessions"`
+	// InstitutionKeyLabel names the institution key pair for PIN-less
+	// authentication.
+	InstitutionKeyLabel string `json:"institution_key_label"`
 }
 
 // MQTT is the broker connection.
@@ -202,6 +223,17 @@ func (c *Config) defaults() {
 	if c.Policy.Accept == nil {
 		c.Policy.Accept = []string{"cert"}
 	}
+	if c.HSM.Module != "" {
+		if c.HSM.MaxSessions == 0 {
+			c.HSM.MaxSessions = 4
+		}
+		if c.CardKey.HSMLabel == "" {
+			c.CardKey.HSMLabel = "mynagate-cardkey"
+		}
+		if c.HSM.InstitutionKeyLabel == "" {
+			c.HSM.InstitutionKeyLabel = "mynagate-institution"
+		}
+	}
 	if c.Policy.TimeZone == "" {
 		c.Policy.TimeZone = "Asia/Tokyo"
 	}
@@ -236,8 +268,14 @@ func (c *Config) validate() error {
 	if len(c.Roots) == 0 {
 		errs = append(errs, errors.New("roots: at least one pinned root certificate file is required"))
 	}
-	if c.CardKey.SecretFile == "" {
-		errs = append(errs, errors.New("card_key: secret_file is required"))
+	switch {
+	case c.CardKey.SecretFile != "" && c.HSM.Module != "":
+		errs = append(errs, errors.New("card_key.secret_file is set but so is hsm: keep the secret in the HSM and drop the file"))
+	case c.CardKey.SecretFile == "" && c.HSM.Module == "":
+		errs = append(errs, errors.New("card_key: configure hsm (production) or card_key.secret_file (demo only)"))
+	}
+	if c.HSM.Module != "" && (c.HSM.TokenLabel == "" || c.HSM.PINFile == "") {
+		errs = append(errs, errors.New("hsm: module, token_label and pin_file are all required"))
 	}
 	for i, l := range c.Lanes {
 		switch l.Kind {
@@ -289,6 +327,7 @@ func (c *Config) resolve(dir string) {
 		abs(&c.Roots[i])
 	}
 	abs(&c.CardKey.SecretFile)
+	abs(&c.HSM.PINFile)
 	abs(&c.MQTT.PasswordFile)
 	abs(&c.MQTT.CAFile)
 	abs(&c.MQTT.CertFile)

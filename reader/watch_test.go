@@ -4,63 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/internal/pcsctest"
+	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/reader/jpki"
-	"github.com/mynagate/mynagate/vcard"
-	"github.com/mynagate/mynagate/vcard/pki"
 )
-
-var (
-	pkiOnce sync.Once
-	pkiDir  string
-	pkiErr  error
-)
-
-// profile loads a card of the shared test PKI.
-func profile(t *testing.T, name string) *vcard.Profile {
-	t.Helper()
-	pkiOnce.Do(func() {
-		pkiDir, pkiErr = os.MkdirTemp("", "reader-test-pki-")
-		if pkiErr == nil {
-			pkiErr = pki.Init(pkiDir, pki.Options{})
-		}
-	})
-	if pkiErr != nil {
-		t.Fatal(pkiErr)
-	}
-	p, err := vcard.LoadProfile(filepath.Join(pkiDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// present keeps a card on a slot until the returned function is called, which
-// also waits until pcscd has seen the card leave.
-func present(t *testing.T, slot pcsctest.Slot, p *vcard.Profile) (remove func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- vcard.Present(ctx, slot.Addr, vcard.NewCard(p)) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, vcard.ErrPulled) {
-			t.Errorf("present on %s: %v", slot.Reader, err)
-		}
-		wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer wcancel()
-		if err := reader.WaitRemoved(wctx, slot.Reader); err != nil {
-			t.Error(err)
-		}
-	}
-}
 
 // watch runs a Watcher until the test ends.
 func watch(t *testing.T, patterns []string, h reader.Handler) {
@@ -105,10 +56,10 @@ func TestTwoLanesConcurrently(t *testing.T) {
 		}
 		got <- tap.Reader + " " + label
 	})
-	remove0 := present(t, slots[0], profile(t, "card-001.json"))
+	remove0 := taptest.Present(t, slots[0], taptest.Profile(t, "card-001.json"))
 	defer remove0()
 	time.Sleep(100 * time.Millisecond) // slot 0 first, so it is the one waiting
-	remove1 := present(t, slots[1], profile(t, "card-002.json"))
+	remove1 := taptest.Present(t, slots[1], taptest.Profile(t, "card-002.json"))
 	defer remove1()
 	seen := map[string]bool{}
 	for range 2 {
@@ -133,7 +84,7 @@ func TestOneTapPerPresentation(t *testing.T) {
 	taps := make(chan string, 8)
 	watch(t, []string{slot.Reader}, func(ctx context.Context, tap reader.Tap) { taps <- tap.Reader })
 	for i := range 2 {
-		remove := present(t, slot, profile(t, "card-001.json"))
+		remove := taptest.Present(t, slot, taptest.Profile(t, "card-001.json"))
 		select {
 		case <-taps:
 		case <-time.After(10 * time.Second):
@@ -160,7 +111,7 @@ func TestSurvivesPCSCDRestart(t *testing.T) {
 		taps <- label
 	})
 	tapOnce := func(what string) {
-		remove := present(t, slots[0], profile(t, "card-001.json"))
+		remove := taptest.Present(t, slots[0], taptest.Profile(t, "card-001.json"))
 		defer remove()
 		select {
 		case l := <-taps:
@@ -192,7 +143,7 @@ func TestTransactionExcludesOthers(t *testing.T) {
 		}
 		order <- "tap"
 	})
-	remove := present(t, slot, profile(t, "card-001.json"))
+	remove := taptest.Present(t, slot, taptest.Profile(t, "card-001.json"))
 	defer remove()
 	select {
 	case <-handlerIn:
@@ -216,7 +167,7 @@ func TestTransactionExcludesOthers(t *testing.T) {
 // TestList sees both vpcd readers and which has a card.
 func TestList(t *testing.T) {
 	slots := pcsctest.AcquireAll(t)
-	remove := present(t, slots[1], profile(t, "card-001.json"))
+	remove := taptest.Present(t, slots[1], taptest.Profile(t, "card-001.json"))
 	defer remove()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -143,6 +143,9 @@ func checkRoots(cfg *config.Config) finding {
 }
 
 func checkSecret(cfg *config.Config) finding {
+	if cfg.HSM.Module != "" {
+		return checkHSM(cfg)
+	}
 	fi, err := os.Stat(cfg.CardKey.SecretFile)
 	switch {
 	case err != nil:
@@ -204,4 +207,27 @@ func checkBroker(ctx context.Context, cfg *config.Config) finding {
 	}
 	c.Close()
 	return finding{Part: "broker", OK: true, Verdict: u.Host + " reachable"}
+}
+
+// checkHSM opens the token and looks for both keys the gate needs.
+func checkHSM(cfg *config.Config) finding {
+	h, err := openHSM(cfg)
+	if err != nil {
+		return finding{Part: "hsm", Verdict: err.Error(), Hint: "check hsm.module, hsm.token_label and the PIN file; `gateagent hsm status` says more"}
+	}
+	defer h.Close()
+	st, err := h.Status(cfg.CardKey.HSMLabel, cfg.HSM.InstitutionKeyLabel)
+	if err != nil {
+		return finding{Part: "hsm", Verdict: err.Error()}
+	}
+	var missing []string
+	for _, k := range st.Keys {
+		if !k.Found {
+			missing = append(missing, k.Label)
+		}
+	}
+	if len(missing) > 0 {
+		return finding{Part: "hsm", Verdict: fmt.Sprintf("token %q lacks %v", cfg.HSM.TokenLabel, missing), Hint: "create them with `gateagent hsm init` (import the card-key secret from the hub)"}
+	}
+	return finding{Part: "hsm", OK: true, Verdict: fmt.Sprintf("token %q holds the card-key secret and the institution key", cfg.HSM.TokenLabel)}
 }

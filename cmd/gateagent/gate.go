@@ -18,6 +18,7 @@ import (
 	"github.com/mynagate/mynagate/internal/sdnotify"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
@@ -35,6 +36,25 @@ type gate struct {
 	list    *whitelist.Store
 	uplink  *uplink.Uplink
 	hw      *hw.Gate
+	hsm     *hsm.HSM
+}
+
+// cardKeyer opens the card-key secret: in the HSM when one is configured, else
+// from the demo secret file.
+func (g *gate) cardKeyer() (cardkey.Keyer, error) {
+	if g.cfg.HSM.Module == "" {
+		return cardkey.LoadSecretFile(g.cfg.CardKey.SecretFile)
+	}
+	var err error
+	if g.hsm, err = openHSM(g.cfg); err != nil {
+		return nil, err
+	}
+	return g.hsm.CardKeyer(g.cfg.CardKey.HSMLabel)
+}
+
+// openHSM opens the configured PKCS#11 token.
+func openHSM(cfg *config.Config) (*hsm.HSM, error) {
+	return hsm.Open(hsm.Config{Module: cfg.HSM.Module, TokenLabel: cfg.HSM.TokenLabel, PINFile: cfg.HSM.PINFile, MaxSessions: cfg.HSM.MaxSessions})
 }
 
 // newLogger returns the daemon's logger: text lines on w at the configured level.
@@ -65,7 +85,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		return nil, fmt.Errorf("pinned roots: %w", err)
 	}
 	roots.Skew = time.Duration(cfg.ClockSkew)
-	keyer, err := cardkey.LoadSecretFile(cfg.CardKey.SecretFile)
+	keyer, err := g.cardKeyer()
 	if err != nil {
 		return nil, fmt.Errorf("card key: %w", err)
 	}
@@ -193,6 +213,11 @@ func (g *gate) passages(ctx context.Context) {
 
 // Close closes what openGate opened.
 func (g *gate) Close() {
+	if g.hsm != nil {
+		if err := g.hsm.Close(); err != nil {
+			g.log.Error("close hsm", "err", err)
+		}
+	}
 	if g.hw != nil {
 		if err := g.hw.Close(); err != nil {
 			g.log.Error("close hardware", "err", err)
