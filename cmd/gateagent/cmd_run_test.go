@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/internal/pcsctest"
+	"github.com/mynagate/mynagate/internal/taptest"
+	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the daemon writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunAsAService is the daemon as an operator installs it: the card-key
+// secret imported into a SoftHSM2 token with `hsm init`, the list imported with
+// `whitelist import`, then `run --config` under a systemd-style notify socket,
+// taps through pcscd+vpcd, events at a Mosquitto subscriber, a receipt on
+// "paper", and a clean stop.
+func TestRunAsAService(t *testing.T) {
+	slot := pcsctest.Acquire(t, 0)
+	broker := mqtttest.Start(t)
+	tok := hsmtest.NewToken(t, "gate-run")
+	dir := t.TempDir()
+	pkiDir := taptest.PKI(t)
+	secretFile, _ := writeSecret(t, dir)
+	hsmArgs := []string{"--hsm-module", tok.Module, "--hsm-token", tok.TokenLabel, "--hsm-pin-file", tok.PINFile}
+	if code, _, errOut := run(t, append([]string{"hsm", "init", "--import-secret", secretFile}, hsmArgs...)...); code != 0 {
+		t.Fatalf("hsm init: %s", errOut)
+	}
+	os.Remove(secretFile) // as the operator is told to: the secret now lives only in the token
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o700)
+	imp := append([]string{"whitelist", "import", "--db", filepath.Join(data, "whitelist.db")}, hsmArgs...)
+	if code, _, errOut := run(t, append(imp, filepath.Join(pkiDir, "whitelist.csv"))...); code != 0 {
+		t.Fatalf("whitelist import: %s", errOut)
+	}
+	cfg := map[string]any{
+		"site": "arena", "gate": "north-1", "mode": "venue", "data_dir": data,
+		"lanes":   []map[string]string{{"name": "in-1", "reader": slot.Reader, "kind": "entry", "zone": "north"}},
+		"roots":   []string{filepath.Join(pkiDir, "root.pem")},
+		"hsm":     map[string]any{"module": tok.Module, "token_label": tok.TokenLabel, "pin_file": tok.PINFile},
+		"mqtt":    map[string]string{"broker": broker.Addr()},
+		"hw":      map[string]any{"printer": map[string]string{"transport": "file", "path": filepath.Join(dir, "paper.escpos")}},
+		"receipt": map[string]string{"event": "冬の公演", "gate_label": "北ゲート1"},
+	}
+	b, _ := json.Marshal(cfg)
+	cfgPath := filepath.Join(dir, "gateagent.json")
+	os.WriteFile(cfgPath, b, 0o600)
+
+	notifyPath := filepath.Join(dir, "notify.sock")
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notify.Close()
+	t.Setenv("NOTIFY_SOCKET", notifyPath)
+	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/arena/north-1/events")
+
+	ctx, stop := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() { exited <- dispatch(ctx, []string{"run", "--config", cfgPath}, &stdout, &stderr) }()
+	notify.SetReadDeadline(time.Now().Add(15 * time.Second))
+	buf := make([]byte, 256)
+	n, err := notify.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "READY=1") {
+		stop()
+		t.Fatalf("no READY=1 from the daemon (%v): %q\n%s", err, buf[:n], stderr.String())
+	}
+
+	for _, profile := range []string{"card-001.json", "card-005.json"} {
+		remove := taptest.Present(t, slot, taptest.Profile(t, profile))
+		sub.WaitN(len(sub.Messages())+1, 10*time.Second)
+		remove()
+	}
+	msgs := sub.Messages()
+	var got []string
+	for _, m := range msgs {
+		e, err := event.Decode(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(e.Reason))
+		if e.Site != "arena" || e.Gate != "north-1" || e.Lane != "in-1" {
+			t.Errorf("event context %+v", e)
+		}
+	}
+	if strings.Join(got, ",") != "admit,not_listed" {
+		t.Errorf("reasons %v, want admit then not_listed", got)
+	}
+	// The receipt is printed in the background after the admit.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		paper, _ := os.ReadFile(filepath.Join(dir, "paper.escpos"))
+		if bytes.Contains(paper, []byte("T-0001")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no seat receipt with the ticket reference on paper: %q", paper)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Fatalf("run exited %d: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop within 15 s of SIGTERM")
+	}
+	if log := stderr.String(); strings.Contains(log, "secret_file") || !strings.Contains(log, "gate ready") {
+		t.Errorf("daemon log:\n%s", log)
+	}
+}
