@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -22,6 +23,7 @@ import (
 	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
@@ -50,6 +52,11 @@ type Whitelist interface {
 // Signaller gives the person at the reader feedback (buzzer, LEDs).
 type Signaller interface {
 	Signal(ctx context.Context, p signal.Pattern) error
+}
+
+// Prover proves a card present without its PIN.
+type Prover interface {
+	Prove(t pinless.Transport, cardCert *x509.Certificate) (pinless.Proof, error)
 }
 
 // Turnstile opens the lane for an admitted entry. With a passage sensor it
@@ -109,6 +116,15 @@ type Agent struct {
 	List    Whitelist
 	Journal Journal
 	Signal  Signaller
+	// PINLess proves cards present without a PIN with the institution key
+	// (docs/pinless.md); nil where the gate has no HSM-held institution key.
+	PINLess Prover
+	// PIN supplies the holder's PIN for the pin level (a kiosk's PIN pad,
+	// `card verify --pin-file`); nil where nobody can type one.
+	PIN func() ([]byte, error)
+	// Emergency is set while an operator has declared an emergency: the
+	// policy's fallback levels are accepted then.
+	Emergency atomic.Bool
 	// Turnstile and Printer may be nil (a kiosk has neither).
 	Turnstile Turnstile
 	Printer   ReceiptPrinter
@@ -163,6 +179,9 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 	e.ListVersion = a.List.Version()
 	out := a.verify(card, lane, at)
 	e.Reason, e.Card, e.ServiceID = out.reason, out.card, out.entry.ServiceID
+	if out.assurance != "" {
+		e.Assurance = out.assurance
+	}
 	e.Decision = event.Deny
 	if e.Reason == event.ReasonAdmit {
 		e.Decision = event.Admit
@@ -284,66 +303,171 @@ func (a *Agent) forget(id string) (event.Event, bool) {
 
 // outcome is what verify found out about a card.
 type outcome struct {
-	reason event.Reason
-	card   string
-	entry  whitelist.Entry
+	reason    event.Reason
+	card      string
+	assurance string
+	entry     whitelist.Entry
 }
 
-// verify reads and checks the card and looks it up. It returns the reason and,
-// when the certificate was read, the card key and the whitelist entry.
+// verify checks the card (Check) and, if it is good, looks it up and applies
+// the policy.
 func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
+	c := a.Check(card, at)
+	out := outcome{reason: c.Reason, card: c.CardKey, assurance: c.Assurance}
+	if c.Reason != event.ReasonAdmit {
+		return out
+	}
+	key, _ := cardkey.ParseKey(c.CardKey)
+	in := policy.Input{Now: at, Gate: a.Gate, Zone: lane.Zone, Kind: lane.Kind, Assurance: c.Assurance, Emergency: a.Emergency.Load()}
+	var err error
+	if in.Revoked, err = a.List.Revoked(key); err != nil {
+		a.log().Error("revocation lookup failed", "err", err)
+		out.reason = event.ReasonInternalError
+		return out
+	}
+	if in.Entry, in.Listed, err = a.List.Lookup(key); err != nil {
+		a.log().Error("whitelist lookup failed", "err", err)
+		out.reason = event.ReasonInternalError
+		return out
+	}
+	_, out.reason = policy.Decide(a.Policy, in)
+	out.entry = in.Entry
+	return out
+}
+
+// CheckResult is what Check found out about a card, before any list.
+type CheckResult struct {
+	// Reason is ReasonAdmit when the card is a genuine My Number card with a
+	// valid certificate, proven present at Assurance; otherwise why not.
+	Reason event.Reason
+	// Assurance is the level the card was proven at (cert, pin, pinless).
+	Assurance string
+	// Cert is the user-authentication certificate, once read.
+	Cert *x509.Certificate
+	// CardKey is the card key (hex), once computed; empty without a Keyer.
+	CardKey string
+	// Err is the error behind a deny, for the operator's log.
+	Err error
+}
+
+// Check reads the card's user-authentication certificate, checks it against the
+// pinned roots at the time at, and proves the card present at the best level the
+// gate can do and its policy accepts. It is the card half of a decision, also
+// used alone by `gateagent card verify`.
+func (a *Agent) Check(card *jpki.Card, at time.Time) CheckResult {
 	log := a.log()
+	fail := func(r event.Reason, err error) CheckResult { return CheckResult{Reason: r, Err: err} }
 	if err := card.SelectAP(); err != nil {
-		return outcome{reason: cardReason(err, log)}
+		return fail(cardReason(err, log), err)
 	}
 	tok, err := card.ReadToken()
 	if err != nil {
-		return outcome{reason: cardReason(err, log)}
+		return fail(cardReason(err, log), err)
 	}
 	switch tok.Kind {
 	case jpki.TokenMyNumberCard:
 	case jpki.TokenJukiCard:
-		return outcome{reason: event.ReasonJukiCard}
+		return fail(event.ReasonJukiCard, nil)
 	case jpki.TokenAndroid, jpki.TokenIPhone:
-		return outcome{reason: event.ReasonPhoneToken}
+		return fail(event.ReasonPhoneToken, nil)
 	default:
 		log.Warn("unknown JPKI token label", "label", tok.Label)
-		return outcome{reason: event.ReasonNotMyNumberCard}
+		return fail(event.ReasonNotMyNumberCard, nil)
 	}
 	der, err := card.ReadCertificate(jpki.EFAuthCert)
 	if err != nil {
-		return outcome{reason: cardReason(err, log)}
+		return fail(cardReason(err, log), err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
+	res := CheckResult{Reason: event.ReasonAdmit}
+	if res.Cert, err = x509.ParseCertificate(der); err != nil {
 		log.Warn("user-auth certificate does not parse", "err", err)
-		return outcome{reason: event.ReasonCertInvalid}
+		return fail(event.ReasonCertInvalid, err)
 	}
-	key, err := cardkey.ForCert(a.Keyer, cert)
-	if err != nil {
-		log.Warn("no card key for certificate", "err", err)
-		return outcome{reason: event.ReasonCertInvalid}
+	if a.Keyer != nil {
+		key, err := cardkey.ForCert(a.Keyer, res.Cert)
+		if err != nil {
+			log.Warn("no card key for certificate", "err", err)
+			res.Reason, res.Err = event.ReasonCertInvalid, err
+			return res
+		}
+		res.CardKey = key.String()
 	}
-	ck := key.String()
-	if err := a.Roots.Check(cert, at); err != nil {
+	if err := a.Roots.Check(res.Cert, at); err != nil {
+		res.Reason, res.Err = event.ReasonInternalError, err
 		var ce *certcheck.Error
 		if errors.As(err, &ce) {
-			return outcome{reason: ce.Reason, card: ck}
+			res.Reason = ce.Reason
+		} else {
+			log.Error("certificate check failed", "err", err)
 		}
-		log.Error("certificate check failed", "err", err)
-		return outcome{reason: event.ReasonInternalError, card: ck}
+		return res
 	}
-	in := policy.Input{Now: at, Gate: a.Gate, Zone: lane.Zone, Kind: lane.Kind, Assurance: policy.AssuranceCert}
-	if in.Revoked, err = a.List.Revoked(key); err != nil {
-		log.Error("revocation lookup failed", "err", err)
-		return outcome{reason: event.ReasonInternalError, card: ck}
+	res.Assurance, res.Reason, res.Err = a.prove(card, res.Cert)
+	return res
+}
+
+// prove proves the card present at the best level this gate can do and its
+// policy accepts: pinless, then pin, then cert. A card without PIN-less support
+// falls back to the next level only if the policy accepts it now.
+func (a *Agent) prove(card *jpki.Card, cert *x509.Certificate) (string, event.Reason, error) {
+	emergency := a.Emergency.Load()
+	var levels []string
+	if a.PINLess != nil && a.Policy.Accepts(policy.AssurancePINLess, emergency) {
+		levels = append(levels, policy.AssurancePINLess)
 	}
-	if in.Entry, in.Listed, err = a.List.Lookup(key); err != nil {
-		log.Error("whitelist lookup failed", "err", err)
-		return outcome{reason: event.ReasonInternalError, card: ck}
+	if a.PIN != nil && a.Policy.Accepts(policy.AssurancePIN, emergency) {
+		levels = append(levels, policy.AssurancePIN)
 	}
-	_, reason := policy.Decide(a.Policy, in)
-	return outcome{reason: reason, card: ck, entry: in.Entry}
+	if a.Policy.Accepts(policy.AssuranceCert, emergency) {
+		levels = append(levels, policy.AssuranceCert)
+	}
+	if len(levels) == 0 {
+		return policy.AssuranceCert, event.ReasonAssuranceNotAccepted, errors.New("agent: no assurance level this gate can do is accepted by its policy")
+	}
+	for i, level := range levels {
+		var err error
+		switch level {
+		case policy.AssurancePINLess:
+			if _, err = a.PINLess.Prove(card, cert); err != nil {
+				switch {
+				case errors.Is(err, pinless.ErrUnsupported) && i+1 < len(levels):
+					a.log().Info("card has no PIN-less support; falling back", "to", levels[i+1])
+					continue
+				case errors.Is(err, pinless.ErrUnsupported):
+					return level, event.ReasonPINLessUnsupported, err
+				case errors.Is(err, pinless.ErrCardRemoved), errors.Is(err, jpki.ErrRemoved):
+					return level, event.ReasonCardRemoved, err
+				case errors.Is(err, pinless.ErrCardSignature):
+					return level, event.ReasonCardSigInvalid, err
+				case errors.Is(err, pinless.ErrTerminalAuth):
+					a.log().Error("card rejected this terminal", "err", err)
+					return level, event.ReasonTerminalAuthFailed, err
+				}
+				a.log().Error("PIN-less authentication failed", "err", err)
+				return level, event.ReasonInternalError, err
+			}
+		case policy.AssurancePIN:
+			pin, perr := a.PIN()
+			if perr != nil {
+				return level, event.ReasonInternalError, fmt.Errorf("agent: read PIN: %w", perr)
+			}
+			err = card.ProvePIN(cert.PublicKey, pin)
+			clear(pin)
+			if err != nil {
+				switch {
+				case errors.Is(err, jpki.ErrPINBlocked):
+					return level, event.ReasonPINBlocked, err
+				case errors.Is(err, jpki.ErrWrongPIN):
+					return level, event.ReasonPINWrong, err
+				case errors.Is(err, jpki.ErrSignatureInvalid):
+					return level, event.ReasonCardSigInvalid, err
+				}
+				return level, cardReason(err, a.log()), err
+			}
+		}
+		return level, event.ReasonAdmit, nil
+	}
+	return policy.AssuranceCert, event.ReasonAssuranceNotAccepted, nil
 }
 
 // cardReason maps a card exchange error to the reason a person is given.

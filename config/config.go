@@ -46,6 +46,9 @@ type Config struct {
 	CardKey CardKey `json:"card_key"`
 	// HSM is the PKCS#11 token; empty Module means none.
 	HSM HSM `json:"hsm"`
+	// PINLess is the institution's PIN-less credential (docs/pinless.md); its
+	// private key is the HSM's institution key.
+	PINLess PINLess `json:"pinless"`
 	// MQTT is the hub connection; an empty broker runs the gate offline only.
 	MQTT MQTT `json:"mqtt"`
 	// Log is the log level: debug, info, warn, error.
@@ -76,6 +79,15 @@ type Lane struct {
 	Reader string     `json:"reader"`
 	Kind   event.Kind `json:"kind"`
 	Zone   string     `json:"zone"`
+}
+
+// PINLess is what a gate presents to cards for PIN-less authentication.
+type PINLess struct {
+	// Certificate is the institution certificate file issued by the PIN-less
+	// authority for the HSM's institution key.
+	Certificate string `json:"certificate"`
+	// InstitutionCode is the 特定機関コード the certificate names.
+	InstitutionCode string `json:"institution_code"`
 }
 
 // Policy is the gate's decision policy (see offline/policy).
@@ -287,6 +299,17 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("lanes[%d].reader is required (a PC/SC reader name or pattern; gateagent doctor lists them)", i))
 		}
 	}
+	if (c.PINLess.Certificate == "") != (c.PINLess.InstitutionCode == "") {
+		errs = append(errs, errors.New("pinless: certificate and institution_code go together"))
+	}
+	if c.PINLess.Certificate != "" && c.HSM.Module == "" {
+		errs = append(errs, errors.New("pinless: needs hsm: the institution key never leaves the HSM"))
+	}
+	for _, l := range c.Policy.Accept {
+		if l == "pinless" && c.PINLess.Certificate == "" {
+			errs = append(errs, errors.New("policy.accept has pinless but no pinless certificate is configured"))
+		}
+	}
 	if _, err := time.LoadLocation(c.Policy.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("policy.time_zone %q: %w", c.Policy.TimeZone, err))
 	}
@@ -328,6 +351,7 @@ func (c *Config) resolve(dir string) {
 	}
 	abs(&c.CardKey.SecretFile)
 	abs(&c.HSM.PINFile)
+	abs(&c.PINLess.Certificate)
 	abs(&c.MQTT.PasswordFile)
 	abs(&c.MQTT.CAFile)
 	abs(&c.MQTT.CertFile)

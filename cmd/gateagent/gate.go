@@ -19,6 +19,7 @@ import (
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/hsm"
+	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
@@ -50,6 +51,27 @@ func (g *gate) cardKeyer() (cardkey.Keyer, error) {
 		return nil, err
 	}
 	return g.hsm.CardKeyer(g.cfg.CardKey.HSMLabel)
+}
+
+// openPINLess builds the PIN-less authenticator from the institution
+// certificate and the HSM's institution key.
+func openPINLess(cfg *config.Config, h *hsm.HSM, log *slog.Logger) (*pinless.Authenticator, error) {
+	der, err := os.ReadFile(cfg.PINLess.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("pinless: institution certificate: %w", err)
+	}
+	signer, err := h.InstitutionSigner(cfg.HSM.InstitutionKeyLabel)
+	if err != nil {
+		return nil, fmt.Errorf("pinless: %w", err)
+	}
+	a, err := pinless.NewAuthenticator(der, cfg.PINLess.InstitutionCode, signer)
+	if err != nil {
+		return nil, err
+	}
+	if exp := a.Certificate().NotAfter; time.Until(exp) < 30*24*time.Hour {
+		log.Warn("institution certificate expires soon; cards will refuse this gate after it", "not_after", exp, "hint", "request a renewed certificate from the PIN-less authority")
+	}
+	return a, nil
 }
 
 // openHSM opens the configured PKCS#11 token.
@@ -141,6 +163,11 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	}
 	if cfg.Hardware.Printer != nil {
 		g.agent.Printer = g.hw
+	}
+	if cfg.PINLess.Certificate != "" {
+		if g.agent.PINLess, err = openPINLess(cfg, g.hsm, log); err != nil {
+			return nil, err
+		}
 	}
 	g.watcher = &reader.Watcher{Patterns: patterns, Log: log.With("part", "reader")}
 	opened = true

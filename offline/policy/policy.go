@@ -92,7 +92,7 @@ func Decide(p Policy, in Input) (event.Decision, event.Reason) {
 		return event.Deny, event.ReasonOutsideWindow
 	case !inZone(in):
 		return event.Deny, event.ReasonWrongZone
-	case !p.accepts(in.Assurance, in.Emergency):
+	case !p.Accepts(in.Assurance, in.Emergency):
 		return event.Deny, event.ReasonAssuranceNotAccepted
 	}
 	return event.Admit, event.ReasonAdmit
@@ -135,6 +135,8 @@ func inZone(in Input) bool {
 	return false
 }
 
-func (p Policy) accepts(level string, emergency bool) bool {
+// Accepts reports whether a card proven at level may be admitted, now that an
+// emergency is or is not declared.
+func (p Policy) Accepts(level string, emergency bool) bool {
 	return slices.Contains(p.Accept, level) || (emergency && slices.Contains(p.Fallback, level))
 }

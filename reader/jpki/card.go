@@ -9,6 +9,10 @@ package jpki
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 )
@@ -321,4 +325,45 @@ func (c *Card) SignSHA256(digest []byte) ([]byte, error) {
 		return nil, fmt.Errorf("COMPUTE DIGITAL SIGNATURE: %d-byte signature, want 256: %w", len(sig), ErrMalformed)
 	}
 	return sig, nil
+}
+
+// Transmit sends a raw APDU through the Card, counted in APDUs, for protocols
+// layered on the applet (PIN-less authentication). The Card forgets which EF is
+// selected, since the caller may select another.
+func (c *Card) Transmit(apdu []byte) ([]byte, error) {
+	c.apdus++
+	c.current = 0
+	return c.t.Transmit(apdu)
+}
+
+// ErrSignatureInvalid means the card's signature over the terminal's nonce
+// does not verify with the public key of the certificate read from it: the
+// certificate was copied onto another card, or the answer replayed.
+var ErrSignatureInvalid = errors.New("jpki: card signature does not match its certificate")
+
+// ProvePIN proves the card present at the pin level: the holder's PIN opens
+// the auth key, the card signs SHA-256 of a fresh terminal nonce, and the
+// signature is checked against pub, the key of the certificate read from the
+// same card. A wrong or blocked PIN gives the VerifyPIN errors.
+func (c *Card) ProvePIN(pub crypto.PublicKey, pin []byte) error {
+	rsaPub, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("jpki: prove with PIN: certificate key is %T, want RSA", pub)
+	}
+	if err := c.VerifyPIN(pin); err != nil {
+		return err
+	}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return fmt.Errorf("jpki: prove with PIN: nonce: %w", err)
+	}
+	digest := sha256.Sum256(nonce)
+	sig, err := c.SignSHA256(digest[:])
+	if err != nil {
+		return err
+	}
+	if err := rsa.VerifyPKCS1v15(rsaPub, crypto.SHA256, digest[:], sig); err != nil {
+		return fmt.Errorf("%w: %v", ErrSignatureInvalid, err)
+	}
+	return nil
 }
