@@ -1,11 +1,14 @@
 package hub
 
 import (
+	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
@@ -18,10 +21,17 @@ type Broker struct {
 	srv *mqtt.Server
 }
 
-// StartBroker runs the embedded broker on cfg.Listen with sessions, queued
-// messages and retained messages persisted in broker.db, so that events queued
-// for the hub and retained lists survive a hub restart.
-func StartBroker(cfg *Config, log *slog.Logger) (*Broker, error) {
+// StartBroker runs the embedded broker on cfg.Listen.
+//
+// Events are ingested into st inside the broker, before the PUBACK goes back
+// to the gate: a gate deletes an event from its outbox only once it is
+// fsync'd in the hub's store, so not even a power cut between broker and
+// store loses one. Sessions, subscriptions and retained messages (the lists)
+// are persisted in broker.db. Messages in flight to other subscribers (peer
+// gates' anti-passback feed) are not persisted: paying an fsync per message
+// per subscriber would cap the broker at a few hundred events a second, and
+// that feed is advisory (the hub flags what it misses).
+func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker")})
 	a, err := newAccess(cfg)
 	if err != nil {
@@ -33,8 +43,11 @@ func StartBroker(cfg *Config, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(a, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker access hook: %w", err)
 	}
+	if err := srv.AddHook(&ingestHook{store: st, prefix: cfg.Prefix, log: log}, nil); err != nil {
+		return nil, fmt.Errorf("hub: broker ingest hook: %w", err)
+	}
 	dbPath := filepath.Join(cfg.DataDir, "broker.db")
-	if err := srv.AddHook(new(bolt.Hook), &bolt.Options{Path: dbPath}); err != nil {
+	if err := srv.AddHook(&brokerStore{Hook: new(bolt.Hook)}, &bolt.Options{Path: dbPath}); err != nil {
 		return nil, fmt.Errorf("hub: broker storage %s: %w", dbPath, err)
 	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})); err != nil {
@@ -123,4 +136,58 @@ func (a *access) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return strings.HasPrefix(topic, a.prefix+"/"+u.Site+"/"+u.Gate+"/")
 	}
 	return strings.HasPrefix(topic, a.prefix+"/"+u.Site+"/")
+}
+
+// brokerStore is mochi's bbolt storage without in-flight messages (see
+// StartBroker).
+type brokerStore struct{ *bolt.Hook }
+
+// Provides leaves out the per-message hooks.
+func (h *brokerStore) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnQosPublish, mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.StoredInflightMessages, mqtt.OnSysInfoTick, mqtt.StoredSysInfo:
+		return false
+	}
+	return h.Hook.Provides(b)
+}
+
+// ingestHook stores events as the broker receives them, before it
+// acknowledges them.
+type ingestHook struct {
+	mqtt.HookBase
+	store  *Store
+	prefix string
+	log    *slog.Logger
+}
+
+// ID names the hook.
+func (h *ingestHook) ID() string { return "mynagate-ingest" }
+
+// Provides says the hook sees publishes.
+func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+// OnPublish ingests {prefix}/{site}/{gate}/events messages. If the store
+// fails, the gate's connection is dropped without an acknowledgement, so the
+// gate keeps the event and sends it again.
+func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	rest, ok := strings.CutPrefix(pk.TopicName, h.prefix+"/")
+	if !ok {
+		return pk, nil
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[2] != "events" {
+		return pk, nil
+	}
+	_, err := h.store.Ingest(context.Background(), parts[0], parts[1], pk.Payload, time.Now())
+	switch {
+	case err == nil:
+		return pk, nil
+	case errors.Is(err, ErrInvalidEvent):
+		h.log.Warn("hub: dropped a message that is not a valid event", "topic", pk.TopicName, "err", err)
+		return pk, nil
+	default:
+		h.log.Error("hub: event not stored; dropping the gate's connection so that it resends", "topic", pk.TopicName, "err", err)
+		cl.Stop(err)
+		return pk, packets.ErrRejectPacket
+	}
 }

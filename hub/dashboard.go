@@ -181,8 +181,9 @@ func WriteMetrics(w io.Writer, v View) {
 	}
 }
 
-// labelValue escapes a label value as the text format requires (backslash,
-// double quote, newline), leaving UTF-8 as is.
+// labelEscaper escapes what the text format requires in a label value
+// (backslash, double quote, newline), leaving UTF-8 as is.
 var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
+// labelValue escapes a label value for the text exposition format.
 func labelValue(s string) string { return labelEscaper.Replace(s) }

@@ -54,7 +54,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.store = st
 	if cfg.Broker == "" {
-		b, err := StartBroker(cfg, log)
+		b, err := StartBroker(cfg, st, log)
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -139,12 +139,16 @@ func (h *Hub) close() {
 
 func (h *Hub) subscribe(c paho.Client) {
 	p := h.cfg.Prefix
-	for filter, handler := range map[string]paho.MessageHandler{
-		p + "/+/+/events":         h.onEvent,
+	subs := map[string]paho.MessageHandler{
 		p + "/+/+/status":         h.onStatus,
 		p + "/+/lists/+/snapshot": h.onManifest,
 		p + "/+/lists/+/delta/+":  h.onManifest,
-	} {
+	}
+	if h.broker == nil {
+		// The embedded broker ingests events itself (StartBroker).
+		subs[p+"/+/+/events"] = h.onEvent
+	}
+	for filter, handler := range subs {
 		tok := c.Subscribe(filter, 1, handler)
 		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			h.log.Error("hub: subscribe failed; retried on the next connect", "filter", filter, "err", tok.Error())

@@ -35,8 +35,11 @@ func DialPublisher(cfg *Config) (*MQTTPublisher, error) {
 	}
 	c := paho.NewClient(opts)
 	tok := c.Connect()
-	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		return nil, fmt.Errorf("hub: connect %s: %v; is gatehub run (or the broker) up?", cfg.BrokerURL(), tok.Error())
+	if !tok.WaitTimeout(15 * time.Second) {
+		return nil, fmt.Errorf("hub: connect %s: no answer in 15 s; is gatehub run (or the broker) up?", cfg.BrokerURL())
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("hub: connect %s: %w; is gatehub run (or the broker) up, and are username and password_file right?", cfg.BrokerURL(), err)
 	}
 	return &MQTTPublisher{c: c}, nil
 }

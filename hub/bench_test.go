@@ -1,0 +1,112 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/uplink"
+)
+
+// Benchmarks for scripts/bench (DESIGN.md §7); they run only with
+// MYNAGATE_BENCH=1 and print "BENCH name value unit note" lines.
+
+// TestBenchHubIngest measures hub_ingest_events_per_s end to end (a gate's
+// backlog through the embedded broker into the hub's store, deduplicated) and
+// hub_store_ingest_events_per_s (the store alone, from many goroutines, a tenth
+// of them duplicates).
+func TestBenchHubIngest(t *testing.T) {
+	if os.Getenv("MYNAGATE_BENCH") != "1" {
+		t.Skip("benchmark; set MYNAGATE_BENCH=1")
+	}
+	const n = 20000
+	now := time.Now()
+
+	st, err := OpenStore(filepath.Join(t.TempDir(), "hub.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		e := tap(i%(n-n/10), "g1", event.KindEntry, now) // the last tenth repeat earlier ids
+		e.Seq = uint64(i + 1)
+		payloads[i], _ = json.Marshal(e)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for i := w; i < n; i += 64 {
+				if _, err := st.Ingest(context.Background(), "stadium", "g1", payloads[i], time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Printf("BENCH hub_store_ingest_events_per_s %.0f events/s events=%d duplicates=%d 64 concurrent writers, bbolt fsync\n",
+		float64(n)/time.Since(start).Seconds(), n, n/10)
+	st.Close()
+
+	// Four gates drain their backlogs at once: the embedded broker stores
+	// each event before acknowledging it, one gate's events one after the
+	// other, so the hub's group commit gains from gates in parallel.
+	const gates = 4
+	cfg := testConfig(t)
+	h := startHub(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ups []*uplink.Uplink
+	for g := range gates {
+		gate := fmt.Sprintf("g%d", g)
+		ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ob.Close()
+		for i := 0; i < n/gates; i += 500 {
+			var wg sync.WaitGroup
+			for j := i; j < i+500; j++ {
+				wg.Go(func() {
+					if err := ob.Append(ctx, tap(j, gate, event.KindEntry, now)); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: gate}, ob, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, up)
+	}
+	start = time.Now()
+	for _, up := range ups {
+		go up.Run(ctx)
+	}
+	for {
+		v, err := h.Store().View()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total uint64
+		for _, g := range v.Gates {
+			total += g.Events
+		}
+		if total >= n {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Printf("BENCH hub_ingest_events_per_s %.0f events/s events=%d gates=%d gate outboxes -> embedded mochi broker -> hub store (fsync before PUBACK), loopback\n",
+		float64(n)/time.Since(start).Seconds(), n, gates)
+}
