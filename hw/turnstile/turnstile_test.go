@@ -30,6 +30,22 @@ type rig struct {
 	sensor *gpiotest.Pin
 	ts     *turnstile.Turnstile
 	seen   []string // results taken by next, in order
+	idle   chan struct{}
+}
+
+// syncSensor tells the test when the turnstile is back waiting for an edge, that
+// is, when it has fully handled the previous one.
+type syncSensor struct {
+	turnstile.Sensor
+	idle chan struct{}
+}
+
+func (s syncSensor) WaitActive(d time.Duration) bool {
+	select {
+	case s.idle <- struct{}{}: // only when the test is listening
+	default:
+	}
+	return s.Sensor.WaitActive(d)
 }
 
 func newRig(t *testing.T, withSensor, relayActiveLow bool) *rig {
@@ -48,7 +64,8 @@ func newRig(t *testing.T, withSensor, relayActiveLow bool) *rig {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sensor = in
+		r.idle = make(chan struct{})
+		sensor = syncSensor{in, r.idle}
 	}
 	r.ts = turnstile.New(relay, sensor, turnstile.Options{
 		Pulse: pulse, PassTimeout: timeout, Clock: r.clk,
@@ -61,12 +78,12 @@ func newRig(t *testing.T, withSensor, relayActiveLow bool) *rig {
 // pass timer and the pulse timer are armed before time moves.
 func (r *rig) open(t *testing.T, id string) {
 	t.Helper()
-	done := make(chan error)
-	go func() { done <- r.ts.Open(context.Background(), id) }()
-	armed := r.clk.Timers() + 1
+	armed := r.clk.Timers() + 1 // counted before Open can arm anything
 	if r.ts.HasSensor() {
 		armed++
 	}
+	done := make(chan error)
+	go func() { done <- r.ts.Open(context.Background(), id) }()
 	if err := r.clk.WaitTimers(context.Background(), armed); err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +96,12 @@ func (r *rig) open(t *testing.T, id string) {
 	}
 }
 
-// pass simulates a person breaking the beam (active-low sensor).
-func (r *rig) pass() { r.sensor.EdgesChan <- gpio.Low }
+// pass simulates a person breaking the beam (active-low sensor) and returns once
+// the turnstile has handled it.
+func (r *rig) pass() {
+	r.sensor.EdgesChan <- gpio.Low
+	<-r.idle
+}
 
 func format(res turnstile.Result) string {
 	return fmt.Sprintf("%s %s +%v", res.EntryID, res.Outcome, res.At.Sub(epoch))
