@@ -19,6 +19,7 @@ import (
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
+	"github.com/mynagate/mynagate/reader/jpki"
 )
 
 func init() {
@@ -99,11 +100,11 @@ func checkReaders(cfg *config.Config) []finding {
 	}
 	var out []finding
 	for _, r := range rs {
-		v := "no card"
+		f := finding{Part: "reader " + r.Name, OK: true, Verdict: "no card"}
 		if r.Card {
-			v = fmt.Sprintf("card present, ATR %X", r.ATR)
+			f = probeCard(r)
 		}
-		out = append(out, finding{Part: "reader " + r.Name, OK: true, Verdict: v})
+		out = append(out, f)
 	}
 	if cfg == nil {
 		return out
@@ -119,6 +120,32 @@ func checkReaders(cfg *config.Config) []finding {
 		}
 	}
 	return out
+}
+
+// probeCard asks the card on a reader for its JPKI token label, so the doctor
+// tells a working reader and card from a card that does not answer.
+func probeCard(r reader.Status) finding {
+	f := finding{Part: "reader " + r.Name, OK: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err := reader.Once(ctx, r.Name, func(tap reader.Tap) error {
+		c := jpki.New(tap.Card, nil)
+		if err := c.SelectAP(); err != nil {
+			return err
+		}
+		tok, err := c.ReadToken()
+		if err == nil {
+			f.Verdict = fmt.Sprintf("card answers: %s (%s), ATR %X", tok.Label, tok.Kind, r.ATR)
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, jpki.ErrNotJPKI):
+		f.Verdict = fmt.Sprintf("card answers but is not a My Number card, ATR %X", r.ATR)
+	case err != nil:
+		f.OK, f.Verdict, f.Hint = false, fmt.Sprintf("card present but does not answer: %v", err), "reseat the card; if every card fails, replace the reader"
+	}
+	return f
 }
 
 // checkClock flags a clock that cannot be right: certificate validity and

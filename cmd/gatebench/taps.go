@@ -80,12 +80,15 @@ func (b benchEnv) certReadAPDUs(ctx context.Context, emit func(row)) error {
 		}
 		certLen := 0
 		var n int
+		var took time.Duration
 		caps := &jpki.Caps{}
 		for range 2 { // the first read learns the reader, the second is counted
 			err = b.present(ctx, p, func() error {
 				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				defer cancel()
 				return reader.Once(wctx, b.reader, func(tap reader.Tap) error {
+					start := time.Now()
+					defer func() { took = time.Since(start) }()
 					c := jpki.New(tap.Card, caps)
 					if err := c.SelectAP(); err != nil {
 						return err
@@ -102,8 +105,9 @@ func (b benchEnv) certReadAPDUs(ctx context.Context, emit func(row)) error {
 				return err
 			}
 		}
-		emit(row{Name: tc.name, Value: float64(n), Unit: "count",
-			Note: fmt.Sprintf("SELECT AP + token info + %d-byte certificate, reader capabilities learnt", certLen)})
+		note := fmt.Sprintf("SELECT AP + token info + %d-byte certificate, reader capabilities learnt", certLen)
+		emit(row{Name: tc.name, Value: float64(n), Unit: "count", Note: note})
+		emit(row{Name: strings.Replace(tc.name, "apdus", "ms", 1), Value: ms(took), Unit: "ms", Note: note + ", through pcscd+vpcd"})
 	}
 	return nil
 }
