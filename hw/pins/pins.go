@@ -68,8 +68,7 @@ func (o *Out) String() string { return o.pin.String() }
 // In is an input pin with a polarity that reports edges into its active state.
 // A nil *In is not usable.
 type In struct {
-	pin       gpio.PinIn
-	activeLow bool
+	pin gpio.PinIn
 }
 
 // NewIn configures p as an input that reports edges into the active level: rising
@@ -83,11 +82,8 @@ func NewIn(p gpio.PinIn, activeLow bool) (*In, error) {
 	if err := p.In(pull, edge); err != nil {
 		return nil, fmt.Errorf("pins: configure %s as input with edge detection: %w; check that the pin supports interrupts", p, err)
 	}
-	return &In{pin: p, activeLow: activeLow}, nil
+	return &In{pin: p}, nil
 }
-
-// Active reports whether the pin is at its active level now.
-func (i *In) Active() bool { return bool(i.pin.Read()) != i.activeLow }
 
 // WaitActive waits up to timeout for an edge into the active level and reports
 // whether one came. A negative timeout waits until an edge or Halt.

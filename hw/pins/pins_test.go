@@ -75,11 +75,11 @@ func TestInPolarity(t *testing.T) {
 		if p.P != tt.pull {
 			t.Errorf("activeLow=%v: pull %v, want %v", tt.activeLow, p.P, tt.pull)
 		}
-		if in.Active() {
-			t.Errorf("activeLow=%v: idle input reads active", tt.activeLow)
+		if p.Read() != tt.idle {
+			t.Errorf("activeLow=%v: input idles at %v, want %v", tt.activeLow, p.Read(), tt.idle)
 		}
 		p.EdgesChan <- !tt.idle
-		if !in.WaitActive(-1) || !in.Active() {
+		if !in.WaitActive(-1) || p.Read() == tt.idle {
 			t.Errorf("activeLow=%v: edge to the active level not seen", tt.activeLow)
 		}
 	}

@@ -37,6 +37,7 @@ type NotReadyError struct {
 	Status escpos.Status
 }
 
+// Error says which printer is not ready and what the operator should do.
 func (e *NotReadyError) Error() string {
 	return fmt.Sprintf("printer: %s not ready: %s", e.Where, e.Status)
 }
