@@ -41,7 +41,7 @@ func (c *Card) selectFile(cmd command) []byte {
 // word that refuses it.
 func readable(fid uint16) (bool, uint16) {
 	switch fid {
-	case EFTokenInfo, EFAuthCert, EFAuthCA, EFSignCA:
+	case EFTokenInfo, EFAuthCert, EFAuthCA, EFSignCA, EFPINlessAuthority:
 		return true, swOK
 	case EFSignCert:
 		return false, swSecurity // needs the signature password

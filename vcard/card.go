@@ -70,7 +70,8 @@ type Card struct {
 	current    uint16 // selected EF; 0 = none
 	verified   bool
 	tries      int
-	n          int // APDUs processed
+	pinless    *pinlessCard // nil on cards without PIN-less support
+	n          int          // APDUs processed
 	transcript []Exchange
 }
 
@@ -107,6 +108,9 @@ func NewCard(p *Profile) *Card {
 		EFSignKey:   nil,
 		EFSignPIN:   nil,
 	}
+	if p.Enabled {
+		c.pinless, c.files[EFPINlessAuthority] = newPINlessCard(p.PINless)
+	}
 	return c
 }
 
@@ -134,6 +138,9 @@ func (c *Card) resetLocked() {
 	c.apSelected = false
 	c.current = 0
 	c.verified = false
+	if c.pinless != nil {
+		c.pinless.reset()
+	}
 }
 
 // Transcript returns a copy of every APDU exchanged so far.
@@ -201,8 +208,21 @@ func (c *Card) dispatch(apdu []byte) []byte {
 		return c.readBinary(cmd)
 	case cmd.cla == 0x00 && cmd.ins == 0x20:
 		return c.verify(cmd)
+	case cmd.cla == 0x80 && cmd.ins == 0x2A && cmd.p1 == 0x00 && cmd.p2 == 0x81 && c.pinless != nil:
+		return c.signPINless(cmd)
 	case cmd.cla == 0x80 && cmd.ins == 0x2A:
 		return c.sign(cmd)
+	case cmd.cla == 0x00 && c.pinless != nil:
+		switch {
+		case cmd.ins == 0x2A && cmd.p1 == 0x00 && cmd.p2 == 0xBE:
+			return c.verifyCertificate(cmd)
+		case cmd.ins == 0x2A:
+			return sw(swWrongP1P2)
+		case cmd.ins == 0x84:
+			return c.getChallenge(cmd)
+		case cmd.ins == 0x82:
+			return c.externalAuthenticate(cmd)
+		}
 	}
 	switch cmd.ins {
 	case 0xA4, 0xB0, 0x20, 0x2A:

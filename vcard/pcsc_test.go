@@ -28,6 +28,8 @@ func insert(t *testing.T, profile string) (pcsctest.Slot, *vcard.Card, *vcard.Pr
 		t.Fatal(err)
 	}
 	card := vcard.NewCard(p)
+	// A card left by the slot's previous holder would be taken for ours.
+	waitState(t, slot.Reader, scard.StateEmpty)
 	ctx, cancel := context.WithCancel(context.Background())
 	var presentErr error
 	done := make(chan struct{})

@@ -49,6 +49,8 @@ type Profile struct {
 	// PaddingByte is the filler value, 0x00 or 0xFF.
 	PaddingByte byte `json:"padding_byte"`
 
+	PINless
+
 	Faults
 }
 
@@ -147,6 +149,9 @@ func (p *Profile) Validate() error {
 		}
 	}
 	if p.Label == "" {
+		if p.Enabled {
+			return errors.New("pinless needs the JPKI applet (a label)")
+		}
 		return nil
 	}
 	if len(p.PIN) != 4 || strings.Trim(p.PIN, "0123456789") != "" {
@@ -161,5 +166,5 @@ func (p *Profile) Validate() error {
 	if _, err := p.rsaKey(); err != nil {
 		return err
 	}
-	return nil
+	return p.PINless.validate()
 }

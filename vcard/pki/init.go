@@ -54,10 +54,14 @@ func Init(dir string, opt Options) error {
 		return err
 	}
 
-	valid := func(p *vcard.Profile) {}
+	pl, err := writePINless(dir, now)
+	if err != nil {
+		return err
+	}
 	var listed []*x509.Certificate
 	for i := 1; i <= opt.Cards; i++ {
-		cert, err := g.card(fmt.Sprintf("card-%03d.json", i), root, root, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), variant(i))
+		v := variant(i)
+		cert, err := g.card(fmt.Sprintf("card-%03d.json", i), root, root, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), func(p *vcard.Profile) { v(p); pl.enable(p) })
 		if err != nil {
 			return err
 		}
@@ -71,11 +75,12 @@ func Init(dir string, opt Options) error {
 		from, to  time.Time
 		customize func(*vcard.Profile)
 	}{
-		{"wrong-root.json", wrong, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), valid},
-		{"expired.json", root, now.AddDate(-5, 0, 0), now.AddDate(0, 0, -10), valid},
+		{"wrong-root.json", wrong, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), pl.enable},
+		{"expired.json", root, now.AddDate(-5, 0, 0), now.AddDate(0, 0, -10), pl.enable},
+		{"no-pinless.json", root, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), func(p *vcard.Profile) {}},
 		{"juki.json", root, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), func(p *vcard.Profile) { p.Label = vcard.LabelJukiCard }},
 		{"phone.json", root, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), func(p *vcard.Profile) { p.Label = vcard.LabelAndroid; p.ATR = "nfc" }},
-		{"pulled.json", root, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), func(p *vcard.Profile) { p.RemoveAfterAPDUs = 3 }},
+		{"pulled.json", root, now.AddDate(0, -1, 0), now.AddDate(4, 0, 0), func(p *vcard.Profile) { p.RemoveAfterAPDUs = 3; pl.enable(p) }},
 	}
 	for _, s := range specials {
 		if _, err := g.card(s.name, s.issuer, s.issuer, s.from, s.to, s.customize); err != nil {
@@ -188,15 +193,25 @@ wrong-root.pem    another root with the SAME name and another key: a gate must c
 card-001.json ... card-%03d.json
                   valid cards (jpkicard tap --profile FILE). Odd numbers: contact ATR, short
                   APDUs only, 200 bytes of 00 after the certificate; even: NFC ATR, extended
-                  APDUs, 64 bytes of FF. PIN %s, 3 tries.
+                  APDUs, 64 bytes of FF. PIN %s, 3 tries. All support PIN-less.
 wrong-root.json   certificate signed by the wrong root (EF 000B offers the wrong root).
 expired.json      certificate expired 10 days before generation.
-juki.json         old Basic Resident Register card (label JPKIAPICCTOKEN).
-phone.json        JPKI on an Android phone (label JPKIAPGPSETOKEN, NFC ATR; EF 000A needs the PIN).
+no-pinless.json   valid My Number card WITHOUT PIN-less support (like every card issued so far).
+juki.json         old Basic Resident Register card (label JPKIAPICCTOKEN), no PIN-less.
+phone.json        JPKI on an Android phone (label JPKIAPGPSETOKEN, NFC ATR; EF 000A needs the
+                  PIN), no PIN-less.
 transit.json      a card without the JPKI applet (SELECT of the AID answers 6A82).
 pulled.json       valid card that is pulled from the reader at its 4th APDU (mid-read).
+
+PIN-less reference protocol (docs/pinless.md); institution code %s:
+pinless-authority.pem  the PIN-less authority's public key (ECDSA P-256); cards hold it in EF 0016.
+pinless-authority.key  its private key (PKCS#8), to issue more institution certificates.
+institution.key        the institution (gate) key, ECDSA P-256, PKCS#8: import it into the HSM.
+institution.cvc        its institution certificate, valid from 30 days before generation for a year.
+institution-expired.cvc  the same key's certificate that expired the day before generation:
+                       PIN-less cards reject it (their card_date is the generation date).
 whitelist.csv     tickets for every numbered card but the last; card-%03d is deliberately unlisted.
                   issuer_key_id = hex of the certificate's AuthorityKeyId, serial = hex of
                   its serial number.
-`, cards, PIN, cards)
+`, cards, PIN, InstitutionCode, cards)
 }
