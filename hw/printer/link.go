@@ -37,6 +37,12 @@ func dial(ctx context.Context, c Config) (link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("printer: open serial %s: %w; check the cable, that the device exists and that the gate user may open it (group dialout)", c.Path, err)
 		}
+		// Drop bytes left from before (XON/XOFF, a late status answer) so that they
+		// are not read as this job's status.
+		if err := port.ResetInputBuffer(); err != nil {
+			port.Close()
+			return nil, fmt.Errorf("printer: reset serial %s: %w", c.Path, err)
+		}
 		return serialLink{port}, nil
 	case USB:
 		f, err := os.OpenFile(c.Path, os.O_RDWR, 0)
