@@ -115,6 +115,16 @@ func Once(ctx context.Context, pattern string, fn func(Tap) error) error {
 // next tap, because a card put back before pcscd noticed the removal looks like
 // the same card still lying there.
 func WaitRemoved(ctx context.Context, name string) error {
+	return waitState(ctx, name, false)
+}
+
+// WaitPresent waits until pcscd sees a card on the named reader, without
+// connecting to it.
+func WaitPresent(ctx context.Context, name string) error {
+	return waitState(ctx, name, true)
+}
+
+func waitState(ctx context.Context, name string, present bool) error {
 	sc, err := scard.EstablishContext()
 	if err != nil {
 		return fmt.Errorf("reader: connect to pcscd: %w; is pcscd running?", err)
@@ -126,12 +136,12 @@ func WaitRemoved(ctx context.Context, name string) error {
 	for {
 		if err := sc.GetStatusChange(rs, time.Second); err != nil && !errors.Is(err, scard.ErrTimeout) {
 			if ctx.Err() != nil {
-				return fmt.Errorf("reader: card still on %q: %w", name, ctx.Err())
+				return fmt.Errorf("reader: waiting on %q (card wanted: %v): %w", name, present, ctx.Err())
 			}
-			return fmt.Errorf("reader: wait for removal on %q: %w", name, mapError(err))
+			return fmt.Errorf("reader: wait on %q: %w", name, mapError(err))
 		}
 		rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
-		if rs[0].EventState&scard.StatePresent == 0 {
+		if (rs[0].EventState&scard.StatePresent != 0) == present {
 			return nil
 		}
 	}

@@ -19,13 +19,19 @@ import (
 	"github.com/mynagate/mynagate/vcard/pki"
 )
 
-// Present puts a card built from p on the slot and returns the function that
-// takes it off again and waits until pcscd has noticed.
+// Present puts a card built from p on the slot, waits until pcscd sees it, and
+// returns the function that takes it off again and waits until pcscd has
+// noticed.
 func Present(t testing.TB, slot pcsctest.Slot, p *vcard.Profile) (remove func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- vcard.Present(ctx, slot.Addr, vcard.NewCard(p)) }()
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	if err := reader.WaitPresent(wctx, slot.Reader); err != nil {
+		t.Errorf("card never seen on %s: %v", slot.Reader, err)
+	}
 	return func() {
 		t.Helper()
 		cancel()
