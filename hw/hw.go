@@ -156,6 +156,7 @@ func OpenWith(cfg Config, o Options) (*Gate, error) {
 	}
 	// Last, as it starts the sensor goroutine: nothing after it can fail.
 	g.turnstile = turnstile.New(relay, sensor, topts)
+	o.Logger.Info("hw: gate hardware ready", "parts", parts(cfg))
 	return g, nil
 }
 
@@ -211,6 +212,24 @@ func (g *Gate) Close() error {
 	var err error
 	g.closeOnce.Do(func() { err = g.turnstile.Close() })
 	return err
+}
+
+// parts names what Open built, for the startup log line.
+func parts(cfg Config) []string {
+	var out []string
+	for _, kp := range cfg.pins() {
+		out = append(out, kp.key+"="+kp.Pin)
+	}
+	if cfg.Buzzer == nil && cfg.LEDs == nil {
+		out = append(out, "signals=console")
+	}
+	if cfg.Relay == nil {
+		out = append(out, "relay=console")
+	}
+	if cfg.Printer != nil {
+		out = append(out, "hw.printer="+cfg.Printer.Transport)
+	}
+	return out
 }
 
 // consoleRelay stands in for the relay in the demo: one line per opening.
