@@ -96,10 +96,15 @@ func ParseEnrolCSV(r io.Reader, k cardkey.Keyer) ([]whitelist.Record, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			line := 0
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line, err = pe.Line, pe.Err
+			}
 			return nil, &CSVError{Line: line, Err: err}
 		}
+		line, _ := cr.FieldPos(0)
 		rec, col, err := parseEnrolRow(row, get, hasKey, k)
 		if err != nil {
 			return nil, &CSVError{Line: line, Column: col, Err: err}

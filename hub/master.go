@@ -311,25 +311,29 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKe
 	if err != nil {
 		return nil, err
 	}
-	if err := m.send(ctx, p, opt.Prefix, &meta, signed); err != nil {
+	// Record what is about to be retained before sending it, so that a
+	// publish that dies midway still has its retained messages cleared by
+	// the next snapshot.
+	n := len(signed.Chunks)
+	prev := meta
+	prev.RetainedDeltas = append([]retainedDelta(nil), meta.RetainedDeltas...)
+	if kind == lists.Snapshot {
+		meta.SnapshotChunks = max(meta.SnapshotChunks, n)
+	} else {
+		meta.RetainedDeltas = append(meta.RetainedDeltas, retainedDelta{Version: version, Chunks: n})
+	}
+	if err := m.saveMeta(site, list, &meta); err != nil {
+		return nil, fmt.Errorf("hub: publish %s/%s v%d: record intent: %w", site, list, version, err)
+	}
+	if err := m.send(ctx, p, opt.Prefix, &prev, signed); err != nil {
 		return nil, fmt.Errorf("hub: publish %s/%s v%d: %w; the next publish sends a full snapshot", site, list, version, err)
 	}
 	meta.Dirty = false
 	meta.PublishedAt = time.Now().UTC()
-	n := len(signed.Chunks)
 	if kind == lists.Snapshot {
 		meta.SnapshotVersion, meta.SnapshotChunks, meta.RetainedDeltas = version, n, nil
-	} else {
-		meta.RetainedDeltas = append(meta.RetainedDeltas, retainedDelta{Version: version, Chunks: n})
 	}
-	err = m.db.Update(func(tx *bolt.Tx) error {
-		b, err := listBucket(tx, site, list)
-		if err != nil {
-			return err
-		}
-		return putMeta(b, &meta)
-	})
-	if err != nil {
+	if err := m.saveMeta(site, list, &meta); err != nil {
 		return nil, fmt.Errorf("hub: publish %s/%s v%d: record: %w", site, list, version, err)
 	}
 	m.log.Info("hub: list published", "site", site, "list", list, "kind", kind, "version", version,
@@ -371,6 +375,16 @@ func (m *Master) send(ctx context.Context, p Publisher, prefix string, meta *lis
 		}
 	}
 	return nil
+}
+
+func (m *Master) saveMeta(site, list string, meta *listMeta) error {
+	return m.db.Update(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		return putMeta(b, meta)
+	})
 }
 
 func putMeta(b *bolt.Bucket, meta *listMeta) error {

@@ -1,0 +1,59 @@
+package hub
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name, body, wantErr string
+		check               func(*testing.T, *Config)
+	}{
+		{name: "defaults", body: `{"data_dir": "data"}`, check: func(t *testing.T, c *Config) {
+			if c.Prefix != "mynagate/v1" || c.Listen != "127.0.0.1:1883" || c.BrokerURL() != "tcp://127.0.0.1:1883" || !filepath.IsAbs(c.DataDir) {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "wildcard listen", body: `{"data_dir": "/d", "listen": "0.0.0.0:1884"}`, check: func(t *testing.T, c *Config) {
+			if c.BrokerURL() != "tcp://127.0.0.1:1884" {
+				t.Fatal(c.BrokerURL())
+			}
+		}},
+		{name: "external", body: `{"data_dir": "/d", "broker": "ssl://hub.example:8883"}`, check: func(t *testing.T, c *Config) {
+			if c.BrokerURL() != "ssl://hub.example:8883" {
+				t.Fatal(c.BrokerURL())
+			}
+		}},
+		{name: "unknown key", body: `{"data_dir": "/d", "lsiten": ":1"}`, wantErr: `unknown field "lsiten"`},
+		{name: "no data dir", body: `{}`, wantErr: "data_dir is required"},
+		{name: "bad broker", body: `{"data_dir": "/d", "broker": "mqtt://x"}`, wantErr: "want tcp://"},
+		{name: "bad user", body: `{"data_dir": "/d", "users": [{"username": "g"}]}`, wantErr: "users[0]"},
+		{name: "bad log", body: `{"data_dir": "/d", "log": "loud"}`, wantErr: "log"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gatehub.json")
+			os.WriteFile(path, []byte(tc.body), 0o600)
+			c, err := LoadConfig(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("got %v, want an error naming the file and %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestExampleConfig(t *testing.T) {
+	if _, err := LoadConfig(filepath.Join("testdata", "gatehub.json")); err != nil {
+		t.Fatal(err)
+	}
+}
