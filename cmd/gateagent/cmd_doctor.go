@@ -16,6 +16,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/hw"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
@@ -62,6 +63,9 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		add(checkDisk(cfg.DataDir))
 		add(checkWhitelist(cfg))
 		add(checkBroker(ctx, cfg))
+		for _, f := range hw.Check(ctx, cfg.Hardware) {
+			add(finding{Part: f.Part, OK: f.OK, Verdict: f.Verdict, Hint: f.Hint})
+		}
 	}
 	failed := 0
 	p := printer{w: stdout, json: *asJSON}

@@ -55,6 +55,7 @@ func TestDoctor(t *testing.T) {
 	os.Chmod(secretFile, 0o644)
 	code, out, _ = run(t, "doctor", "--json", "--config", writeCfg(func(c map[string]any) {
 		c["lanes"] = []map[string]string{{"reader": "ACS ACR1252*"}}
+		c["hw"] = map[string]any{"relay": map[string]string{"pin": "GPIO_NOT_THERE"}}
 	}))
 	os.Chmod(secretFile, 0o600)
 	if code != 1 {
@@ -70,7 +71,7 @@ func TestDoctor(t *testing.T) {
 			failed[f.Part] = f.Hint
 		}
 	}
-	for _, part := range []string{"broker", "card key", "lane lane-1"} {
+	for _, part := range []string{"broker", "card key", "lane lane-1", "hw.relay"} {
 		if hint, ok := failed[part]; !ok || hint == "" {
 			t.Errorf("%s: not reported as failed with a hint (failed: %v)", part, failed)
 		}
