@@ -178,6 +178,7 @@ type syncWriter struct {
 	w  *bytes.Buffer
 }
 
+// Write appends to the log under the broker's lock.
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -312,14 +312,16 @@ func (o *Outbox) commit(group []*request) {
 	o.count += added - deleted
 	o.mu.Unlock()
 	o.measure()
-	for _, r := range group {
-		r.done <- nil
-	}
+	// Signal before answering, so that a caller who saw Append return also
+	// finds the signal.
 	if added > 0 {
 		select {
 		case o.notify <- struct{}{}:
 		default:
 		}
+	}
+	for _, r := range group {
+		r.done <- nil
 	}
 }
 

@@ -1,8 +1,11 @@
 package uplink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -109,5 +112,28 @@ func TestHandleAndResubscribe(t *testing.T) {
 	}
 	if err := up.Handle("x", func(string, []byte) {}); err == nil {
 		t.Fatal("Handle after Run accepted")
+	}
+}
+
+// TestStatusGolden pins the status payload the hub and dashboards parse.
+func TestStatusGolden(t *testing.T) {
+	st := Status{Site: "stadium", Gate: "g1", Online: true, Backlog: 12, OldestUnsentS: 4.5, OutboxBytes: 65536,
+		Lists: map[string]ListStatus{"whitelist": {Version: 7, AppliedAt: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}},
+		Clock: time.Date(2026, 12, 1, 9, 30, 0, 123456789, time.UTC), Software: "mynagate 0.1.0"}
+	got, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "status.golden.json")
+	if *update {
+		os.WriteFile(path, got, 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("status format changed:\n got %s\nwant %s", got, want)
 	}
 }
