@@ -20,7 +20,7 @@ import (
 // insert presents the profile's card on a locked vpcd slot and waits until
 // pcscd reports it. The card is removed when the test ends; the returned
 // function waits for Present's result.
-func insert(t *testing.T, profile string) (pcsctest.Slot, *vcard.Card, *vcard.Profile, func() error) {
+func insert(t testing.TB, profile string) (pcsctest.Slot, *vcard.Card, *vcard.Profile, func() error) {
 	t.Helper()
 	slot := pcsctest.Acquire(t, 1)
 	p, err := vcard.LoadProfile("testdata/pki/" + profile + ".json")
@@ -51,7 +51,7 @@ func insert(t *testing.T, profile string) (pcsctest.Slot, *vcard.Card, *vcard.Pr
 // waitState blocks until the reader's state has want, through the PC/SC
 // status-change call rather than sleeping: vpcd's insertion is seen within
 // pcscd's poll interval.
-func waitState(t *testing.T, reader string, want scard.StateFlag) {
+func waitState(t testing.TB, reader string, want scard.StateFlag) {
 	t.Helper()
 	ctx, err := scard.EstablishContext()
 	if err != nil {
@@ -72,7 +72,7 @@ func waitState(t *testing.T, reader string, want scard.StateFlag) {
 	t.Fatalf("reader %s never reached state %#x (last %#x)", reader, want, rs[0].EventState)
 }
 
-func connect(t *testing.T, reader string) *scard.Card {
+func connect(t testing.TB, reader string) *scard.Card {
 	t.Helper()
 	ctx, err := scard.EstablishContext()
 	if err != nil {
@@ -89,7 +89,7 @@ func connect(t *testing.T, reader string) *scard.Card {
 	return c
 }
 
-func transmit(t *testing.T, c *scard.Card, apdu []byte) []byte {
+func transmit(t testing.TB, c *scard.Card, apdu []byte) []byte {
 	t.Helper()
 	r, err := c.Transmit(apdu)
 	if err != nil {
@@ -171,4 +171,40 @@ func TestOpenSC(t *testing.T) {
 	if got == nil || !bytes.Equal(got.Bytes, want.Bytes) {
 		t.Fatalf("OpenSC read a different certificate:\n%s", out)
 	}
+}
+
+// BenchmarkPCSCCertRead reads EF 000A through pcscd and vpcd the way a gate
+// does: short APDUs (4-byte header, then 256-byte chunks) on card-001, one
+// extended READ BINARY on card-002. It reports APDUs per read for the
+// cert_read_apdus_* rows of scripts/bench.
+func BenchmarkPCSCCertRead(b *testing.B) {
+	selectAP := append([]byte{0x00, 0xA4, 0x04, 0x0C, 0x0A}, vcard.AID...)
+	b.Run("short", func(b *testing.B) {
+		slot, _, _, _ := insert(b, "card-001")
+		c := connect(b, slot.Reader)
+		apdus := 0
+		for b.Loop() {
+			transmit(b, c, selectAP)
+			transmit(b, c, []byte{0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x0A})
+			hdr := transmit(b, c, []byte{0x00, 0xB0, 0x00, 0x00, 0x04})
+			total := 4 + (int(hdr[2])<<8 | int(hdr[3]))
+			apdus = 1
+			for off := 0; off < total; off += 256 {
+				transmit(b, c, []byte{0x00, 0xB0, byte(off >> 8), byte(off), byte(min(256, total-off))})
+				apdus++
+			}
+		}
+		b.ReportMetric(float64(apdus), "readapdus/op")
+	})
+	b.Run("extended", func(b *testing.B) {
+		slot, _, _, _ := insert(b, "card-002")
+		c := connect(b, slot.Reader)
+		for b.Loop() {
+			transmit(b, c, selectAP)
+			if r := transmit(b, c, []byte{0x00, 0xB0, 0x8A, 0x00, 0x00, 0x00, 0x00}); len(r) < 1000 {
+				b.Fatalf("extended READ BINARY returned %d bytes", len(r))
+			}
+		}
+		b.ReportMetric(1, "readapdus/op")
+	})
 }

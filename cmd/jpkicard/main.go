@@ -4,6 +4,7 @@
 //
 //	jpkicard tap --profile FILE [--vpcd HOST:PORT] [--hold DURATION] [--transcript]
 //	jpkicard pki init DIR [--cards N]
+//	jpkicard pki institution DIR --public-key FILE --out FILE [--code DIGITS] [--days N]
 package main
 
 import (
@@ -29,8 +30,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = tap(ctx, args[1:], stdout)
 	case len(args) >= 2 && args[0] == "pki" && args[1] == "init":
 		err = pkiInit(args[2:], stdout)
+	case len(args) >= 2 && args[0] == "pki" && args[1] == "institution":
+		err = pkiInstitution(args[2:], stdout)
 	default:
-		fmt.Fprintln(stderr, "usage:\n  jpkicard tap --profile FILE [--vpcd HOST:PORT] [--hold DURATION] [--transcript]\n  jpkicard pki init DIR [--cards N]")
+		fmt.Fprintln(stderr, "usage:\n  jpkicard tap --profile FILE [--vpcd HOST:PORT] [--hold DURATION] [--transcript]\n  jpkicard pki init DIR [--cards N]\n  jpkicard pki institution DIR --public-key FILE --out FILE [--code DIGITS] [--days N]")
 		return 2
 	}
 	if err != nil {

@@ -21,6 +21,8 @@ func TestRun(t *testing.T) {
 		{"tap missing file", []string{"tap", "--profile", filepath.Join(dir, "none.json")}, 1},
 		{"pki init without dir", []string{"pki", "init"}, 1},
 		{"pki init", []string{"pki", "init", dir, "--cards", "1"}, 0},
+		{"pki institution without key", []string{"pki", "institution", dir, "--out", filepath.Join(dir, "x.cvc")}, 1},
+		{"pki institution", []string{"pki", "institution", dir, "--public-key", filepath.Join(dir, "pinless-authority.pem"), "--out", filepath.Join(dir, "x.cvc"), "--code", "27000001"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mynagate/mynagate/offline/pinless"
@@ -84,4 +87,67 @@ func writePINless(dir string, now time.Time) (pinlessSetup, error) {
 		}
 	}
 	return s, nil
+}
+
+// InstitutionRequest asks the test PIN-less authority for an institution
+// certificate, typically for a key generated inside an HSM.
+type InstitutionRequest struct {
+	// PublicKeyPEM is the institution's ECDSA P-256 public key, a PEM PUBLIC
+	// KEY block (what hsm.PublicKeyPEM writes).
+	PublicKeyPEM []byte
+	// Code is the institution code; "" means InstitutionCode.
+	Code string
+	// NotBefore and NotAfter bound the validity (whole UTC days); zero
+	// values mean today and one year later.
+	NotBefore, NotAfter time.Time
+}
+
+// IssueInstitution signs an institution certificate with the authority key
+// that Init wrote into dir (pinless-authority.key), so that the cards of that
+// directory accept it.
+func IssueInstitution(dir string, req InstitutionRequest) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "pinless-authority.key"))
+	if err != nil {
+		return nil, fmt.Errorf("pki: issue institution certificate: %w (run jpkicard pki init first)", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("pki: pinless-authority.key is not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("pki: pinless-authority.key: %w", err)
+	}
+	authority, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("pki: pinless-authority.key is a %T, want ECDSA", k)
+	}
+	pb, _ := pem.Decode(req.PublicKeyPEM)
+	if pb == nil || pb.Type != "PUBLIC KEY" {
+		return nil, errors.New("pki: institution public key: want a PEM PUBLIC KEY block")
+	}
+	pub, err := x509.ParsePKIXPublicKey(pb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("pki: institution public key: %w", err)
+	}
+	ipub, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("pki: institution public key is a %T, want ECDSA P-256", pub)
+	}
+	if req.Code == "" {
+		req.Code = InstitutionCode
+	}
+	if req.NotBefore.IsZero() {
+		req.NotBefore = time.Now().UTC()
+	}
+	if req.NotAfter.IsZero() {
+		req.NotAfter = req.NotBefore.AddDate(1, 0, 0)
+	}
+	return pinless.Issue(&pinless.Certificate{
+		InstitutionCode: req.Code,
+		PublicKey:       ipub,
+		NotBefore:       req.NotBefore,
+		NotAfter:        req.NotAfter,
+		Rights:          pinless.RightSign,
+	}, authority)
 }
