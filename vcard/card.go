@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"encoding/hex"
+	"fmt"
 	"sync"
 )
 
@@ -87,7 +88,7 @@ func NewCard(p *Profile) *Card {
 		c.maxTries = 3
 	}
 	c.tries = c.maxTries
-	c.SetFaults(p.Faults)
+	c.SetFaults(p.Faults) //nolint:errcheck // Validate checked force_sw
 	if p.Label == "" {
 		return c
 	}
@@ -118,12 +119,16 @@ func NewCard(p *Profile) *Card {
 func (c *Card) ATR() []byte { return append([]byte{}, c.atr...) }
 
 // SetFaults replaces the injected faults; counts keep running from the APDUs
-// already processed.
-func (c *Card) SetFaults(f Faults) {
+// already processed. A ForceSW that is not 4 hex digits is an error.
+func (c *Card) SetFaults(f Faults) error {
+	sw, err := hex.DecodeString(f.ForceSW)
+	if err != nil || len(sw) != 0 && len(sw) != 2 {
+		return fmt.Errorf("vcard: force_sw %q: want 4 hex digits like \"6F00\"", f.ForceSW)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.faults = f
-	c.forceSW, _ = hex.DecodeString(f.ForceSW)
+	c.faults, c.forceSW = f, sw
+	return nil
 }
 
 // Reset is a power cycle or warm reset: selections and the PIN's verified

@@ -240,12 +240,22 @@ func TestResetKeepsCounter(t *testing.T) {
 func TestFaults(t *testing.T) {
 	t.Run("force_sw", func(t *testing.T) {
 		c, _ := testCard(t, "card-001")
-		c.SetFaults(Faults{ForceSW: "6F00", ForceSWAfterAPDUs: 1})
+		if err := c.SetFaults(Faults{ForceSW: "6F00", ForceSWAfterAPDUs: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetFaults(Faults{ForceSW: "6F"}); err == nil {
+			t.Fatal("SetFaults accepted force_sw 6F")
+		}
+		if err := c.SetFaults(Faults{ForceSW: "6F00", ForceSWAfterAPDUs: 1}); err != nil {
+			t.Fatal(err)
+		}
 		run(t, c, []string{selectAP + " -> 9000", selectCert + " -> 6F00", "00B0000004 -> 6F00"})
 	})
 	t.Run("garble", func(t *testing.T) {
 		c, _ := testCard(t, "card-001")
-		c.SetFaults(Faults{GarbleAfterAPDUs: 2})
+		if err := c.SetFaults(Faults{GarbleAfterAPDUs: 2}); err != nil {
+			t.Fatal(err)
+		}
 		run(t, c, []string{selectAP + " -> 9000", selectCert + " -> 9000"})
 		if r := c.Process(mustHex(t, "00B0000004")); len(r) != 3 {
 			t.Errorf("garbled response % X, want the first 3 of 6 bytes", r)

@@ -32,6 +32,7 @@ type CardError struct {
 	kind error
 }
 
+// Error names the step, the status word and the operator hint.
 func (e *CardError) Error() string {
 	return fmt.Sprintf("%v: %s answered %04X: %s", e.kind, e.Step, e.SW, e.Hint)
 }
