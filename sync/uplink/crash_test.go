@@ -100,7 +100,7 @@ func TestKill9MidBurstLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, ok := sub.WaitFor(120*time.Second, func(m []mqtttest.Message) bool { return uint64(len(dedupe(t, m))) >= last })
+	msgs, ok := sub.WaitFor(120*time.Second, distinctAtLeast(t, int(last)))
 	got := dedupe(t, msgs)
 	if !ok {
 		t.Fatalf("drained %d distinct events of %d", len(got), last)
@@ -187,25 +187,29 @@ func TestBrokerStoppedDuringBurst(t *testing.T) {
 	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
 	ob := newOutbox(t)
 	run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", MaxReconnectInterval: time.Second}, ob)
-	const n = 3000
-	done := make(chan error, 1)
-	go func() {
-		for i := 1; i <= n; i++ {
-			if err := ob.Append(context.Background(), testEvent(i)); err != nil {
-				done <- err
-				return
+	const n = 2000
+	// A burst from several lanes; the broker stops a third of the way in.
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if i == n/3 {
+					b.Stop()
+				}
+				errs <- ob.Append(context.Background(), testEvent(i+1))
 			}
-			if i == n/3 {
-				b.Stop()
-			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
 		}
-		done <- nil
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 	b.Restart()
-	msgs, ok := sub.WaitFor(120*time.Second, func(m []mqtttest.Message) bool { return len(dedupe(t, m)) >= n })
+	msgs, ok := sub.WaitFor(120*time.Second, distinctAtLeast(t, n))
 	got := dedupe(t, msgs)
 	if !ok {
 		t.Fatalf("drained %d distinct of %d", len(got), n)

@@ -165,7 +165,7 @@ func TestBrokerOutageKeepsBacklog(t *testing.T) {
 	p.Restore()
 	// Events in flight at the cut may arrive twice; deduplicated by id, the
 	// hub sees each once and in seq order.
-	msgs, ok := sub.WaitFor(60*time.Second, func(m []mqtttest.Message) bool { return len(dedupe(t, m)) >= 300 })
+	msgs, ok := sub.WaitFor(60*time.Second, distinctAtLeast(t, 300))
 	if !ok {
 		t.Fatalf("after restore got %d distinct of 300 events", len(dedupe(t, msgs)))
 	}
@@ -175,6 +175,24 @@ func TestBrokerOutageKeepsBacklog(t *testing.T) {
 		}
 	}
 	waitBacklog(t, ob, 0)
+}
+
+// distinctAtLeast returns a WaitFor condition that holds once n distinct event
+// ids arrived; it decodes each message once.
+func distinctAtLeast(t *testing.T, n int) func([]mqtttest.Message) bool {
+	seen := map[string]bool{}
+	done := 0
+	return func(msgs []mqtttest.Message) bool {
+		for ; done < len(msgs); done++ {
+			e, err := event.Decode(msgs[done].Payload)
+			if err != nil {
+				t.Errorf("message %d: %v", done, err)
+				continue
+			}
+			seen[e.ID] = true
+		}
+		return len(seen) >= n
+	}
 }
 
 // dedupe decodes messages and drops repeated ids, as the hub does.
