@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -152,7 +151,8 @@ func TestPCSCPulledCard(t *testing.T) {
 func TestOpenSC(t *testing.T) {
 	tool := testenv.LookPath(t, "pkcs15-tool", "opensc")
 	slot, _, p, _ := insert(t, "card-001")
-	reader := strconv.Itoa(slot.N)
+	// By name, not index: the index shifts when a real reader is plugged in.
+	reader := slot.Reader
 	out, err := exec.Command(tool, "--list-certificates", "--reader", reader).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pkcs15-tool --list-certificates: %v\n%s", err, out)
