@@ -5,12 +5,15 @@ import (
 	"testing"
 )
 
-// FuzzProcess feeds arbitrary bytes to a card in an arbitrary state: every
-// input must give a response of at least a status word, never a panic.
+// FuzzProcess feeds arbitrary bytes to a card (with PIN-less support) after
+// a PIN verification and one arbitrary APDU: every input must give a response
+// of at least a status word, never a panic.
 func FuzzProcess(f *testing.F) {
 	for _, s := range []string{selectAP, selectCert, "00B0000004", "00B08A00000000", "00200080", verifyPIN, "802A008001AA00", "00", ""} {
 		f.Add(mustHex(f, s), mustHex(f, s))
 	}
+	f.Add(mustHex(f, pso(readFile(f, "institution.cvc"))), mustHex(f, "0084000008"))
+	f.Add(mustHex(f, "0084000008"), mustHex(f, "00820000500000"))
 	c, _ := testCard(f, "card-002")
 	setup := [][]byte{mustHex(f, selectAP), mustHex(f, selectAuthPIN), mustHex(f, verifyPIN[:len(verifyPIN)-2]), mustHex(f, selectAuthKey)}
 	f.Fuzz(func(t *testing.T, first, apdu []byte) {
