@@ -3,9 +3,12 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -24,11 +27,13 @@ import (
 	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader/jpki"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/vcard"
+	"github.com/mynagate/mynagate/vcard/pki"
 )
 
 // direct carries APDUs straight to a virtual card, without pcscd: the pipeline's
@@ -259,4 +264,132 @@ func TestAdmitOpensTurnstileAndAnnuls(t *testing.T) {
 	if err != nil || len(pending) != 2 || pending[1].Ref != entry.ID {
 		t.Fatalf("outbox holds %d events (%v), want the entry and its annul", len(pending), err)
 	}
+}
+
+// pinlessAuth builds the terminal side from the test PKI's institution key and
+// certificate (a software key here; the HSM key in cmd/gateagent's tests).
+func pinlessAuth(t *testing.T, certFile string) *pinless.Authenticator {
+	t.Helper()
+	dir := taptest.PKI(t)
+	kb, err := os.ReadFile(filepath.Join(dir, "institution.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(kb)
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := os.ReadFile(filepath.Join(dir, certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := pinless.NewAuthenticator(cert, pki.InstitutionCode, k.(crypto.Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestAssuranceLevels drives the PIN-less reference protocol against the
+// virtual card for every outcome a gate must tell apart.
+func TestAssuranceLevels(t *testing.T) {
+	u := newUnit(t)
+	good := pinlessAuth(t, "institution.cvc")
+	expired := pinlessAuth(t, "institution-expired.cvc")
+	now := time.Now()
+	copied, _ := u.card(t, "card-001.json")
+	other, _ := u.card(t, "card-002.json")
+	copied.Certificate = other.Certificate // card-002's certificate on card-001's key
+	for _, tc := range []struct {
+		name      string
+		profile   *vcard.Profile
+		auth      *pinless.Authenticator
+		pol       policy.Policy
+		emergency bool
+		reason    event.Reason
+		assurance string
+	}{
+		{"pinless", nil, good, policy.Policy{Accept: []string{"pinless"}}, false, event.ReasonAdmit, "pinless"},
+		{"expired institution certificate", nil, expired, policy.Policy{Accept: []string{"pinless"}}, false, event.ReasonTerminalAuthFailed, "pinless"},
+		{"copied certificate", copied, good, policy.Policy{Accept: []string{"pinless"}}, false, event.ReasonCardSigInvalid, "pinless"},
+		{"card without pinless, no fallback", ptr(*mustProfile(t, u, "no-pinless.json")), good, policy.Policy{Accept: []string{"pinless"}, Fallback: []string{"cert"}}, false, event.ReasonPINLessUnsupported, "pinless"},
+		{"card without pinless, emergency fallback", ptr(*mustProfile(t, u, "no-pinless.json")), good, policy.Policy{Accept: []string{"pinless"}, Fallback: []string{"cert"}}, true, event.ReasonAdmit, "cert"},
+		{"cert only gate", nil, nil, policy.Policy{Accept: []string{"cert"}}, false, event.ReasonAdmit, "cert"},
+		{"pinless gate without an institution key", nil, nil, policy.Policy{Accept: []string{"pinless"}}, false, event.ReasonAssuranceNotAccepted, "cert"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.profile
+			if p == nil {
+				p = mustProfile(t, u, "card-001.json")
+			}
+			u.agent.Policy, u.agent.PINLess = tc.pol, nil
+			if tc.auth != nil {
+				u.agent.PINLess = tc.auth
+			}
+			u.agent.Emergency.Store(tc.emergency)
+			c := u.agent.Check(jpki.New(&direct{c: vcard.NewCard(p)}, nil), now)
+			if c.Reason != tc.reason || c.Assurance != tc.assurance {
+				t.Fatalf("reason %s assurance %s (%v); want %s at %s", c.Reason, c.Assurance, c.Err, tc.reason, tc.assurance)
+			}
+		})
+	}
+}
+
+// TestReplayedPINLessAnswer: a recorded card signature does not prove a later
+// tap, because it binds the card's fresh challenge.
+func TestReplayedPINLessAnswer(t *testing.T) {
+	u := newUnit(t)
+	auth := pinlessAuth(t, "institution.cvc")
+	p := mustProfile(t, u, "card-001.json")
+	rec := &recorder{c: vcard.NewCard(p)}
+	if _, err := auth.Prove(rec, certOf(t, p)); err != nil {
+		t.Fatal(err)
+	}
+	// Replay: a fake card that answers every command with the recorded answer
+	// to the same command; its challenge and signature are the old ones.
+	replay := &replayer{answers: rec.answers}
+	_, err := auth.Prove(replay, certOf(t, p))
+	if !errors.Is(err, pinless.ErrCardSignature) {
+		t.Fatalf("replayed answer: %v, want ErrCardSignature", err)
+	}
+}
+
+type recorder struct {
+	c       *vcard.Card
+	answers map[string][]byte
+}
+
+func (r *recorder) Transmit(apdu []byte) ([]byte, error) {
+	if r.answers == nil {
+		r.answers = map[string][]byte{}
+	}
+	rsp := r.c.Process(apdu)
+	r.answers[fmt.Sprintf("%X", apdu[:4])] = rsp
+	return rsp, nil
+}
+
+type replayer struct{ answers map[string][]byte }
+
+func (r *replayer) Transmit(apdu []byte) ([]byte, error) {
+	if rsp, ok := r.answers[fmt.Sprintf("%X", apdu[:4])]; ok {
+		return rsp, nil
+	}
+	return []byte{0x6D, 0x00}, nil
+}
+
+func mustProfile(t *testing.T, u *unit, name string) *vcard.Profile {
+	t.Helper()
+	p, _ := u.card(t, name)
+	return p
+}
+
+func certOf(t *testing.T, p *vcard.Profile) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode([]byte(p.Certificate))
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
