@@ -54,6 +54,10 @@ type Signaller interface {
 	Signal(ctx context.Context, p signal.Pattern) error
 }
 
+// AssuranceNone is the assurance of a tap denied before the card was proven
+// present at any level (not a My Number card, a bad certificate, a pulled card).
+const AssuranceNone = "none"
+
 // Prover proves a card present without its PIN.
 type Prover interface {
 	Prove(t pinless.Transport, cardCert *x509.Certificate) (pinless.Proof, error)
@@ -171,7 +175,7 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 		Gate:      a.Gate,
 		Lane:      lane.Name,
 		Kind:      lane.Kind,
-		Assurance: "cert",
+		Assurance: AssuranceNone,
 	}
 	if a.Link != nil {
 		e.Offline = !a.Link.Online()

@@ -17,7 +17,7 @@ import (
 
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/event"
-	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/vcard"
 	"github.com/mynagate/mynagate/vcard/pki"
@@ -40,7 +40,8 @@ var demoScript = []demoTap{
 	{"pulled.json", "a card pulled out mid-read"},
 	{"transit.json", "a transit card (no JPKI applet)"},
 	{"expired.json", "a card with an expired certificate"},
-	{"card-002.json", "another listed card"},
+	{"card-002.json", "another listed card (NFC, extended APDUs)"},
+	{"no-pinless.json", "a card without PIN-less support"},
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,8 +68,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := pki.Init(pkiDir, pki.Options{}); err != nil {
 		return fmt.Errorf("make the demo PKI: %w", err)
 	}
-	secretPath := filepath.Join(*dir, "cardkey.secret")
-	if err := writeDemoSecret(secretPath); err != nil {
+	keys, err := demoKeys(*dir, pkiDir, stderr)
+	if err != nil {
 		return err
 	}
 
@@ -95,7 +96,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer broker.Close()
 
 	cfgPath := filepath.Join(*dir, "gateagent.json")
-	if err := writeDemoConfig(cfgPath, broker.addr, *readerName, *logLevel); err != nil {
+	if err := writeDemoConfig(cfgPath, keys, broker.addr, *readerName, *logLevel); err != nil {
 		return err
 	}
 	cfg, err := config.Load(cfgPath)
@@ -108,7 +109,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer g.Close()
-	if err := importDemoList(g, pkiDir, secretPath); err != nil {
+	if err := importDemoList(g, pkiDir); err != nil {
 		return err
 	}
 	decided := make(chan event.Event, 16)
@@ -130,8 +131,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if err != nil {
 				return fmt.Errorf("tap %s: %w", step.profile, err)
 			}
-			text := fmt.Sprintf("tap %-16s %-36s → %-5s %-22s %6.1f ms  assurance %s%s", step.profile, step.what,
-				strings.ToUpper(string(e.Decision)), e.Reason, e.LatencyMS, e.Assurance, weak(e.Assurance))
+			text := fmt.Sprintf("tap %-16s %-42s → %-5s %-20s %6.1f ms  assurance %s%s", step.profile, step.what,
+				strings.ToUpper(string(e.Decision)), e.Reason, e.LatencyMS, e.Assurance, weak(e))
 			if err := out.emit(e, text); err != nil {
 				return err
 			}
@@ -154,8 +155,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 }
 
-func weak(assurance string) string {
-	if assurance == "cert" {
+func weak(e event.Event) string {
+	if e.Decision == event.Admit && e.Assurance == "cert" {
 		return " (weak: a copied certificate would pass)"
 	}
 	return ""
@@ -196,17 +197,18 @@ func demoOneTap(ctx context.Context, profilePath, vpcdAddr, readerName string, h
 
 // writeDemoConfig writes the demo gate's config, so that the demo runs through
 // the same loading and checks as a real gate and leaves a config to look at.
-func writeDemoConfig(path, broker, readerName, logLevel string) error {
+func writeDemoConfig(path string, keys map[string]any, broker, readerName, logLevel string) error {
 	cfg := map[string]any{
 		"site": "demo-site", "gate": "gate-1", "mode": config.ModeVenue, "data_dir": "data",
-		"lanes":    []map[string]string{{"name": "lane-1", "reader": readerName, "kind": string(event.KindEntry), "zone": "north"}},
-		"roots":    []string{"pki/root.pem"},
-		"card_key": map[string]string{"secret_file": "cardkey.secret"},
-		"policy":   map[string]any{"accept": []string{"cert"}},
-		"mqtt":     map[string]string{"broker": broker},
-		"hw":       map[string]any{"printer": map[string]string{"transport": "file", "path": "receipts.escpos"}},
-		"receipt":  map[string]string{"event": "MynaGate デモ公演", "gate_label": "デモゲート1"},
-		"log":      logLevel,
+		"lanes":   []map[string]string{{"name": "lane-1", "reader": readerName, "kind": string(event.KindEntry), "zone": "north"}},
+		"roots":   []string{"pki/root.pem"},
+		"mqtt":    map[string]string{"broker": broker},
+		"hw":      map[string]any{"printer": map[string]string{"transport": "file", "path": "receipts.escpos"}},
+		"receipt": map[string]string{"event": "MynaGate デモ公演", "gate_label": "デモゲート1"},
+		"log":     logLevel,
+	}
+	for k, v := range keys {
+		cfg[k] = v
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -215,27 +217,67 @@ func writeDemoConfig(path, broker, readerName, logLevel string) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
-// writeDemoSecret makes a random card-key secret file for the demo.
-func writeDemoSecret(path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
+// demoKeys provisions the demo gate's keys and returns their config keys. With
+// SoftHSM2 (scripts/demo installs it) the gate works as in production: a token
+// holds the card-key secret and an institution key generated inside it, which
+// the test PIN-less authority certifies, and the gate admits at the pinless
+// level with cert as the emergency fallback. Without SoftHSM2 it falls back,
+// loudly, to a secret file and the cert level.
+func demoKeys(dir, pkiDir string, stderr io.Writer) (map[string]any, error) {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	hcfg, err := hsm.CreateSoftHSMToken(filepath.Join(dir, "softhsm"), "mynagate-demo", "246810")
+	if err != nil {
+		fmt.Fprintf(stderr, "WARNING: no SoftHSM2 (%v)\nWARNING: the demo keeps its card-key secret in a FILE and proves cards at the weak cert level only\n", err)
+		path := filepath.Join(dir, "cardkey.secret")
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		return map[string]any{
+			"card_key": map[string]string{"secret_file": path},
+			"policy":   map[string]any{"accept": []string{"cert"}},
+		}, nil
 	}
-	s := make([]byte, 32)
-	rand.Read(s)
-	return os.WriteFile(path, []byte(hex.EncodeToString(s)+"\n"), 0o600)
+	h, err := hsm.Open(hcfg)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	pub, err := h.InitInstitutionKey(hsm.DefaultInstitutionKeyLabel)
+	if err != nil {
+		return nil, err
+	}
+	pubPEM, err := hsm.PublicKeyPEM(pub)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := pki.IssueInstitution(pkiDir, pki.InstitutionRequest{PublicKeyPEM: pubPEM})
+	if err != nil {
+		return nil, err
+	}
+	instPath := filepath.Join(dir, "institution.cvc")
+	if err := os.WriteFile(instPath, inst, 0o644); err != nil {
+		return nil, err
+	}
+	if err := h.ImportCardKeySecret(hsm.DefaultCardKeyLabel, secret); err != nil {
+		return nil, err
+	}
+	clear(secret)
+	return map[string]any{
+		"hsm":     map[string]any{"module": hcfg.Module, "token_label": hcfg.TokenLabel, "pin_file": hcfg.PINFile},
+		"pinless": map[string]string{"certificate": instPath, "institution_code": pki.InstitutionCode},
+		"policy":  map[string]any{"accept": []string{"pinless"}, "fallback": []string{"cert"}},
+	}, nil
 }
 
-func importDemoList(g *gate, pkiDir, secretPath string) error {
+// importDemoList imports the test PKI's whitelist with the gate's own keyer.
+func importDemoList(g *gate, pkiDir string) error {
 	f, err := os.Open(filepath.Join(pkiDir, "whitelist.csv"))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	keyer, err := cardkey.LoadSecretFile(secretPath)
-	if err != nil {
-		return err
-	}
-	if _, err := g.list.ImportCSV(f, keyer, nil); err != nil {
+	if _, err := g.list.ImportCSV(f, g.keyer, nil); err != nil {
 		return fmt.Errorf("import the demo whitelist: %w", err)
 	}
 	return nil

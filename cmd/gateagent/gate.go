@@ -38,6 +38,7 @@ type gate struct {
 	uplink  *uplink.Uplink
 	hw      *hw.Gate
 	hsm     *hsm.HSM
+	keyer   cardkey.Keyer
 }
 
 // cardKeyer opens the card-key secret: in the HSM when one is configured, else
@@ -107,8 +108,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		return nil, fmt.Errorf("pinned roots: %w", err)
 	}
 	roots.Skew = time.Duration(cfg.ClockSkew)
-	keyer, err := g.cardKeyer()
-	if err != nil {
+	if g.keyer, err = g.cardKeyer(); err != nil {
 		return nil, fmt.Errorf("card key: %w", err)
 	}
 	if g.list, err = whitelist.Open(cfg.WhitelistPath(), whitelist.Options{Preload: true}); err != nil {
@@ -157,7 +157,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	}
 	g.agent = &agent.Agent{
 		Site: cfg.Site, Gate: cfg.Gate, Lanes: lanes, Policy: pol,
-		Roots: roots, Keyer: keyer, List: g.list, Journal: g.outbox,
+		Roots: roots, Keyer: g.keyer, List: g.list, Journal: g.outbox,
 		Signal: g.hw, Turnstile: g.hw, Link: link, Log: log,
 		Receipts: agent.Receipts{Event: cfg.Receipt.Event, GateLabel: cfg.Receipt.GateLabel, Shelter: cfg.Receipt.Shelter},
 	}

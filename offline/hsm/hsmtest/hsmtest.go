@@ -5,8 +5,6 @@ package hsmtest
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/mynagate/mynagate/internal/testenv"
@@ -21,27 +19,16 @@ const PIN = "123456"
 // CI. It sets SOFTHSM2_CONF, so the test must not run in parallel.
 func NewToken(t testing.TB, label string) hsm.Config {
 	t.Helper()
-	util := testenv.LookPath(t, "softhsm2-util", "softhsm2")
+	testenv.LookPath(t, "softhsm2-util", "softhsm2")
 	if _, err := os.Stat(hsm.SoftHSMModule); err != nil {
 		testenv.Unavailable(t, hsm.SoftHSMModule+" missing; install the Debian package softhsm2")
 	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	out, err := exec.Command(util, "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "654321").CombinedOutput()
+	// t.Setenv records the variable for restoring; CreateSoftHSMToken then
+	// points it at the new token.
+	t.Setenv("SOFTHSM2_CONF", os.Getenv("SOFTHSM2_CONF"))
+	cfg, err := hsm.CreateSoftHSMToken(t.TempDir(), label, PIN)
 	if err != nil {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
-	}
-	pinFile := filepath.Join(dir, "pin")
-	if err := os.WriteFile(pinFile, []byte(PIN+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return hsm.Config{Module: hsm.SoftHSMModule, TokenLabel: label, PINFile: pinFile, MaxSessions: 4}
+	return cfg
 }
