@@ -101,6 +101,8 @@ type Policy struct {
 	TimeZone string `json:"time_zone"`
 	// ExitGrace lets an exit through this long after an entry's end.
 	ExitGrace Duration `json:"exit_grace"`
+	// Emergency declares an emergency: the fallback levels are accepted too.
+	Emergency bool `json:"emergency"`
 }
 
 // CardKey locates the card-key secret: in the HSM (production, when hsm is

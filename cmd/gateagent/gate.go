@@ -164,6 +164,10 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	if cfg.Hardware.Printer != nil {
 		g.agent.Printer = g.hw
 	}
+	if cfg.Policy.Emergency {
+		g.agent.Emergency.Store(true)
+		log.Warn("emergency declared in the config: fallback assurance levels are accepted", "fallback", cfg.Policy.Fallback)
+	}
 	if cfg.PINLess.Certificate != "" {
 		if g.agent.PINLess, err = openPINLess(cfg, g.hsm, log); err != nil {
 			return nil, err
