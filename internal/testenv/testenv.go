@@ -7,6 +7,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -33,4 +34,30 @@ func Unavailable(t testing.TB, why string) {
 		t.Fatalf("required part unavailable in CI: %s", why)
 	}
 	t.Skipf("skipping: %s", why)
+}
+
+// SharedDir returns the project's shared/ folder, which lies beside the
+// repository root (DESIGN.md, the reference J-LIS roots). It is not in the
+// repository; a missing one skips the test outside CI and fails it in CI.
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	shared := filepath.Join(filepath.Dir(dir), "shared")
+	if _, err := os.Stat(shared); err != nil {
+		Unavailable(t, "shared/ not found beside the repository at "+shared)
+	}
+	return shared
 }

@@ -11,21 +11,16 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/certcheck/certchecktest"
 )
 
-const refDir = "/work/shared/reference/jlis-auth-ca"
-
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
 func TestLoadRealJLISRoots(t *testing.T) {
+	refDir := filepath.Join(testenv.SharedDir(t), "reference", "jlis-auth-ca")
 	files := []string{filepath.Join(refDir, "jpki-auth-ca-2015.pem"), filepath.Join(refDir, "jpki-auth-ca-2023.pem")}
-	for _, f := range files {
-		if _, err := os.Stat(f); err != nil {
-			t.Skipf("reference roots not available: %v", err)
-		}
-	}
 	roots, err := certcheck.LoadRoots(files...)
 	if err != nil {
 		t.Fatal(err)
