@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -18,21 +17,23 @@ import (
 
 // Broker is the embedded MQTT broker.
 type Broker struct {
-	srv *mqtt.Server
+	srv    *mqtt.Server
+	ingest *ingestHook
 }
 
 // StartBroker runs the embedded broker on cfg.Listen.
 //
 // Events are ingested into st inside the broker, before the PUBACK goes back
-// to the gate: a gate deletes an event from its outbox only once it is
-// fsync'd in the hub's store, so not even a power cut between broker and
+// to the gate (ingestHook): a gate deletes an event from its outbox only once
+// it is fsync'd in the hub's store, so not even a power cut between broker and
 // store loses one. Sessions, subscriptions and retained messages (the lists)
 // are persisted in broker.db. Messages in flight to other subscribers (peer
 // gates' anti-passback feed) are not persisted: paying an fsync per message
 // per subscriber would cap the broker at a few hundred events a second, and
 // that feed is advisory (the hub flags what it misses).
 func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
-	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker")})
+	// The inline client forwards events to other subscribers once stored.
+	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker"), InlineClient: true})
 	a, err := newAccess(cfg)
 	if err != nil {
 		return nil, err
@@ -43,7 +44,8 @@ func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(a, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker access hook: %w", err)
 	}
-	if err := srv.AddHook(&ingestHook{store: st, prefix: cfg.Prefix, log: log}, nil); err != nil {
+	ih := &ingestHook{store: st, prefix: cfg.Prefix, log: log, srv: srv, fanout: make(chan packets.Packet, 4096), stop: make(chan struct{})}
+	if err := srv.AddHook(ih, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker ingest hook: %w", err)
 	}
 	dbPath := filepath.Join(cfg.DataDir, "broker.db")
@@ -56,11 +58,13 @@ func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
 	if err := srv.Serve(); err != nil {
 		return nil, fmt.Errorf("hub: broker serve: %w", err)
 	}
-	return &Broker{srv: srv}, nil
+	go ih.forward()
+	return &Broker{srv: srv, ingest: ih}, nil
 }
 
 // Close stops the broker.
 func (b *Broker) Close() error {
+	close(b.ingest.stop)
 	if err := b.srv.Close(); err != nil {
 		return fmt.Errorf("hub: broker close: %w", err)
 	}
@@ -151,13 +155,24 @@ func (h *brokerStore) Provides(b byte) bool {
 	return h.Hook.Provides(b)
 }
 
-// ingestHook stores events as the broker receives them, before it
-// acknowledges them.
+// ingestHook stores events as the broker receives them and acknowledges them
+// only once stored.
+//
+// A QoS 1 event is taken out of mochi's normal path (ErrRejectPacket: no
+// PUBACK, no delivery yet) and handed to the store's group commit; when the
+// commit is done the hook writes the PUBACK itself, in arrival order, and
+// forwards the event to the other subscribers (peer gates) through the
+// broker's inline client. The gate can thus keep many events in flight, and a
+// commit covers many of them, while none is acknowledged before it is on disk.
 type ingestHook struct {
 	mqtt.HookBase
 	store  *Store
 	prefix string
 	log    *slog.Logger
+	srv    *mqtt.Server
+	// fanout queues stored events for forward, in order.
+	fanout chan packets.Packet
+	stop   chan struct{}
 }
 
 // ID names the hook.
@@ -166,10 +181,13 @@ func (h *ingestHook) ID() string { return "mynagate-ingest" }
 // Provides says the hook sees publishes.
 func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 
-// OnPublish ingests {prefix}/{site}/{gate}/events messages. If the store
-// fails, the gate's connection is dropped without an acknowledgement, so the
-// gate keeps the event and sends it again.
+// OnPublish ingests {prefix}/{site}/{gate}/events messages (see ingestHook).
+// If the store fails, the gate's connection is dropped without an
+// acknowledgement, so the gate keeps the event and sends it again.
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // our own forward
+	}
 	rest, ok := strings.CutPrefix(pk.TopicName, h.prefix+"/")
 	if !ok {
 		return pk, nil
@@ -178,16 +196,55 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if len(parts) != 3 || parts[2] != "events" {
 		return pk, nil
 	}
-	_, err := h.store.Ingest(context.Background(), parts[0], parts[1], pk.Payload, time.Now())
+	if pk.FixedHeader.Qos == 0 {
+		// Nothing to acknowledge: store it on the way through.
+		h.store.IngestThen(parts[0], parts[1], pk.Payload, time.Now(), func(_ bool, err error) { h.logFailure(pk, err) })
+		return pk, nil
+	}
+	h.store.IngestThen(parts[0], parts[1], pk.Payload, time.Now(), func(_ bool, err error) {
+		if err != nil && !errors.Is(err, ErrInvalidEvent) {
+			h.logFailure(pk, err)
+			cl.Stop(err)
+			return
+		}
+		if err != nil {
+			h.logFailure(pk, err)
+		}
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID}
+		if werr := cl.WritePacket(ack); werr != nil {
+			// The gate resends after it reconnects; the hub drops the copy.
+			h.log.Debug("hub: acknowledge event", "client", cl.ID, "err", werr)
+		}
+		if err == nil {
+			select {
+			case h.fanout <- pk:
+			case <-h.stop:
+			}
+		}
+	})
+	return pk, packets.ErrRejectPacket
+}
+
+func (h *ingestHook) logFailure(pk packets.Packet, err error) {
 	switch {
 	case err == nil:
-		return pk, nil
 	case errors.Is(err, ErrInvalidEvent):
 		h.log.Warn("hub: dropped a message that is not a valid event", "topic", pk.TopicName, "err", err)
-		return pk, nil
 	default:
 		h.log.Error("hub: event not stored; dropping the gate's connection so that it resends", "topic", pk.TopicName, "err", err)
-		cl.Stop(err)
-		return pk, packets.ErrRejectPacket
+	}
+}
+
+// forward delivers stored events to the broker's other subscribers.
+func (h *ingestHook) forward() {
+	for {
+		select {
+		case pk := <-h.fanout:
+			if err := h.srv.Publish(pk.TopicName, pk.Payload, false, 1); err != nil {
+				h.log.Warn("hub: forward event to subscribers", "topic", pk.TopicName, "err", err)
+			}
+		case <-h.stop:
+			return
+		}
 	}
 }

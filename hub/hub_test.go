@@ -119,6 +119,8 @@ func TestEndToEnd(t *testing.T) {
 	if err := up.Handle(lists.Filter("mynagate/v1", "stadium"), recv.Handle); err != nil {
 		t.Fatal(err)
 	}
+	// Another gate of the site hears the events (anti-passback feed).
+	peer := mqtttest.Subscribe(t, cfg.BrokerURL(), "mynagate/v1/stadium/+/events")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go up.Run(ctx)
@@ -131,6 +133,15 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	waitFor(t, "200 events at the hub", func() bool { return gateStats(t, h, "g1").Events == 200 })
+	if n, _ := ob.Backlog(); n != 0 {
+		waitFor(t, "the gate's outbox to drain", func() bool { n, _ := ob.Backlog(); return n == 0 })
+	}
+	msgs := peer.WaitN(200, 30*time.Second)
+	for i, m := range msgs[:200] {
+		if e, err := event.Decode(m.Payload); err != nil || e.Seq != uint64(i+1) {
+			t.Fatalf("peer message %d: seq %d, %v", i, e.Seq, err)
+		}
+	}
 	waitFor(t, "the gate's status", func() bool { return gateStats(t, h, "g1").Status != nil })
 	rec, ok, err := h.Store().Event("ev-g1-00007")
 	if err != nil || !ok || rec.ReceivedAt.IsZero() {
@@ -277,4 +288,32 @@ func TestIngestDedupesAndFlagsConflicts(t *testing.T) {
 	if g1.Events != 1 || g1.Duplicates != 1 || g2.Events != 1 || g2.Offline != 1 || g2.Conflicts != 1 {
 		t.Fatalf("gate stats %+v %+v", g1.GateStats, g2.GateStats)
 	}
+}
+
+// TestExternalBroker runs the hub against mosquitto: events reach the store
+// through the hub's subscription and are acknowledged only once stored.
+func TestExternalBroker(t *testing.T) {
+	b := mqtttest.Start(t)
+	cfg := testConfig(t)
+	cfg.Listen, cfg.Broker = "", b.Addr()
+	h := startHub(t, cfg)
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	up, err := uplink.New(uplink.Config{Broker: b.Addr(), Site: "stadium", Gate: "g1"}, ob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go up.Run(ctx)
+	for i := 1; i <= 300; i++ {
+		if err := ob.Append(ctx, tap(i, "g1", event.KindEntry, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "300 events at the hub", func() bool { return gateStats(t, h, "g1").Events == 300 })
+	waitFor(t, "the gate's status", func() bool { return gateStats(t, h, "g1").Status != nil })
 }

@@ -131,7 +131,18 @@ type ingestReq struct {
 	site, gate string
 	payload    []byte
 	received   time.Time
-	done       chan ingestResult
+	// done receives the result, or, when nil, then is called with it by the
+	// writer goroutine, in request order, after the commit.
+	done chan ingestResult
+	then func(dup bool, err error)
+}
+
+func (r *ingestReq) finish(res ingestResult) {
+	if r.then != nil {
+		r.then(res.dup, res.err)
+		return
+	}
+	r.done <- res
 }
 
 type ingestResult struct {
@@ -151,20 +162,39 @@ var ErrStoreClosed = errors.New("hub: store closed")
 // commit. A payload that is not a valid event is an error and is not stored.
 func (s *Store) Ingest(ctx context.Context, site, gate string, payload []byte, received time.Time) (dup bool, err error) {
 	r := &ingestReq{site: site, gate: gate, payload: payload, received: received, done: make(chan ingestResult, 1)}
+	if err := s.submit(ctx, r); err != nil {
+		return false, err
+	}
+	res := <-r.done
+	return res.dup, res.err
+}
+
+// IngestThen is Ingest without waiting: then is called with the result once
+// the event is durable (or refused), by the store's writer goroutine, in the
+// order of the calls. then must be quick: the next commit waits for it. The
+// embedded broker uses it to acknowledge a gate's events after they are on
+// disk without holding up the gate's next message.
+func (s *Store) IngestThen(site, gate string, payload []byte, received time.Time, then func(dup bool, err error)) {
+	r := &ingestReq{site: site, gate: gate, payload: payload, received: received, then: then}
+	if err := s.submit(context.Background(), r); err != nil {
+		then(false, err)
+	}
+}
+
+func (s *Store) submit(ctx context.Context, r *ingestReq) error {
 	s.rw.RLock()
 	if s.closed {
 		s.rw.RUnlock()
-		return false, ErrStoreClosed
+		return ErrStoreClosed
 	}
 	select {
 	case s.reqs <- r:
 	case <-ctx.Done():
 		s.rw.RUnlock()
-		return false, ctx.Err()
+		return ctx.Err()
 	}
 	s.rw.RUnlock()
-	res := <-r.done
-	return res.dup, res.err
+	return nil
 }
 
 func (s *Store) writer() {
@@ -233,10 +263,10 @@ func (s *Store) commit(group []*ingestReq) {
 	})
 	for i, r := range group {
 		if err != nil {
-			r.done <- ingestResult{err: fmt.Errorf("hub: store events: %w; the broker redelivers them, check the hub's disk", err)}
+			r.finish(ingestResult{err: fmt.Errorf("hub: store events: %w; the broker redelivers them, check the hub's disk", err)})
 			continue
 		}
-		r.done <- results[i]
+		r.finish(results[i])
 	}
 }
 
