@@ -8,6 +8,7 @@ MYNAGATE_APT_PACKAGES=(
   mosquitto                               # the MQTT broker tests run against
   opensc                                  # independent check that the virtual card behaves like a real one
   gcc pkg-config                          # cgo for ebfe/scard and miekg/pkcs11
+  chromium                                # headless browser for the hub dashboard test
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
