@@ -28,6 +28,7 @@ import (
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/reader/jpki"
+	"github.com/mynagate/mynagate/sync/peers"
 )
 
 // Journal durably records an event before the gate acts on it. Append assigns
@@ -57,6 +58,13 @@ type Signaller interface {
 // AssuranceNone is the assurance of a tap denied before the card was proven
 // present at any level (not a My Number card, a bad certificate, a pulled card).
 const AssuranceNone = "none"
+
+// Presence is the site-wide inside set (sync/peers): whether a holder is
+// inside, and the gate's own decisions fed back into it.
+type Presence interface {
+	Inside(holder string) (since time.Time, inside bool)
+	Observe(e *event.Event) bool
+}
 
 // Prover proves a card present without its PIN.
 type Prover interface {
@@ -129,6 +137,12 @@ type Agent struct {
 	// Emergency is set while an operator has declared an emergency: the
 	// policy's fallback levels are accepted then.
 	Emergency atomic.Bool
+	// Peers is the site's view of who is inside, for anti-passback; nil on a
+	// gate without one.
+	Peers Presence
+	// FailOpen admits a good card even when its tap cannot be journaled (a
+	// shelter never turns an evacuee away); the record is held in memory.
+	FailOpen bool
 	// Turnstile and Printer may be nil (a kiosk has neither).
 	Turnstile Turnstile
 	Printer   ReceiptPrinter
@@ -144,6 +158,8 @@ type Agent struct {
 	// so that an annul can name the card and service it cancels.
 	mu       sync.Mutex
 	awaiting map[string]event.Event
+	// unrecorded holds decided taps the journal refused, oldest first.
+	unrecorded []event.Event
 }
 
 // Tap is the reader.Handler of a running gate: it decides the tap on the lane
@@ -192,11 +208,11 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 	}
 	e.LatencyMS = float64(a.now().Sub(at).Microseconds()) / 1000
 	if err := a.Journal.Append(ctx, &e); err != nil {
-		log.Error("tap not recorded; gate stays closed", "lane", lane.Name, "reason", e.Reason, "err", err,
-			"hint", "check free disk space and the outbox file")
-		a.signal(ctx, signal.Error)
-		e.Decision, e.Reason = event.Deny, event.ReasonInternalError
-		return e
+		if !a.unrecordable(ctx, &e, err) {
+			return e
+		}
+	} else if a.Peers != nil {
+		a.Peers.Observe(&e)
 	}
 	log.Info("tap", "lane", lane.Name, "seq", e.Seq, "id", e.ID, "decision", e.Decision, "reason", e.Reason,
 		"assurance", e.Assurance, "apdus", card.APDUs(), "latency_ms", e.LatencyMS, "offline", e.Offline)
@@ -205,6 +221,81 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 		a.OnDecision(e)
 	}
 	return e
+}
+
+// unrecordable handles a decision the journal could not take (disk full or
+// failing). The event is kept in memory and retried by RetryUnrecorded, so it
+// is not lost while the process lives. A fail-open gate (a shelter, which never
+// turns an evacuee away) goes on with an admit and sounds the attention
+// pattern; any other gate stays closed. It reports whether to act on e.
+func (a *Agent) unrecordable(ctx context.Context, e *event.Event, err error) bool {
+	failOpen := a.FailOpen && e.Decision == event.Admit
+	if failOpen {
+		a.log().Error("tap NOT RECORDED on disk; admitted anyway (fail-open), kept in memory until the journal takes it",
+			"lane", e.Lane, "id", e.ID, "err", err, "hint", "free disk space now: a power cut would lose the taps held in memory")
+		a.signal(ctx, signal.Attention)
+	} else {
+		a.log().Error("tap not recorded; gate stays closed; kept in memory until the journal takes it", "lane", e.Lane, "id", e.ID,
+			"reason", e.Reason, "err", err, "hint", "check free disk space and the outbox file")
+		a.signal(ctx, signal.Error)
+		e.Decision, e.Reason = event.Deny, event.ReasonInternalError
+	}
+	a.keep(*e)
+	return failOpen
+}
+
+// maxUnrecorded bounds the taps held in memory while the journal fails.
+const maxUnrecorded = 100_000
+
+func (a *Agent) keep(e event.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.unrecorded) >= maxUnrecorded {
+		a.log().Error("too many unrecorded taps held in memory; dropping the oldest", "held", len(a.unrecorded))
+		a.unrecorded = a.unrecorded[1:]
+	}
+	a.unrecorded = append(a.unrecorded, e)
+}
+
+// Unrecorded returns how many decided taps wait in memory for the journal.
+func (a *Agent) Unrecorded() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.unrecorded)
+}
+
+// RetryUnrecorded hands taps held in memory to the journal, oldest first,
+// every interval until ctx is done.
+func (a *Agent) RetryUnrecorded(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			a.mu.Lock()
+			if len(a.unrecorded) == 0 {
+				a.mu.Unlock()
+				break
+			}
+			e := a.unrecorded[0]
+			a.mu.Unlock()
+			if err := a.Journal.Append(ctx, &e); err != nil {
+				break
+			}
+			a.mu.Lock()
+			a.unrecorded = a.unrecorded[1:]
+			left := len(a.unrecorded)
+			a.mu.Unlock()
+			if a.Peers != nil {
+				a.Peers.Observe(&e)
+			}
+			a.log().Info("held tap recorded", "id", e.ID, "seq", e.Seq, "still_held", left)
+		}
+	}
 }
 
 // act drives the gate for a journaled decision: the signal, and for an admit
@@ -285,7 +376,11 @@ func (a *Agent) Annul(ctx context.Context, entryID string, at time.Time) (event.
 		e.Offline = !a.Link.Online()
 	}
 	if err := a.Journal.Append(ctx, &e); err != nil {
-		return event.Event{}, fmt.Errorf("agent: annul %s: journal: %w", entryID, err)
+		a.keep(e)
+		return e, fmt.Errorf("agent: annul %s: journal: %w (held in memory)", entryID, err)
+	}
+	if a.Peers != nil {
+		a.Peers.Observe(&e)
 	}
 	a.log().Info("entry annulled: nobody passed", "lane", e.Lane, "seq", e.Seq, "id", e.ID, "ref", entryID)
 	if a.OnDecision != nil {
@@ -333,6 +428,9 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 		a.log().Error("whitelist lookup failed", "err", err)
 		out.reason = event.ReasonInternalError
 		return out
+	}
+	if a.Peers != nil && in.Listed {
+		_, in.Inside = a.Peers.Inside(peers.HolderKey(&event.Event{ServiceID: in.Entry.ServiceID, Card: c.CardKey}))
 	}
 	_, out.reason = policy.Decide(a.Policy, in)
 	out.entry = in.Entry

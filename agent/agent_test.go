@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/mynagate/mynagate/hw/pins"
 	"github.com/mynagate/mynagate/hw/pins/pinstest"
 	"github.com/mynagate/mynagate/hw/printer"
+	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/hw/turnstile"
 	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/cardkey"
@@ -32,6 +34,7 @@ import (
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader/jpki"
 	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/peers"
 	"github.com/mynagate/mynagate/vcard"
 	"github.com/mynagate/mynagate/vcard/pki"
 )
@@ -392,4 +395,131 @@ func certOf(t *testing.T, p *vcard.Profile) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// listCard puts a profile's card on the unit's whitelist.
+func (u *unit) listCard(t *testing.T, p *vcard.Profile, key cardkey.Key, version uint64) {
+	t.Helper()
+	if err := u.list.Apply(version, true, []whitelist.Record{{Key: key, Entry: whitelist.Entry{ServiceID: "T-77", Kind: whitelist.KindTicket}}}, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAntiPassback: the site's inside set (a real sync/peers store) refuses a
+// second entry on the same ticket until the holder has exited, and an annulled
+// entry does not count.
+func TestAntiPassback(t *testing.T) {
+	u := newUnit(t)
+	set, err := peers.Open(filepath.Join(t.TempDir(), "peers.db"), peers.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	u.agent.Peers = set
+	u.agent.Policy.AntiPassback = true
+	p, key := u.card(t, "card-001.json")
+	u.listCard(t, p, key, 1)
+	in := agent.Lane{Name: "in", Kind: event.KindEntry}
+	out := agent.Lane{Name: "out", Kind: event.KindExit}
+	now := time.Now()
+	steps := []struct {
+		lane agent.Lane
+		want event.Reason
+	}{
+		{in, event.ReasonAdmit},
+		{in, event.ReasonAlreadyInside},
+		{out, event.ReasonAdmit},
+		{in, event.ReasonAdmit},
+	}
+	for i, st := range steps {
+		now = now.Add(time.Minute)
+		if e := u.tap(t, p, st.lane, now); e.Reason != st.want {
+			t.Fatalf("step %d (%s): %s, want %s", i, st.lane.Name, e.Reason, st.want)
+		}
+	}
+	// A peer gate's event counts too: the holder exits elsewhere.
+	now = now.Add(time.Minute)
+	other := event.Event{ID: "01JPEERGATEEXIT0000000000A", Seq: 1, At: now, Site: "s", Gate: "g2", Kind: event.KindExit,
+		Decision: event.Admit, Reason: event.ReasonAdmit, ServiceID: "T-77", Assurance: "pinless"}
+	set.Observe(&other)
+	now = now.Add(time.Minute)
+	if e := u.tap(t, p, in, now); e.Reason != event.ReasonAdmit {
+		t.Fatalf("entry after exiting at another gate: %s", e.Reason)
+	}
+}
+
+// TestJournalFull: when the outbox cannot record (its disk budget spent), a
+// venue gate stays closed and a shelter admits with the attention signal; both
+// keep the tap in memory and journal it once space is back.
+func TestJournalFull(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failOpen bool
+		want     event.Decision
+		signal   signal.Pattern
+	}{
+		{"venue stays closed", false, event.Deny, signal.Error},
+		{"shelter admits", true, event.Admit, signal.Attention},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := newUnit(t)
+			// A budget of a few pages over what an empty outbox uses.
+			path := filepath.Join(t.TempDir(), "small.db")
+			ob, err := outbox.Open(path, outbox.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := ob.Usage().UsedBytes
+			ob.Close()
+			if ob, err = outbox.Open(path, outbox.Options{MaxBytes: base + 3*4096}); err != nil {
+				t.Fatal(err)
+			}
+			defer ob.Close()
+			sig := &recordingSignal{}
+			u.agent.Journal, u.agent.FailOpen, u.agent.Signal = ob, tc.failOpen, sig
+			p, key := u.card(t, "card-001.json")
+			u.listCard(t, p, key, 1)
+			lane := agent.Lane{Name: "in", Kind: event.KindCheckin}
+			// The first event fits the budget's first commit; the next ones do not.
+			for i := 0; ; i++ {
+				e := u.tap(t, p, lane, time.Now())
+				if e.Seq == 0 {
+					if e.Decision != tc.want {
+						t.Fatalf("unrecordable tap decided %s, want %s", e.Decision, tc.want)
+					}
+					break
+				}
+				if i > 500 {
+					t.Fatal("the outbox never filled")
+				}
+			}
+			if got := sig.all(); !slices.Contains(got, tc.signal) {
+				t.Fatalf("signals %v, want %s among them", got, tc.signal)
+			}
+			if u.agent.Unrecorded() != 1 {
+				t.Fatalf("%d taps held in memory, want 1", u.agent.Unrecorded())
+			}
+			// Space comes back: the uplink delivered and acknowledged the backlog.
+			pending, _ := ob.Pending(0, 1000)
+			for _, e := range pending {
+				ob.Ack(e.Seq)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { u.agent.RetryUnrecorded(ctx, 10*time.Millisecond); close(done) }()
+			deadline := time.Now().Add(5 * time.Second)
+			for u.agent.Unrecorded() > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			if n := u.agent.Unrecorded(); n != 0 {
+				t.Fatalf("%d taps still held after space came back", n)
+			}
+			last, _ := ob.Pending(0, 1000)
+			if len(last) != 1 || last[0].Decision != tc.want || last[0].Seq == 0 {
+				t.Fatalf("journal after retry: %+v", last)
+			}
+		})
+	}
 }

@@ -51,6 +51,20 @@ type Config struct {
 	PINLess PINLess `json:"pinless"`
 	// MQTT is the hub connection; an empty broker runs the gate offline only.
 	MQTT MQTT `json:"mqtt"`
+	// HubKeys are the pinned public keys (PEM) of the hub that signs lists; a
+	// list signed by any other key is refused. Empty: lists come only by
+	// `gateagent whitelist import`.
+	HubKeys []string `json:"hub_keys"`
+	// OutboxMaxMB is the outbox's disk budget in MiB (default 512); past it
+	// taps cannot be recorded and the mode's fail-open rule applies.
+	OutboxMaxMB int64 `json:"outbox_max_mb"`
+	// FailOpen admits good cards even when their tap cannot be recorded on
+	// disk, holding the record in memory (default: true at a shelter, which
+	// never turns an evacuee away; false elsewhere).
+	FailOpen *bool `json:"fail_open"`
+	// MetricsListen is the address of the Prometheus endpoint, such as
+	// "127.0.0.1:9464"; empty disables it.
+	MetricsListen string `json:"metrics_listen"`
 	// Log is the log level: debug, info, warn, error.
 	Log string `json:"log"`
 	// Hardware configures buzzer, LEDs, relay, passage sensor and printer
@@ -101,6 +115,9 @@ type Policy struct {
 	TimeZone string `json:"time_zone"`
 	// ExitGrace lets an exit through this long after an entry's end.
 	ExitGrace Duration `json:"exit_grace"`
+	// AntiPassback refuses a second entry of a holder the site counts as
+	// inside (default true at a venue).
+	AntiPassback *bool `json:"anti_passback"`
 	// Emergency declares an emergency: the fallback levels are accepted too.
 	Emergency bool `json:"emergency"`
 }
@@ -234,6 +251,15 @@ func (c *Config) defaults() {
 	if c.Log == "" {
 		c.Log = "info"
 	}
+	if c.OutboxMaxMB == 0 {
+		c.OutboxMaxMB = 512
+	}
+	if c.FailOpen == nil {
+		c.FailOpen = ptr(c.Mode == ModeShelter)
+	}
+	if c.Policy.AntiPassback == nil {
+		c.Policy.AntiPassback = ptr(c.Mode == ModeVenue)
+	}
 	if c.Policy.Accept == nil {
 		c.Policy.Accept = []string{"cert"}
 	}
@@ -354,6 +380,9 @@ func (c *Config) resolve(dir string) {
 	abs(&c.CardKey.SecretFile)
 	abs(&c.HSM.PINFile)
 	abs(&c.PINLess.Certificate)
+	for i := range c.HubKeys {
+		abs(&c.HubKeys[i])
+	}
 	abs(&c.MQTT.PasswordFile)
 	abs(&c.MQTT.CAFile)
 	abs(&c.MQTT.CertFile)
@@ -362,6 +391,11 @@ func (c *Config) resolve(dir string) {
 		abs(&c.Hardware.Printer.Path)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
+
+// PeersPath is the database of who is inside, for anti-passback.
+func (c *Config) PeersPath() string { return filepath.Join(c.DataDir, "peers.db") }
 
 // Path returns the file the config was loaded from, "" if parsed from bytes.
 func (c *Config) Path() string { return c.path }

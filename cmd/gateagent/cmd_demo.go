@@ -113,7 +113,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	decided := make(chan event.Event, 16)
-	g.agent.OnDecision = func(e event.Event) { decided <- e }
+	count := g.agent.OnDecision
+	g.agent.OnDecision = func(e event.Event) { count(e); decided <- e }
 
 	runCtx, stopGate := context.WithCancel(ctx)
 	gateDone := make(chan error, 1)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -13,9 +15,11 @@ import (
 
 	"github.com/mynagate/mynagate/agent"
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hw"
 	"github.com/mynagate/mynagate/hw/turnstile"
 	"github.com/mynagate/mynagate/internal/sdnotify"
+	"github.com/mynagate/mynagate/metrics"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/hsm"
@@ -23,7 +27,9 @@ import (
 	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
+	"github.com/mynagate/mynagate/sync/lists"
 	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/peers"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
 
@@ -39,6 +45,9 @@ type gate struct {
 	hw      *hw.Gate
 	hsm     *hsm.HSM
 	keyer   cardkey.Keyer
+	peers   *peers.Set
+	lists   *lists.Receiver
+	metrics *metrics.Registry
 }
 
 // cardKeyer opens the card-key secret: in the HSM when one is configured, else
@@ -114,8 +123,11 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	if g.list, err = whitelist.Open(cfg.WhitelistPath(), whitelist.Options{Preload: true}); err != nil {
 		return nil, fmt.Errorf("whitelist: %w", err)
 	}
-	if g.outbox, err = outbox.Open(cfg.OutboxPath(), outbox.Options{}); err != nil {
+	if g.outbox, err = outbox.Open(cfg.OutboxPath(), outbox.Options{MaxBytes: cfg.OutboxMaxMB << 20, Logger: log.With("part", "outbox")}); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if g.peers, err = peers.Open(cfg.PeersPath(), peers.Options{Logger: log}); err != nil {
+		return nil, fmt.Errorf("inside set: %w", err)
 	}
 	var link agent.Link
 	if cfg.MQTT.Broker != "" {
@@ -123,6 +135,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 			Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Prefix: cfg.MQTT.Prefix,
 			Site: cfg.Site, Gate: cfg.Gate, Username: cfg.MQTT.Username,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
+			SoftwareVersion: version(), Lists: g.listStatus,
 		}
 		if cfg.MQTT.PasswordFile != "" {
 			pw, err := os.ReadFile(cfg.MQTT.PasswordFile)
@@ -135,6 +148,9 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 			return nil, fmt.Errorf("mqtt: %w", err)
 		}
 		link = g.uplink
+		if err := g.subscribe(); err != nil {
+			return nil, err
+		}
 	} else {
 		log.Warn("no mqtt.broker configured: taps are recorded locally and never leave this gate")
 	}
@@ -151,16 +167,19 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	if err != nil {
 		return nil, fmt.Errorf("policy time zone: %w", err)
 	}
-	pol := policy.Policy{Accept: cfg.Policy.Accept, Fallback: cfg.Policy.Fallback, Location: loc, ExitGrace: time.Duration(cfg.Policy.ExitGrace)}
+	pol := policy.Policy{Accept: cfg.Policy.Accept, Fallback: cfg.Policy.Fallback, Location: loc,
+		ExitGrace: time.Duration(cfg.Policy.ExitGrace), AntiPassback: *cfg.Policy.AntiPassback}
 	if err := pol.Validate(); err != nil {
 		return nil, err
 	}
 	g.agent = &agent.Agent{
 		Site: cfg.Site, Gate: cfg.Gate, Lanes: lanes, Policy: pol,
 		Roots: roots, Keyer: g.keyer, List: g.list, Journal: g.outbox,
-		Signal: g.hw, Turnstile: g.hw, Link: link, Log: log,
+		Signal: g.hw, Turnstile: g.hw, Link: link, Log: log, Peers: g.peers, FailOpen: *cfg.FailOpen,
 		Receipts: agent.Receipts{Event: cfg.Receipt.Event, GateLabel: cfg.Receipt.GateLabel, Shelter: cfg.Receipt.Shelter},
 	}
+	g.metrics = g.newMetrics()
+	g.agent.OnDecision = g.count
 	if cfg.Hardware.Printer != nil {
 		g.agent.Printer = g.hw
 	}
@@ -192,11 +211,24 @@ func (g *gate) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		g.passages(ctx)
-	}()
+	if g.lists != nil {
+		wg.Go(func() {
+			if err := g.lists.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				g.log.Error("list receiver stopped", "err", err)
+			}
+		})
+	}
+	wg.Go(func() { g.passages(ctx) })
+	wg.Go(func() { g.agent.RetryUnrecorded(ctx, 5*time.Second) })
+	if g.cfg.MetricsListen != "" {
+		srv := &http.Server{Addr: g.cfg.MetricsListen, Handler: g.metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("metrics endpoint stopped", "addr", g.cfg.MetricsListen, "err", err, "hint", "is metrics_listen a free local address?")
+			}
+		})
+		context.AfterFunc(ctx, func() { srv.Close() })
+	}
 	if iv := sdnotify.WatchdogInterval(); iv > 0 {
 		wg.Add(1)
 		go func() {
@@ -242,8 +274,99 @@ func (g *gate) passages(ctx context.Context) {
 	}
 }
 
+// subscribe wires the hub's signed lists into the whitelist store and the
+// site's entry and exit events into the inside set.
+func (g *gate) subscribe() error {
+	prefix := g.cfg.MQTT.Prefix
+	if prefix == "" {
+		prefix = uplink.DefaultPrefix
+	}
+	if err := g.uplink.Handle(peers.Filter(prefix, g.cfg.Site), g.peers.Handle); err != nil {
+		return fmt.Errorf("subscribe to the site's events: %w", err)
+	}
+	if len(g.cfg.HubKeys) == 0 {
+		g.log.Warn("no hub_keys configured: lists from the hub are not accepted; import them with gateagent whitelist import")
+		return nil
+	}
+	var keys []ed25519.PublicKey
+	for _, f := range g.cfg.HubKeys {
+		k, err := lists.LoadPublicKey(f)
+		if err != nil {
+			return fmt.Errorf("hub key: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	filter := lists.Filter(prefix, g.cfg.Site)
+	var err error
+	g.lists, err = lists.NewReceiver(lists.ReceiverConfig{
+		Prefix: prefix, Site: g.cfg.Site, Keys: keys,
+		Lists:           map[string]lists.Applier{"whitelist": g.list},
+		RequestSnapshot: func() { g.uplink.Resubscribe(filter) },
+		Logger:          g.log.With("part", "lists"),
+	})
+	if err != nil {
+		return fmt.Errorf("lists: %w", err)
+	}
+	return g.uplink.Handle(filter, g.lists.Handle)
+}
+
+// listStatus reports the list in force for the gate's status message.
+func (g *gate) listStatus() map[string]uplink.ListStatus {
+	st := uplink.ListStatus{Version: g.list.Version()}
+	if g.lists != nil {
+		if info, ok := g.lists.Versions()["whitelist"]; ok {
+			st.AppliedAt = info.AppliedAt
+		}
+	}
+	return map[string]uplink.ListStatus{"whitelist": st}
+}
+
+// newMetrics declares the gate's series for Prometheus.
+func (g *gate) newMetrics() *metrics.Registry {
+	r := metrics.New()
+	r.Counter("mynagate_taps_total", "Taps decided and journaled, by decision and reason.", "decision", "reason")
+	r.Gauge("mynagate_backlog_events", "Events recorded but not yet acknowledged by the broker.", metrics.Value(func() float64 {
+		n, _ := g.outbox.Backlog()
+		return float64(n)
+	}))
+	r.Gauge("mynagate_oldest_unsent_seconds", "Age of the oldest event not yet acknowledged by the broker.", metrics.Value(func() float64 {
+		n, oldest := g.outbox.Backlog()
+		if n == 0 {
+			return 0
+		}
+		return time.Since(oldest).Seconds()
+	}))
+	r.Gauge("mynagate_unrecorded_taps", "Decided taps held in memory because the journal refused them.", metrics.Value(func() float64 {
+		return float64(g.agent.Unrecorded())
+	}))
+	r.Gauge("mynagate_outbox_used_bytes", "Bytes of the outbox file in use.", metrics.Value(func() float64 {
+		return float64(g.outbox.Usage().UsedBytes)
+	}))
+	r.Gauge("mynagate_list_version", "Version of the list in force.", func() []metrics.Sample {
+		return []metrics.Sample{{Labels: []string{"list", "whitelist"}, Value: float64(g.list.Version())}}
+	})
+	r.Gauge("mynagate_inside", "Holders the site counts as inside.", metrics.Value(func() float64 { return float64(g.peers.Count()) }))
+	r.Gauge("mynagate_online", "1 while connected to the broker.", metrics.Value(func() float64 {
+		if g.uplink != nil && g.uplink.Online() {
+			return 1
+		}
+		return 0
+	}))
+	return r
+}
+
+// count feeds every journaled decision into the metrics.
+func (g *gate) count(e event.Event) {
+	g.metrics.Add("mynagate_taps_total", 1, string(e.Decision), string(e.Reason))
+}
+
 // Close closes what openGate opened.
 func (g *gate) Close() {
+	if g.peers != nil {
+		if err := g.peers.Close(); err != nil {
+			g.log.Error("close inside set", "err", err)
+		}
+	}
 	if g.hsm != nil {
 		if err := g.hsm.Close(); err != nil {
 			g.log.Error("close hsm", "err", err)

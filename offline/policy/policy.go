@@ -35,6 +35,10 @@ type Policy struct {
 	// Location is the time zone of entries' daily windows (Entry.Daily); nil
 	// means the gate's local zone.
 	Location *time.Location
+	// AntiPassback denies an entry to a holder the site already counts as
+	// inside (Input.Inside), so one ticket cannot let two people in. Exits are
+	// never held back: nobody is trapped inside by a stale count.
+	AntiPassback bool
 	// ExitGrace lets an exit or checkout through for this long after the
 	// entry's ValidUntil, so a holder whose ticket ended at 22:00 can still
 	// tap out at 22:10. Zero: no grace, an expired entry is denied everywhere.
@@ -76,11 +80,14 @@ type Input struct {
 	// Emergency is true while an operator has declared an emergency, which
 	// admits the policy's Fallback levels too.
 	Emergency bool
+	// Inside is true when the site's gates count the holder as inside.
+	Inside bool
 }
 
 // Decide returns the decision and its reason. The checks run in this order and
 // the first that fails decides: revoked, not listed, outside the entry's time
-// window (dates and time of day), wrong zone, assurance level not accepted.
+// window (dates and time of day), wrong zone, already inside (anti-passback,
+// entries only), assurance level not accepted.
 // An entry outside its window never gives admit.
 func Decide(p Policy, in Input) (event.Decision, event.Reason) {
 	switch {
@@ -92,6 +99,8 @@ func Decide(p Policy, in Input) (event.Decision, event.Reason) {
 		return event.Deny, event.ReasonOutsideWindow
 	case !inZone(in):
 		return event.Deny, event.ReasonWrongZone
+	case p.AntiPassback && in.Inside && in.Kind == event.KindEntry:
+		return event.Deny, event.ReasonAlreadyInside
 	case !p.Accepts(in.Assurance, in.Emergency):
 		return event.Deny, event.ReasonAssuranceNotAccepted
 	}

@@ -15,10 +15,11 @@ func at(day, h, m int) time.Time { return time.Date(2026, 12, day, h, m, 0, 0, j
 
 func TestDecide(t *testing.T) {
 	gatePolicy := policy.Policy{
-		Accept:    []string{policy.AssurancePINLess, policy.AssurancePIN},
-		Fallback:  []string{policy.AssuranceCert},
-		Location:  jst,
-		ExitGrace: 30 * time.Minute,
+		Accept:       []string{policy.AssurancePINLess, policy.AssurancePIN},
+		Fallback:     []string{policy.AssuranceCert},
+		Location:     jst,
+		ExitGrace:    30 * time.Minute,
+		AntiPassback: true,
 	}
 	ticket := whitelist.Entry{ServiceID: "T-1", Kind: whitelist.KindTicket,
 		ValidFrom: at(1, 17, 0), ValidUntil: at(1, 22, 0), Zones: []string{"A", "B"}}
@@ -65,6 +66,10 @@ func TestDecide(t *testing.T) {
 		{"pin accepted", with(func(in *policy.Input) { in.Assurance = policy.AssurancePIN }), event.ReasonAdmit},
 		{"unknown level", with(func(in *policy.Input) { in.Assurance = ""; in.Emergency = true }), event.ReasonAssuranceNotAccepted},
 		{"wrong zone beats assurance", with(func(in *policy.Input) { in.Zone = "C"; in.Assurance = policy.AssuranceCert }), event.ReasonWrongZone},
+		{"already inside", with(func(in *policy.Input) { in.Inside = true }), event.ReasonAlreadyInside},
+		{"inside may exit", with(func(in *policy.Input) { in.Inside = true; in.Kind = event.KindExit }), event.ReasonAdmit},
+		{"wrong zone beats already inside", with(func(in *policy.Input) { in.Inside = true; in.Zone = "C" }), event.ReasonWrongZone},
+		{"already inside beats assurance", with(func(in *policy.Input) { in.Inside = true; in.Assurance = policy.AssuranceCert }), event.ReasonAlreadyInside},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

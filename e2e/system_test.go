@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/internal/pcsctest"
+	"github.com/mynagate/mynagate/internal/taptest"
+)
+
+// build compiles a command of this module into dir.
+func build(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, "github.com/mynagate/mynagate/"+pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// daemon is a started gatehub or gateagent process with its log.
+type daemon struct {
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+func start(t *testing.T, bin string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(bin, args...), log: &bytes.Buffer{}}
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		d.cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", filepath.Base(bin), d.log.String())
+		}
+	})
+	return d
+}
+
+func run(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, _ := json.MarshalIndent(v, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metric scrapes one unlabelled or first-labelled series from a Prometheus
+// endpoint; -1 if absent.
+func metric(url, name string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			var v float64
+			fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v)
+			return v
+		}
+	}
+	return -1
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestHubAndGate is the product as deployed: the hub enrols tickets and
+// publishes a signed list, the gate (which never imported anything itself)
+// receives and applies it, decides taps offline-capably with anti-passback,
+// and every event reaches the hub, which counts it once.
+func TestHubAndGate(t *testing.T) {
+	slot := pcsctest.Acquire(t, 0)
+	bin := t.TempDir()
+	gatehub, gateagent := build(t, bin, "cmd/gatehub"), build(t, bin, "cmd/gateagent")
+	dir := t.TempDir()
+	pkiDir := taptest.PKI(t)
+
+	secret := filepath.Join(dir, "cardkey.secret")
+	os.WriteFile(secret, []byte(hex.EncodeToString(bytes.Repeat([]byte{0x5c}, 32))+"\n"), 0o600)
+	keygen := run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
+	pub := keygen[strings.Index(keygen, "-----BEGIN"):]
+	os.WriteFile(filepath.Join(dir, "hub.pub"), []byte(pub), 0o644)
+
+	brokerPort, httpPort := mqtttest.FreePort(t), mqtttest.FreePort(t)
+	hubCfg := filepath.Join(dir, "gatehub.json")
+	writeJSON(t, hubCfg, map[string]any{
+		"data_dir": filepath.Join(dir, "hub"), "listen": fmt.Sprintf("127.0.0.1:%d", brokerPort),
+		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": secret,
+		"http": fmt.Sprintf("127.0.0.1:%d", httpPort),
+	})
+	start(t, gatehub, "run", "--config", hubCfg)
+	run(t, gatehub, "enroll", "import", "--config", hubCfg, "--site", "arena", filepath.Join(pkiDir, "whitelist.csv"))
+	var published string
+	waitFor(t, "gatehub publish", 20*time.Second, func() bool {
+		out, err := exec.Command(gatehub, "publish", "--config", hubCfg, "--site", "arena").CombinedOutput()
+		published = string(out)
+		return err == nil
+	})
+	if !strings.Contains(published, "snapshot v1") {
+		t.Fatalf("publish: %s", published)
+	}
+
+	metricsPort := mqtttest.FreePort(t)
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	gateCfg := filepath.Join(dir, "gateagent.json")
+	writeJSON(t, gateCfg, map[string]any{
+		"site": "arena", "gate": "north-1", "mode": "venue", "data_dir": filepath.Join(dir, "gate"),
+		"lanes":          []map[string]string{{"name": "in-1", "reader": slot.Reader, "kind": "entry", "zone": "north"}},
+		"roots":          []string{filepath.Join(pkiDir, "root.pem")},
+		"card_key":       map[string]string{"secret_file": secret},
+		"mqtt":           map[string]string{"broker": fmt.Sprintf("tcp://127.0.0.1:%d", brokerPort)},
+		"hub_keys":       []string{filepath.Join(dir, "hub.pub")},
+		"metrics_listen": fmt.Sprintf("127.0.0.1:%d", metricsPort),
+	})
+	start(t, gateagent, "run", "--config", gateCfg)
+	waitFor(t, "the hub's list applied on the gate", 30*time.Second, func() bool {
+		return metric(metricsURL, "mynagate_list_version") == 1
+	})
+
+	for i, tc := range []struct{ profile, reason string }{
+		{"card-001.json", "admit"},
+		{"card-001.json", "already_inside"},
+		{"card-005.json", "not_listed"},
+	} {
+		remove := taptest.Present(t, slot, taptest.Profile(t, tc.profile))
+		waitFor(t, fmt.Sprintf("tap %d decided", i+1), 10*time.Second, func() bool {
+			return metricTotal(metricsURL, "mynagate_taps_total") == float64(i+1)
+		})
+		remove()
+		if got := metricLabelled(metricsURL, "mynagate_taps_total", `reason="`+tc.reason+`"`); got < 1 {
+			t.Fatalf("tap %d (%s): no %s counted", i+1, tc.profile, tc.reason)
+		}
+	}
+
+	// Every event reached the hub, once.
+	viewURL := fmt.Sprintf("http://127.0.0.1:%d/api/view", httpPort)
+	waitFor(t, "three events at the hub", 15*time.Second, func() bool {
+		resp, err := http.Get(viewURL)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var v struct {
+			Sites []struct {
+				Site   string `json:"site"`
+				Events uint64 `json:"events"`
+			} `json:"sites"`
+		}
+		json.Unmarshal(b, &v)
+		return len(v.Sites) == 1 && v.Sites[0].Site == "arena" && v.Sites[0].Events == 3
+	})
+	if n := metric(metricsURL, "mynagate_backlog_events"); n != 0 {
+		t.Errorf("backlog %v after the hub has every event", n)
+	}
+}
+
+func metricTotal(url, name string) float64 { return sumMetric(url, name, "") }
+
+func metricLabelled(url, name, label string) float64 { return sumMetric(url, name, label) }
+
+func sumMetric(url, name, label string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+"{") && strings.Contains(line, label) {
+			var v float64
+			fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v)
+			total += v
+		}
+	}
+	return total
+}
