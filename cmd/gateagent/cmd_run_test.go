@@ -126,6 +126,17 @@ func TestRunAsAService(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The retained status tells the hub the list in force and the parts' health.
+	status := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/arena/north-1/status").WaitN(1, 10*time.Second)
+	var st struct {
+		Online bool                             `json:"online"`
+		Lists  map[string]struct{ Version int } `json:"lists"`
+		Health map[string]string                `json:"health"`
+	}
+	if err := json.Unmarshal(status[0].Payload, &st); err != nil || !st.Online || st.Lists["whitelist"].Version != 1 ||
+		st.Health["journal"] != "ok" || !strings.Contains(st.Health["printer"], "status") {
+		t.Errorf("status %s (%v)", status[0].Payload, err)
+	}
 	stop()
 	select {
 	case code := <-exited:

@@ -135,7 +135,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 			Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Prefix: cfg.MQTT.Prefix,
 			Site: cfg.Site, Gate: cfg.Gate, Username: cfg.MQTT.Username,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
-			SoftwareVersion: version(), Lists: g.listStatus,
+			SoftwareVersion: version(), Lists: g.listStatus, Health: g.health,
 		}
 		if cfg.MQTT.PasswordFile != "" {
 			pw, err := os.ReadFile(cfg.MQTT.PasswordFile)
@@ -308,6 +308,27 @@ func (g *gate) subscribe() error {
 		return fmt.Errorf("lists: %w", err)
 	}
 	return g.uplink.Handle(filter, g.lists.Handle)
+}
+
+// health reports the parts an operator must act on, for the status message:
+// the printer (paper out, cover open) and taps the journal could not take.
+func (g *gate) health() map[string]string {
+	h := map[string]string{"journal": "ok"}
+	if n := g.agent.Unrecorded(); n > 0 {
+		h["journal"] = fmt.Sprintf("%d taps held in memory: disk full or failing", n)
+	}
+	if g.cfg.Hardware.Printer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		st, err := g.hw.PrinterStatus(ctx)
+		switch {
+		case err != nil:
+			h["printer"] = err.Error()
+		default:
+			h["printer"] = st.String()
+		}
+	}
+	return h
 }
 
 // listStatus reports the list in force for the gate's status message.

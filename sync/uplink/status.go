@@ -25,8 +25,11 @@ type Status struct {
 	Lists map[string]ListStatus `json:"lists,omitempty"`
 	// Clock is the gate clock when the status was made: the hub compares it
 	// with its own to spot a drifting gate.
-	Clock    time.Time `json:"clock,omitzero"`
-	Software string    `json:"software,omitempty"`
+	Clock time.Time `json:"clock,omitzero"`
+	// Health carries the state of the gate's parts an operator must act on,
+	// such as "printer": "paper out"; "ok" when fine.
+	Health   map[string]string `json:"health,omitempty"`
+	Software string            `json:"software,omitempty"`
 }
 
 // ListStatus is one list's state on the gate.
@@ -58,6 +61,9 @@ func (u *Uplink) CurrentStatus() Status {
 	st.OutboxBytes, st.OutboxFull = usage.FileBytes, usage.Full
 	if u.cfg.Lists != nil {
 		st.Lists = u.cfg.Lists()
+	}
+	if u.cfg.Health != nil {
+		st.Health = u.cfg.Health()
 	}
 	return st
 }

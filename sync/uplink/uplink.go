@@ -65,6 +65,10 @@ type Config struct {
 	// Lists reports the gate's list versions for the status message; nil
 	// reports none. It is called from the uplink's goroutine and must not block.
 	Lists func() map[string]ListStatus
+	// Health, if set, reports the state of the gate's parts (printer, ...) for
+	// the status message. It is called from the status loop, never on the tap
+	// path, and should return within a few seconds.
+	Health func() map[string]string
 }
 
 // Uplink moves events from an outbox to the broker. Create it with New and run
