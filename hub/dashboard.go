@@ -36,67 +36,118 @@ func (h *Hub) serveJSON(w http.ResponseWriter, _ *http.Request) {
 
 // gateRow is one dashboard row, derived from a GateView.
 type gateRow struct {
-	Site, Gate             string
-	Online                 string
+	Site, Gate string
+	// Link is "online", "offline since ..." or "no status yet"; Down marks
+	// the last two for the eye.
+	Link                   string
+	Down                   bool
 	Events, Admits, Denies uint64
 	Offline, Dups          uint64
 	Missing                uint64
 	Conflicts              uint64
-	Backlog                int
-	OldestUnsent           string
-	Lists                  string
-	LastSeen               string
-	Software               string
+	// Backlog is the gate's reported backlog, "?" when its last status is
+	// the broker's will, which cannot know it.
+	Backlog      string
+	OldestUnsent string
+	Lists        []listCell
+	LastStatus   string
+	Software     string
+}
+
+// listCell is one list as a gate has it; Behind is set when the hub has
+// published a newer version than the gate reports.
+type listCell struct {
+	Text   string
+	Behind bool
+}
+
+// ago renders how long before now t was, to the second.
+func ago(now, t time.Time) string {
+	return now.Sub(t).Round(time.Second).String() + " ago"
 }
 
 func rows(v View) []gateRow {
+	published := map[string]uint64{} // site/list -> latest version
+	for _, li := range v.Lists {
+		published[li.Site+"/"+li.List] = li.Version
+	}
 	var out []gateRow
 	for _, g := range v.Gates {
 		r := gateRow{Site: g.Site, Gate: g.Gate, Events: g.Events, Admits: g.Admits, Denies: g.Denies,
-			Offline: g.Offline, Dups: g.Duplicates, Conflicts: g.Conflicts, Online: "?"}
+			Offline: g.Offline, Dups: g.Duplicates, Conflicts: g.Conflicts, Link: "no status yet", Down: true}
 		if g.MaxSeq > g.Events {
 			r.Missing = g.MaxSeq - g.Events
 		}
-		if g.Status != nil {
-			var st uplink.Status
-			if json.Unmarshal(g.Status.Status, &st) == nil {
-				r.Online = map[bool]string{true: "online", false: "OFFLINE"}[st.Online]
-				r.Backlog = st.Backlog
-				r.OldestUnsent = (time.Duration(st.OldestUnsentS) * time.Second).String()
-				var ls []string
-				for name, l := range st.Lists {
-					ls = append(ls, fmt.Sprintf("%s v%d", name, l.Version))
-				}
-				sort.Strings(ls)
-				r.Lists = strings.Join(ls, ", ")
-				r.Software = st.Software
-			}
-			r.LastSeen = v.At.Sub(g.Status.ReceivedAt).Round(time.Second).String() + " ago"
+		if g.Status == nil {
+			out = append(out, r)
+			continue
 		}
+		r.LastStatus = ago(v.At, g.Status.ReceivedAt)
+		var st uplink.Status
+		if json.Unmarshal(g.Status.Status, &st) != nil {
+			r.Link = "status unreadable"
+			out = append(out, r)
+			continue
+		}
+		r.Down = !st.Online
+		if st.Online {
+			r.Link = "online"
+		} else {
+			// The offline status arrives when the gate goes: a clean
+			// disconnect or the broker's will.
+			r.Link = "offline since " + g.Status.ReceivedAt.Format("2006-01-02 15:04:05") + " (" + ago(v.At, g.Status.ReceivedAt) + ")"
+		}
+		r.Backlog = fmt.Sprint(st.Backlog)
+		if !st.Online && st.Clock.IsZero() {
+			r.Backlog = "?"
+		}
+		if st.Backlog > 0 {
+			r.OldestUnsent = (time.Duration(st.OldestUnsentS) * time.Second).String()
+		}
+		names := make([]string, 0, len(st.Lists))
+		for name := range st.Lists {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			l := st.Lists[name]
+			c := listCell{Text: fmt.Sprintf("%s v%d", name, l.Version)}
+			if !l.AppliedAt.IsZero() {
+				c.Text += ", applied " + ago(v.At, l.AppliedAt)
+			}
+			if hub := published[g.Site+"/"+name]; hub > l.Version {
+				c.Text += fmt.Sprintf(", hub has v%d", hub)
+				c.Behind = true
+			}
+			r.Lists = append(r.Lists, c)
+		}
+		r.Software = st.Software
 		out = append(out, r)
 	}
 	return out
 }
 
+// page needs nothing but itself: no scripts, no external assets, and it
+// reloads every 10 s.
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
-<title>MynaGate hub</title>
+<title>{{if .Down}}{{.Down}} down · {{end}}MynaGate hub</title>
 <style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em}
-td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#eee}td.l{text-align:left}.off{color:#b00;font-weight:bold}</style>
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#eee}.l{text-align:left}.bad{color:#b00;font-weight:bold}</style>
 </head><body>
 <h1>MynaGate hub</h1>
-<p>{{.View.At.Format "2006-01-02 15:04:05 MST"}} &middot; anti-passback conflicts: {{.View.Conflicts}}</p>
+<p>{{.View.At.Format "2006-01-02 15:04:05 MST"}} &middot; {{len .Rows}} gates, {{.Down}} not online &middot; anti-passback conflicts: {{.View.Conflicts}} &middot; refreshes every 10 s</p>
 <h2>Sites</h2>
-<table><tr><th>site</th><th>inside now</th><th>events</th></tr>
+<table id="sites"><tr><th class="l">site</th><th>inside now</th><th>events</th></tr>
 {{range .View.Sites}}<tr><td class="l">{{.Site}}</td><td>{{.Inside}}</td><td>{{.Events}}</td></tr>{{end}}
 </table>
 <h2>Gates</h2>
-<table><tr><th>site</th><th>gate</th><th>link</th><th>backlog</th><th>oldest unsent</th><th>lists</th><th>events</th><th>admit</th><th>deny</th><th>offline</th><th>duplicates</th><th>not yet received</th><th>conflicts</th><th>status age</th><th>software</th></tr>
-{{range .Rows}}<tr><td class="l">{{.Site}}</td><td class="l">{{.Gate}}</td><td class="l{{if eq .Online "OFFLINE"}} off{{end}}">{{.Online}}</td><td>{{.Backlog}}</td><td>{{.OldestUnsent}}</td><td class="l">{{.Lists}}</td><td>{{.Events}}</td><td>{{.Admits}}</td><td>{{.Denies}}</td><td>{{.Offline}}</td><td>{{.Dups}}</td><td>{{.Missing}}</td><td>{{.Conflicts}}</td><td>{{.LastSeen}}</td><td class="l">{{.Software}}</td></tr>{{end}}
+<table id="gates"><tr><th class="l">site</th><th class="l">gate</th><th class="l">link</th><th>backlog</th><th>oldest unsent</th><th class="l">lists on the gate</th><th>events</th><th>admitted</th><th>denied</th><th>decided offline</th><th>duplicates</th><th>not yet received</th><th>conflicts</th><th>last status</th><th class="l">software</th></tr>
+{{range .Rows}}<tr><td class="l">{{.Site}}</td><td class="l">{{.Gate}}</td><td class="l{{if .Down}} bad{{end}}">{{.Link}}</td><td>{{.Backlog}}</td><td>{{.OldestUnsent}}</td><td class="l">{{range $i, $l := .Lists}}{{if $i}}<br>{{end}}<span{{if .Behind}} class="bad"{{end}}>{{.Text}}</span>{{end}}</td><td>{{.Events}}</td><td>{{.Admits}}</td><td>{{.Denies}}</td><td>{{.Offline}}</td><td>{{.Dups}}</td><td>{{.Missing}}</td><td>{{.Conflicts}}</td><td>{{.LastStatus}}</td><td class="l">{{.Software}}</td></tr>{{end}}
 </table>
 <h2>Published lists</h2>
-<table><tr><th>site</th><th>list</th><th>version</th><th>kind</th><th>age</th></tr>
-{{range .View.Lists}}<tr><td class="l">{{.Site}}</td><td class="l">{{.List}}</td><td>{{.Version}}</td><td class="l">{{.Kind}}</td><td>{{$.Age .Created}}</td></tr>{{end}}
+<table id="lists"><tr><th class="l">site</th><th class="l">list</th><th>version</th><th class="l">kind</th><th>created</th></tr>
+{{range .View.Lists}}<tr><td class="l">{{.Site}}</td><td class="l">{{.List}}</td><td>{{.Version}}</td><td class="l">{{.Kind}}</td><td>{{call $.Ago .Created}}</td></tr>{{end}}
 </table>
 </body></html>
 `))
@@ -107,12 +158,21 @@ func (h *Hub) serveHTML(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	rs := rows(v)
+	down := 0
+	for _, r := range rs {
+		if r.Down {
+			down++
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	data := struct {
 		View View
 		Rows []gateRow
-		Age  func(time.Time) string
-	}{v, rows(v), func(t time.Time) string { return v.At.Sub(t).Round(time.Second).String() }}
+		Down int
+		Ago  func(time.Time) string
+	}{v, rs, down, func(t time.Time) string { return ago(v.At, t) }}
 	if err := page.Execute(w, data); err != nil {
 		h.log.Warn("hub: render dashboard", "err", err)
 	}
