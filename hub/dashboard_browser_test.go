@@ -1,0 +1,383 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"html"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/internal/testenv"
+	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/sync/lists"
+	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/uplink"
+)
+
+// browserGate is a gate's sync side as cmd/gateagent wires it: outbox, uplink
+// reporting its whitelist version, and (when it listens) the list receiver.
+type browserGate struct {
+	ob   *outbox.Outbox
+	wl   *whitelist.Store
+	up   *uplink.Uplink
+	stop func()
+	seq  int
+	// secrets are the card keys and service ids of its taps.
+	secrets []string
+}
+
+func startBrowserGate(t *testing.T, cfg *Config, gate string, receiveLists bool) *browserGate {
+	t.Helper()
+	dir := t.TempDir()
+	ob, err := outbox.Open(filepath.Join(dir, "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ob.Close() })
+	wl, err := whitelist.Open(filepath.Join(dir, "wl.db"), whitelist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wl.Close() })
+	up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: gate, SoftwareVersion: "mynagate test",
+		StatusInterval: 200 * time.Millisecond, Lists: func() map[string]uplink.ListStatus {
+			st, err := wl.Stats()
+			if err != nil {
+				return nil
+			}
+			return map[string]uplink.ListStatus{"whitelist": {Version: st.Version, AppliedAt: st.AppliedAt}}
+		}}, ob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if receiveLists {
+		recv, err := lists.NewReceiver(lists.ReceiverConfig{Prefix: cfg.Prefix, Site: "stadium",
+			Keys: []ed25519.PublicKey{signKey.Public().(ed25519.PublicKey)}, Lists: map[string]lists.Applier{"whitelist": wl}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := up.Handle(lists.Filter(cfg.Prefix, "stadium"), recv.Handle); err != nil {
+			t.Fatal(err)
+		}
+		go recv.Run(ctx)
+	}
+	done := make(chan struct{})
+	go func() { up.Run(ctx); close(done) }()
+	g := &browserGate{ob: ob, wl: wl, up: up}
+	g.stop = func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("uplink did not stop within 10 s")
+		}
+	}
+	t.Cleanup(g.stop)
+	return g
+}
+
+// tap records one decision in the gate's outbox, with a card key and a
+// service id the dashboard must never show.
+func (g *browserGate) tap(t *testing.T, gate string, d event.Decision, offline bool) {
+	t.Helper()
+	g.seq++
+	e := tap(g.seq, gate, event.KindEntry, time.Now())
+	e.ServiceID = fmt.Sprintf("TICKET-%s-%d", gate, g.seq)
+	e.Card = key(100 + g.seq).String()
+	e.Decision, e.Offline = d, offline
+	if d == event.Deny {
+		e.Reason = event.ReasonNotListed
+	}
+	g.secrets = append(g.secrets, e.Card, e.ServiceID)
+	if err := g.ob.Append(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDashboardInBrowser runs the hub with two real gates and reads the
+// dashboard in headless Chromium: the central operator sees each gate's link
+// state (with "offline since"), backlog, list version against the published
+// one, and counts; the page holds no card key or service id, loads nothing
+// from elsewhere and refreshes itself.
+func TestDashboardInBrowser(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium", "chromium")
+	cfg := testConfig(t)
+	cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	h := startHub(t, cfg)
+
+	// The site's whitelist v1 is enrolled and published before the gates run.
+	m, err := OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var recs []whitelist.Record
+	for i := range 3 {
+		recs = append(recs, whitelist.Record{Key: key(i), Entry: whitelist.Entry{ServiceID: fmt.Sprintf("TICKET-L-%d", i), Kind: whitelist.KindTicket}})
+	}
+	if _, err := m.Enrol("stadium", "whitelist", recs, false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := DialPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := m.Publish(ctx, p, signKey, "stadium", "whitelist", PublishOptions{Prefix: cfg.Prefix}); err != nil {
+		t.Fatal(err)
+	}
+
+	// g1 applies the list and stays online: three admitted, one denied.
+	g1 := startBrowserGate(t, cfg, "g1", true)
+	waitFor(t, "whitelist v1 on g1", func() bool { return g1.wl.Version() == 1 })
+	for _, d := range []event.Decision{event.Admit, event.Admit, event.Deny, event.Admit} {
+		g1.tap(t, "g1", d, false)
+	}
+	// g2 does not listen for lists, sends two taps, then goes away cleanly
+	// and records three more while gone.
+	g2 := startBrowserGate(t, cfg, "g2", false)
+	g2.tap(t, "g2", event.Admit, false)
+	g2.tap(t, "g2", event.Admit, false)
+	waitFor(t, "g2's two events at the hub", func() bool { return gateStats(t, h, "g2").Events == 2 })
+	g2.stop()
+	for range 3 {
+		g2.tap(t, "g2", event.Admit, true)
+	}
+	// A gate cannot report while it is gone. Its offline status as its own
+	// uplink makes it now (what a clean shutdown with taps queued sends)
+	// pins the backlog the hub shows.
+	st := g2.up.CurrentStatus()
+	if st.Online || st.Backlog != 3 {
+		t.Fatalf("g2 status %+v: want offline with a backlog of 3", st)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mqtttest.Publish(t, cfg.BrokerURL(), g2.up.StatusTopic(), b, true)
+
+	waitFor(t, "the hub to have both gates' events, statuses and the list", func() bool {
+		v, err := h.Store().View()
+		if err != nil || len(v.Lists) != 1 {
+			return false
+		}
+		var s1, s2 uplink.Status
+		g1v, g2v := gateStats(t, h, "g1"), gateStats(t, h, "g2")
+		return g1v.Events == 4 && g2v.Events == 2 && g1v.Status != nil && g2v.Status != nil &&
+			json.Unmarshal(g1v.Status.Status, &s1) == nil && s1.Online && s1.Lists["whitelist"].Version == 1 &&
+			json.Unmarshal(g2v.Status.Status, &s2) == nil && !s2.Online && s2.Backlog == 3
+	})
+
+	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	dom := runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=1400,700", "--hide-scrollbars",
+		"http://"+cfg.HTTP+"/")
+
+	const ago = `\d+s ago`
+	gates := tableRows(t, dom, "gates")
+	for _, tc := range []struct {
+		gate string
+		want map[string]string // column -> the cell's text, a regexp
+	}{
+		{"g1", map[string]string{"site": "stadium", "link": "online", "backlog": "0", "oldest unsent": "",
+			"lists on the gate": "whitelist v1, applied " + ago, "events": "4", "admitted": "3", "denied": "1",
+			"decided offline": "0", "duplicates": "0", "not yet received": "0", "last status": ago, "software": "mynagate test"}},
+		{"g2", map[string]string{"site": "stadium", "link": `offline since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(` + ago + `\)`,
+			"backlog": "3", "oldest unsent": `\d+s`, "lists on the gate": "whitelist v0, hub has v1", "events": "2", "admitted": "2",
+			"denied": "0", "not yet received": "0", "last status": ago}},
+	} {
+		row, ok := gates[tc.gate]
+		if !ok {
+			t.Errorf("gate %s not on the page; gates: %v", tc.gate, gates)
+			continue
+		}
+		for col, want := range tc.want {
+			if got, ok := row[col]; !ok || !regexp.MustCompile("^"+want+"$").MatchString(got) {
+				t.Errorf("gate %s, column %q: got %q, want %q", tc.gate, col, got, want)
+			}
+		}
+	}
+	sites := tableRows(t, dom, "sites")
+	if s := sites["stadium"]; s["inside now"] != "5" || s["events"] != "6" {
+		t.Errorf("site row %v: want 5 inside (g1's three, g2's two received) and 6 events", s)
+	}
+	if l := tableRows(t, dom, "lists")["stadium"]; l["list"] != "whitelist" || l["version"] != "1" || !strings.Contains(l["created"], "s ago") {
+		t.Errorf("published list row %v", l)
+	}
+
+	secrets := append(g1.secrets, g2.secrets...)
+	for _, r := range recs {
+		secrets = append(secrets, r.Key.String(), r.Entry.ServiceID)
+	}
+	for _, s := range secrets {
+		if strings.Contains(strings.ToLower(dom), strings.ToLower(s)) {
+			t.Errorf("the page shows %s, a card key or service id", s)
+		}
+	}
+	if m := regexp.MustCompile(`(?i)(src|href|action)\s*=\s*"?\s*(https?:)?//|url\(|@import|<script`).FindString(dom); m != "" {
+		t.Errorf("the page loads something (%q): it must work without external assets or scripts", m)
+	}
+	if !regexp.MustCompile(`<meta http-equiv="refresh" content="\d+">`).MatchString(dom) {
+		t.Error("the page does not refresh itself")
+	}
+
+	checkScreenshot(t, shot, 1400)
+}
+
+// runChromium loads a page in headless Chromium with a throwaway profile and
+// returns what it prints (the DOM with --dump-dom). The browser and its
+// helpers run in their own process group, killed if they outlive 15 s.
+func runChromium(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + filepath.Join(home, "profile")}, args...)...)
+	// HOME keeps its crash-report and dconf folders out of the real home.
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // helpers left behind, if any
+	}
+	if err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.Bytes())
+	}
+	return stdout.String()
+}
+
+var (
+	tableRow  = regexp.MustCompile(`(?s)<tr[^>]*>(.*?)</tr>`)
+	tableCell = regexp.MustCompile(`(?s)<t[hd][^>]*>(.*?)</t[hd]>`)
+	markup    = regexp.MustCompile(`<[^>]*>`)
+)
+
+// tableRows reads the table with the given id from a serialized DOM: its
+// header row names the columns, and each further row is keyed by its first
+// cell's text; for the gates table, whose first column is the site, by the
+// second (the gate).
+func tableRows(t *testing.T, dom, id string) map[string]map[string]string {
+	t.Helper()
+	start := strings.Index(dom, `<table id="`+id+`"`)
+	if start < 0 {
+		t.Fatalf("no table %q in the page:\n%s", id, dom)
+	}
+	end := strings.Index(dom[start:], "</table>")
+	if end < 0 {
+		t.Fatalf("table %q not closed", id)
+	}
+	keyCol := 0
+	if id == "gates" {
+		keyCol = 1
+	}
+	var header []string
+	out := map[string]map[string]string{}
+	for _, tr := range tableRow.FindAllStringSubmatch(dom[start:start+end], -1) {
+		var cells []string
+		for _, td := range tableCell.FindAllStringSubmatch(tr[1], -1) {
+			text := html.UnescapeString(markup.ReplaceAllString(strings.ReplaceAll(td[1], "<br>", "; "), ""))
+			cells = append(cells, strings.Join(strings.Fields(text), " "))
+		}
+		if header == nil {
+			header = cells
+			continue
+		}
+		if len(cells) != len(header) {
+			t.Fatalf("table %q: row %v does not match header %v", id, cells, header)
+		}
+		row := map[string]string{}
+		for i, c := range cells {
+			row[header[i]] = c
+		}
+		out[cells[keyCol]] = row
+	}
+	return out
+}
+
+// checkScreenshot makes sure Chromium rendered something: a PNG of the window's
+// width that is more than a blank page.
+func checkScreenshot(t *testing.T, path string, width int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if w := img.Bounds().Dx(); w != width || len(b) < 20_000 {
+		t.Fatalf("screenshot %d px wide, %d bytes: want %d px and a rendered page", w, len(b), width)
+	}
+}
+
+// TestDashboardRows pins how a gate's stats and last status become a row:
+// the cases the browser test does not reach.
+func TestDashboardRows(t *testing.T) {
+	at := time.Date(2026, 12, 1, 18, 0, 0, 0, time.Local)
+	status := func(st uplink.Status) *GateStatus {
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &GateStatus{Status: b, ReceivedAt: at.Add(-time.Minute)}
+	}
+	wl := func(v uint64) map[string]uplink.ListStatus {
+		return map[string]uplink.ListStatus{"whitelist": {Version: v, AppliedAt: at.Add(-time.Hour)}}
+	}
+	for _, tc := range []struct {
+		name   string
+		gate   GateView
+		want   gateRow
+		listed []listCell
+	}{
+		{name: "no status yet", gate: GateView{GateStats: GateStats{Events: 7, MaxSeq: 10}},
+			want: gateRow{Link: "no status yet", Down: true, Events: 7, Missing: 3}},
+		{name: "unreadable status", gate: GateView{Status: &GateStatus{Status: json.RawMessage(`"up"`), ReceivedAt: at}},
+			want: gateRow{Link: "status unreadable", Down: true, LastStatus: "0s ago"}},
+		{name: "online on the published version",
+			gate:   GateView{Status: status(uplink.Status{Online: true, Clock: at, Lists: wl(2), Software: "v1"})},
+			want:   gateRow{Link: "online", Backlog: "0", LastStatus: "1m0s ago", Software: "v1"},
+			listed: []listCell{{Text: "whitelist v2, applied 1h0m0s ago"}}},
+		{name: "online behind the published version, draining",
+			gate:   GateView{Status: status(uplink.Status{Online: true, Clock: at, Backlog: 40, OldestUnsentS: 95.5, Lists: wl(1)})},
+			want:   gateRow{Link: "online", Backlog: "40", OldestUnsent: "1m35s", LastStatus: "1m0s ago"},
+			listed: []listCell{{Text: "whitelist v1, applied 1h0m0s ago, hub has v2", Behind: true}}},
+		{name: "clean shutdown with a backlog",
+			gate: GateView{Status: status(uplink.Status{Clock: at.Add(-time.Minute), Backlog: 3, OldestUnsentS: 4})},
+			want: gateRow{Link: "offline since " + at.Add(-time.Minute).Format("2006-01-02 15:04:05") + " (1m0s ago)", Down: true, Backlog: "3", OldestUnsent: "4s", LastStatus: "1m0s ago"}},
+		{name: "vanished: the broker's will knows no backlog",
+			gate: GateView{Status: status(uplink.Status{Software: "v1"})},
+			want: gateRow{Link: "offline since " + at.Add(-time.Minute).Format("2006-01-02 15:04:05") + " (1m0s ago)", Down: true, Backlog: "?", LastStatus: "1m0s ago", Software: "v1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.gate.Site, tc.gate.Gate = "stadium", "g1"
+			tc.want.Site, tc.want.Gate, tc.want.Lists = "stadium", "g1", tc.listed
+			got := rows(View{Gates: []GateView{tc.gate}, At: at,
+				Lists: []ListInfo{{Site: "stadium", List: "whitelist", Version: 2}, {Site: "elsewhere", List: "whitelist", Version: 9}}})
+			if len(got) != 1 || fmt.Sprintf("%+v", got[0]) != fmt.Sprintf("%+v", tc.want) {
+				t.Fatalf("row\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
