@@ -49,16 +49,19 @@ type gateRow struct {
 	// the broker's will, which cannot know it.
 	Backlog      string
 	OldestUnsent string
-	Lists        []listCell
-	LastStatus   string
-	Software     string
+	Lists        []note
+	// Health is each part the gate reports ("journal: ok", "printer: paper
+	// out") and a full outbox.
+	Health     []note
+	LastStatus string
+	Software   string
 }
 
-// listCell is one list as a gate has it; Behind is set when the hub has
-// published a newer version than the gate reports.
-type listCell struct {
-	Text   string
-	Behind bool
+// note is one line of a cell; Bad marks what needs the operator: a list behind
+// the published version, a part not "ok".
+type note struct {
+	Text string
+	Bad  bool
 }
 
 // ago renders how long before now t was, to the second.
@@ -95,7 +98,7 @@ func rows(v View) []gateRow {
 		} else {
 			// The offline status arrives when the gate goes: a clean
 			// disconnect or the broker's will.
-			r.Link = "offline since " + g.Status.ReceivedAt.Format("2006-01-02 15:04:05") + " (" + ago(v.At, g.Status.ReceivedAt) + ")"
+			r.Link = "offline since " + g.Status.ReceivedAt.Format("Jan 2 15:04:05") + " (" + ago(v.At, g.Status.ReceivedAt) + ")"
 		}
 		r.Backlog = fmt.Sprint(st.Backlog)
 		if !st.Online && st.Clock.IsZero() {
@@ -111,15 +114,26 @@ func rows(v View) []gateRow {
 		sort.Strings(names)
 		for _, name := range names {
 			l := st.Lists[name]
-			c := listCell{Text: fmt.Sprintf("%s v%d", name, l.Version)}
+			c := note{Text: fmt.Sprintf("%s v%d", name, l.Version)}
 			if !l.AppliedAt.IsZero() {
 				c.Text += ", applied " + ago(v.At, l.AppliedAt)
 			}
 			if hub := published[g.Site+"/"+name]; hub > l.Version {
 				c.Text += fmt.Sprintf(", hub has v%d", hub)
-				c.Behind = true
+				c.Bad = true
 			}
 			r.Lists = append(r.Lists, c)
+		}
+		parts := make([]string, 0, len(st.Health))
+		for part := range st.Health {
+			parts = append(parts, part)
+		}
+		sort.Strings(parts)
+		for _, part := range parts {
+			r.Health = append(r.Health, note{Text: part + ": " + st.Health[part], Bad: st.Health[part] != "ok"})
+		}
+		if st.OutboxFull {
+			r.Health = append(r.Health, note{Text: "outbox: full, taps cannot be recorded", Bad: true})
 		}
 		r.Software = st.Software
 		out = append(out, r)
@@ -132,7 +146,7 @@ func rows(v View) []gateRow {
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
 <title>{{if .Down}}{{.Down}} down · {{end}}MynaGate hub</title>
-<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em}
+<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#eee}.l{text-align:left}.bad{color:#b00;font-weight:bold}</style>
 </head><body>
 <h1>MynaGate hub</h1>
@@ -142,15 +156,15 @@ td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#ee
 {{range .View.Sites}}<tr><td class="l">{{.Site}}</td><td>{{.Inside}}</td><td>{{.Events}}</td></tr>{{end}}
 </table>
 <h2>Gates</h2>
-<table id="gates"><tr><th class="l">site</th><th class="l">gate</th><th class="l">link</th><th>backlog</th><th>oldest unsent</th><th class="l">lists on the gate</th><th>events</th><th>admitted</th><th>denied</th><th>decided offline</th><th>duplicates</th><th>not yet received</th><th>conflicts</th><th>last status</th><th class="l">software</th></tr>
-{{range .Rows}}<tr><td class="l">{{.Site}}</td><td class="l">{{.Gate}}</td><td class="l{{if .Down}} bad{{end}}">{{.Link}}</td><td>{{.Backlog}}</td><td>{{.OldestUnsent}}</td><td class="l">{{range $i, $l := .Lists}}{{if $i}}<br>{{end}}<span{{if .Behind}} class="bad"{{end}}>{{.Text}}</span>{{end}}</td><td>{{.Events}}</td><td>{{.Admits}}</td><td>{{.Denies}}</td><td>{{.Offline}}</td><td>{{.Dups}}</td><td>{{.Missing}}</td><td>{{.Conflicts}}</td><td>{{.LastStatus}}</td><td class="l">{{.Software}}</td></tr>{{end}}
+<table id="gates"><tr><th class="l">site</th><th class="l">gate</th><th class="l">link</th><th>backlog</th><th>oldest unsent</th><th class="l">lists on the gate</th><th class="l">health</th><th>events</th><th>admitted</th><th>denied</th><th>decided offline</th><th>duplicates</th><th>not yet received</th><th>conflicts</th><th>last status</th><th class="l">software</th></tr>
+{{range .Rows}}<tr><td class="l">{{.Site}}</td><td class="l">{{.Gate}}</td><td class="l{{if .Down}} bad{{end}}">{{.Link}}</td><td>{{.Backlog}}</td><td>{{.OldestUnsent}}</td><td class="l">{{template "notes" .Lists}}</td><td class="l">{{template "notes" .Health}}</td><td>{{.Events}}</td><td>{{.Admits}}</td><td>{{.Denies}}</td><td>{{.Offline}}</td><td>{{.Dups}}</td><td>{{.Missing}}</td><td>{{.Conflicts}}</td><td>{{.LastStatus}}</td><td class="l">{{.Software}}</td></tr>{{end}}
 </table>
 <h2>Published lists</h2>
 <table id="lists"><tr><th class="l">site</th><th class="l">list</th><th>version</th><th class="l">kind</th><th>created</th></tr>
 {{range .View.Lists}}<tr><td class="l">{{.Site}}</td><td class="l">{{.List}}</td><td>{{.Version}}</td><td class="l">{{.Kind}}</td><td>{{call $.Ago .Created}}</td></tr>{{end}}
 </table>
 </body></html>
-`))
+{{define "notes"}}{{range $i, $n := .}}{{if $i}}<br>{{end}}<span{{if .Bad}} class="bad"{{end}}>{{.Text}}</span>{{end}}{{end}}`))
 
 func (h *Hub) serveHTML(w http.ResponseWriter, _ *http.Request) {
 	v, err := h.store.View()

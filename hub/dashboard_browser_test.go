@@ -38,7 +38,7 @@ type browserGate struct {
 	secrets []string
 }
 
-func startBrowserGate(t *testing.T, cfg *Config, gate string, receiveLists bool) *browserGate {
+func startBrowserGate(t *testing.T, cfg *Config, gate string, receiveLists bool, health map[string]string) *browserGate {
 	t.Helper()
 	dir := t.TempDir()
 	ob, err := outbox.Open(filepath.Join(dir, "outbox.db"), outbox.Options{})
@@ -58,7 +58,8 @@ func startBrowserGate(t *testing.T, cfg *Config, gate string, receiveLists bool)
 				return nil
 			}
 			return map[string]uplink.ListStatus{"whitelist": {Version: st.Version, AppliedAt: st.AppliedAt}}
-		}}, ob, nil)
+		},
+		Health: func() map[string]string { return health }}, ob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,14 +144,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// g1 applies the list and stays online: three admitted, one denied.
-	g1 := startBrowserGate(t, cfg, "g1", true)
+	g1 := startBrowserGate(t, cfg, "g1", true, map[string]string{"journal": "ok", "printer": "paper out"})
 	waitFor(t, "whitelist v1 on g1", func() bool { return g1.wl.Version() == 1 })
 	for _, d := range []event.Decision{event.Admit, event.Admit, event.Deny, event.Admit} {
 		g1.tap(t, "g1", d, false)
 	}
 	// g2 does not listen for lists, sends two taps, then goes away cleanly
 	// and records three more while gone.
-	g2 := startBrowserGate(t, cfg, "g2", false)
+	g2 := startBrowserGate(t, cfg, "g2", false, map[string]string{"journal": "ok"})
 	g2.tap(t, "g2", event.Admit, false)
 	g2.tap(t, "g2", event.Admit, false)
 	waitFor(t, "g2's two events at the hub", func() bool { return gateStats(t, h, "g2").Events == 2 })
@@ -194,10 +195,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		want map[string]string // column -> the cell's text, a regexp
 	}{
 		{"g1", map[string]string{"site": "stadium", "link": "online", "backlog": "0", "oldest unsent": "",
-			"lists on the gate": "whitelist v1, applied " + ago, "events": "4", "admitted": "3", "denied": "1",
+			"lists on the gate": "whitelist v1, applied " + ago, "health": "journal: ok; printer: paper out", "events": "4", "admitted": "3", "denied": "1",
 			"decided offline": "0", "duplicates": "0", "not yet received": "0", "last status": ago, "software": "mynagate test"}},
-		{"g2", map[string]string{"site": "stadium", "link": `offline since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(` + ago + `\)`,
-			"backlog": "3", "oldest unsent": `\d+s`, "lists on the gate": "whitelist v0, hub has v1", "events": "2", "admitted": "2",
+		{"g2", map[string]string{"site": "stadium", "link": `offline since [A-Z][a-z]{2} \d{1,2} \d\d:\d\d:\d\d \(` + ago + `\)`,
+			"backlog": "3", "oldest unsent": `\d+s`, "lists on the gate": "whitelist v0, hub has v1", "health": "journal: ok", "events": "2", "admitted": "2",
 			"denied": "0", "not yet received": "0", "last status": ago}},
 	} {
 		row, ok := gates[tc.gate]
@@ -349,7 +350,8 @@ func TestDashboardRows(t *testing.T) {
 		name   string
 		gate   GateView
 		want   gateRow
-		listed []listCell
+		listed []note
+		health []note
 	}{
 		{name: "no status yet", gate: GateView{GateStats: GateStats{Events: 7, MaxSeq: 10}},
 			want: gateRow{Link: "no status yet", Down: true, Events: 7, Missing: 3}},
@@ -358,21 +360,24 @@ func TestDashboardRows(t *testing.T) {
 		{name: "online on the published version",
 			gate:   GateView{Status: status(uplink.Status{Online: true, Clock: at, Lists: wl(2), Software: "v1"})},
 			want:   gateRow{Link: "online", Backlog: "0", LastStatus: "1m0s ago", Software: "v1"},
-			listed: []listCell{{Text: "whitelist v2, applied 1h0m0s ago"}}},
+			listed: []note{{Text: "whitelist v2, applied 1h0m0s ago"}}},
 		{name: "online behind the published version, draining",
-			gate:   GateView{Status: status(uplink.Status{Online: true, Clock: at, Backlog: 40, OldestUnsentS: 95.5, Lists: wl(1)})},
+			gate: GateView{Status: status(uplink.Status{Online: true, Clock: at, Backlog: 40, OldestUnsentS: 95.5, Lists: wl(1),
+				Health: map[string]string{"printer": "paper out", "journal": "ok"}})},
 			want:   gateRow{Link: "online", Backlog: "40", OldestUnsent: "1m35s", LastStatus: "1m0s ago"},
-			listed: []listCell{{Text: "whitelist v1, applied 1h0m0s ago, hub has v2", Behind: true}}},
+			listed: []note{{Text: "whitelist v1, applied 1h0m0s ago, hub has v2", Bad: true}},
+			health: []note{{Text: "journal: ok"}, {Text: "printer: paper out", Bad: true}}},
 		{name: "clean shutdown with a backlog",
-			gate: GateView{Status: status(uplink.Status{Clock: at.Add(-time.Minute), Backlog: 3, OldestUnsentS: 4})},
-			want: gateRow{Link: "offline since " + at.Add(-time.Minute).Format("2006-01-02 15:04:05") + " (1m0s ago)", Down: true, Backlog: "3", OldestUnsent: "4s", LastStatus: "1m0s ago"}},
+			gate:   GateView{Status: status(uplink.Status{Clock: at.Add(-time.Minute), Backlog: 3, OldestUnsentS: 4, OutboxFull: true})},
+			want:   gateRow{Link: "offline since " + at.Add(-time.Minute).Format("Jan 2 15:04:05") + " (1m0s ago)", Down: true, Backlog: "3", OldestUnsent: "4s", LastStatus: "1m0s ago"},
+			health: []note{{Text: "outbox: full, taps cannot be recorded", Bad: true}}},
 		{name: "vanished: the broker's will knows no backlog",
 			gate: GateView{Status: status(uplink.Status{Software: "v1"})},
-			want: gateRow{Link: "offline since " + at.Add(-time.Minute).Format("2006-01-02 15:04:05") + " (1m0s ago)", Down: true, Backlog: "?", LastStatus: "1m0s ago", Software: "v1"}},
+			want: gateRow{Link: "offline since " + at.Add(-time.Minute).Format("Jan 2 15:04:05") + " (1m0s ago)", Down: true, Backlog: "?", LastStatus: "1m0s ago", Software: "v1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.gate.Site, tc.gate.Gate = "stadium", "g1"
-			tc.want.Site, tc.want.Gate, tc.want.Lists = "stadium", "g1", tc.listed
+			tc.want.Site, tc.want.Gate, tc.want.Lists, tc.want.Health = "stadium", "g1", tc.listed, tc.health
 			got := rows(View{Gates: []GateView{tc.gate}, At: at,
 				Lists: []ListInfo{{Site: "stadium", List: "whitelist", Version: 2}, {Site: "elsewhere", List: "whitelist", Version: 9}}})
 			if len(got) != 1 || fmt.Sprintf("%+v", got[0]) != fmt.Sprintf("%+v", tc.want) {
