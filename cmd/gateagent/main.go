@@ -7,30 +7,23 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/mynagate/mynagate/internal/cli"
 )
 
-// command is one subcommand ("run", "card read", "whitelist import").
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-var commands = map[string]command{}
+var commands = cli.Set{}
 
 // register adds a subcommand; name may have two words ("card read").
 func register(name, summary string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
 	if _, dup := commands[name]; dup {
 		panic("gateagent: command registered twice: " + name)
 	}
-	commands[name] = command{summary: summary, run: run}
+	commands[name] = cli.Command{Summary: summary, Run: run}
 }
 
 func main() {
@@ -39,33 +32,8 @@ func main() {
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// dispatch finds the longest registered command name that prefixes args and runs
-// it, returning the process exit code.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	for n := min(2, len(args)); n >= 1; n-- {
-		name := strings.Join(args[:n], " ")
-		if c, ok := commands[name]; ok {
-			if err := c.run(ctx, args[n:], stdout, stderr); err != nil {
-				fmt.Fprintf(stderr, "gateagent %s: %v\n", name, err)
-				return 1
-			}
-			return 0
-		}
-	}
-	usage(stderr)
-	return 2
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: gateagent COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-20s %s\n", n, commands[n].summary)
-	}
+	return commands.Dispatch(ctx, "gateagent", args, stdout, stderr)
 }
 
 // version is the software version reported in the gate's status: the module

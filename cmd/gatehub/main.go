@@ -13,26 +13,21 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/mynagate/mynagate/internal/cli"
 )
 
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-var commands = map[string]command{
-	"run":           {"run the hub: broker, ingest, dashboard", cmdRun},
-	"keygen":        {"create the list-signing key and print its public key for the gates", cmdKeygen},
-	"enroll import": {"enrol whitelist entries from a CSV file", cmdEnrollImport},
-	"revoke":        {"revoke (or --undo) card keys; takes effect at the next publish", cmdRevoke},
-	"publish":       {"sign and publish the next list version (delta or snapshot)", cmdPublish},
-	"lists":         {"show a list's size and publishing state", cmdLists},
+var commands = cli.Set{
+	"run":           {Summary: "run the hub: broker, ingest, dashboard", Run: cmdRun},
+	"keygen":        {Summary: "create the list-signing key and print its public key for the gates", Run: cmdKeygen},
+	"enroll import": {Summary: "enrol whitelist entries from a CSV file", Run: cmdEnrollImport},
+	"revoke":        {Summary: "revoke (or --undo) card keys; takes effect at the next publish", Run: cmdRevoke},
+	"publish":       {Summary: "sign and publish the next list version (delta or snapshot)", Run: cmdPublish},
+	"lists":         {Summary: "show a list's size and publishing state", Run: cmdLists},
 }
 
 func main() {
@@ -42,19 +37,5 @@ func main() {
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	for n := min(2, len(args)); n >= 1; n-- {
-		name := strings.Join(args[:n], " ")
-		if c, ok := commands[name]; ok {
-			if err := c.run(ctx, args[n:], stdout, stderr); err != nil {
-				fmt.Fprintf(stderr, "gatehub %s: %v\n", name, err)
-				return 1
-			}
-			return 0
-		}
-	}
-	fmt.Fprintln(stderr, "usage: gatehub COMMAND [flags]\n\ncommands:")
-	for _, name := range []string{"run", "keygen", "enroll import", "revoke", "publish", "lists"} {
-		fmt.Fprintf(stderr, "  %-14s %s\n", name, commands[name].summary)
-	}
-	return 2
+	return commands.Dispatch(ctx, "gatehub", args, stdout, stderr)
 }
