@@ -12,7 +12,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/mynagate/mynagate/offline/policy"
 )
 
 // row is one measured figure, named as in DESIGN.md §7.
@@ -41,6 +45,11 @@ func main() {
 	defer stop()
 	enc := json.NewEncoder(os.Stdout)
 	emit := func(r row) { enc.Encode(r) }
+	unlock, err := lockSlot(*vpcd)
+	if err != nil {
+		fail(err)
+	}
+	defer unlock()
 	dir, err := os.MkdirTemp("", "gatebench-")
 	if err != nil {
 		fail(err)
@@ -50,12 +59,32 @@ func main() {
 	if err := env.certReadAPDUs(ctx, emit); err != nil {
 		fail(fmt.Errorf("cert_read_apdus: %w", err))
 	}
-	if err := env.tapToDecision(ctx, *taps, emit); err != nil {
-		fail(fmt.Errorf("tap_to_decision: %w", err))
+	for _, level := range []string{policy.AssuranceCert, policy.AssurancePINLess} {
+		if err := env.tapToDecision(ctx, *taps, level, emit); err != nil {
+			fail(fmt.Errorf("tap_to_decision at %s: %w", level, err))
+		}
 	}
 	if err := env.versusOpenSC(ctx, *gateagent, *runs, emit); err != nil {
 		fail(fmt.Errorf("cert_read_vs_opensc_ratio: %w", err))
 	}
+}
+
+// lockSlot takes the same per-slot lock as the tests (internal/pcsctest), so a
+// bench run and a test run never present cards on one vpcd slot at once.
+func lockSlot(vpcdAddr string) (func(), error) {
+	slot := 0
+	if strings.HasSuffix(vpcdAddr, ":35964") {
+		slot = 1
+	}
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("mynagate-vpcd-slot%d.lock", slot)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock vpcd slot %d: %w", slot, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func fail(err error) {
