@@ -180,7 +180,8 @@ func (a *Agent) lane(readerName string) Lane {
 
 // Decide runs the whole pipeline for one presented card and returns the
 // journaled event. The gate acts only after the journal has the event; if it
-// cannot be journaled the gate does not open.
+// cannot be journaled, the gate stays closed unless it is FailOpen (see
+// unrecordable).
 func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *jpki.Caps, at time.Time) event.Event {
 	log := a.log()
 	card := jpki.New(t, caps)
@@ -308,12 +309,7 @@ func (a *Agent) act(ctx context.Context, e event.Event, entry whitelist.Entry) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.signal(ctx, signal.Admit) })
 	if a.Turnstile != nil && e.Kind != event.KindIdentify && e.Kind != event.KindEnrol {
-		a.mu.Lock()
-		if a.awaiting == nil {
-			a.awaiting = map[string]event.Event{}
-		}
-		a.awaiting[e.ID] = e
-		a.mu.Unlock()
+		a.await(e)
 		wg.Go(func() {
 			if err := a.Turnstile.Open(ctx, e.ID); err != nil {
 				a.log().Error("turnstile did not open", "id", e.ID, "err", err, "hint", "check the relay wiring; the entry stays recorded")
@@ -387,6 +383,29 @@ func (a *Agent) Annul(ctx context.Context, entryID string, at time.Time) (event.
 		a.OnDecision(e)
 	}
 	return e, nil
+}
+
+// awaitFor bounds how long an admitted entry can still be annulled: far
+// longer than any passage timeout, short enough that a gate without a passage
+// sensor (which never reports) does not accumulate entries.
+const awaitFor = 10 * time.Minute
+
+// await remembers an admitted entry until its passage is reported, dropping
+// entries too old to be annulled.
+func (a *Agent) await(e event.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.awaiting == nil {
+		a.awaiting = map[string]event.Event{}
+	}
+	if len(a.awaiting) >= 256 {
+		for id, old := range a.awaiting {
+			if e.At.Sub(old.At) > awaitFor {
+				delete(a.awaiting, id)
+			}
+		}
+	}
+	a.awaiting[e.ID] = e
 }
 
 // Passed forgets an entry whose person went through.
