@@ -192,6 +192,12 @@ func TestHubAndGate(t *testing.T) {
 	if n := metric(metricsURL, "mynagate_backlog_events"); n != 0 {
 		t.Errorf("backlog %v after the hub has every event", n)
 	}
+	if l := metric(metricsURL, "mynagate_publish_latency_seconds"); l <= 0 {
+		t.Errorf("publish latency %v after three acknowledged events", l)
+	}
+	if a := metric(metricsURL, "mynagate_list_age_seconds"); a < 0 {
+		t.Errorf("no list age reported")
+	}
 }
 
 func metricTotal(url, name string) float64 { return sumMetric(url, name, "") }

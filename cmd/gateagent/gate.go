@@ -331,13 +331,12 @@ func (g *gate) health() map[string]string {
 	return h
 }
 
-// listStatus reports the list in force for the gate's status message.
+// listStatus reports the list in force and when it was applied (kept in the
+// store, so the age survives restarts), for the status message.
 func (g *gate) listStatus() map[string]uplink.ListStatus {
 	st := uplink.ListStatus{Version: g.list.Version()}
-	if g.lists != nil {
-		if info, ok := g.lists.Versions()["whitelist"]; ok {
-			st.AppliedAt = info.AppliedAt
-		}
+	if stats, err := g.list.Stats(); err == nil {
+		st.AppliedAt = stats.AppliedAt
 	}
 	return map[string]uplink.ListStatus{"whitelist": st}
 }
@@ -366,7 +365,20 @@ func (g *gate) newMetrics() *metrics.Registry {
 	r.Gauge("mynagate_list_version", "Version of the list in force.", func() []metrics.Sample {
 		return []metrics.Sample{{Labels: []string{"list", "whitelist"}, Value: float64(g.list.Version())}}
 	})
+	r.Gauge("mynagate_list_age_seconds", "Time since the list in force was applied.", func() []metrics.Sample {
+		st := g.listStatus()["whitelist"]
+		if st.AppliedAt.IsZero() {
+			return nil
+		}
+		return []metrics.Sample{{Labels: []string{"list", "whitelist"}, Value: time.Since(st.AppliedAt).Seconds()}}
+	})
 	r.Gauge("mynagate_inside", "Holders the site counts as inside.", metrics.Value(func() float64 { return float64(g.peers.Count()) }))
+	r.Gauge("mynagate_publish_latency_seconds", "Publish-to-PUBACK time of the last acknowledged event.", metrics.Value(func() float64 {
+		if g.uplink == nil {
+			return 0
+		}
+		return g.uplink.PublishLatency().Seconds()
+	}))
 	r.Gauge("mynagate_online", "1 while connected to the broker.", metrics.Value(func() float64 {
 		if g.uplink != nil && g.uplink.Online() {
 			return 1

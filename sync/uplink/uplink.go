@@ -81,6 +81,9 @@ type Uplink struct {
 	topic  string
 
 	online atomic.Bool
+	// ackLatency is the publish-to-PUBACK time of the last acknowledged event,
+	// in nanoseconds.
+	ackLatency atomic.Int64
 	// confirmed is the highest seq whose PUBACK arrived with every lower
 	// published seq also acknowledged: a new session resumes after it.
 	confirmed atomic.Uint64
@@ -218,6 +221,10 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 // event.Offline with its negation.
 func (u *Uplink) Online() bool { return u.online.Load() }
 
+// PublishLatency is the time from publishing the last acknowledged event to
+// its PUBACK; zero before the first.
+func (u *Uplink) PublishLatency() time.Duration { return time.Duration(u.ackLatency.Load()) }
+
 // Topic returns the topic events are published on.
 func (u *Uplink) Topic() string { return u.topic }
 
@@ -335,8 +342,9 @@ func (u *Uplink) Run(ctx context.Context) error {
 
 // inflight is a published event waiting for its PUBACK.
 type inflight struct {
-	seq uint64
-	tok mqtt.Token
+	seq  uint64
+	tok  mqtt.Token
+	sent time.Time
 }
 
 // session publishes from just after the last confirmed event until ctx ends or a
@@ -376,7 +384,7 @@ func (u *Uplink) publish(ctx context.Context, queue chan<- inflight) error {
 			}
 			tok := u.client.Publish(u.topic, 1, false, payload)
 			select {
-			case queue <- inflight{seq: evs[i].Seq, tok: tok}:
+			case queue <- inflight{seq: evs[i].Seq, tok: tok, sent: time.Now()}:
 			case <-ctx.Done():
 				return nil
 			}
@@ -397,6 +405,7 @@ func (u *Uplink) confirm(ctx context.Context, cancel context.CancelFunc, queue <
 			return fmt.Errorf("uplink: publish seq %d: %w", p.seq, err)
 		}
 		u.confirmed.Store(p.seq)
+		u.ackLatency.Store(int64(time.Since(p.sent)))
 		acks <- p.seq
 	}
 	return nil
