@@ -1,0 +1,72 @@
+package event
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// TestWireFormatGolden pins the JSON every gate publishes and the hub ingests.
+func TestWireFormatGolden(t *testing.T) {
+	e := Event{
+		ID: "01JDQ5Z4N5X4Y7V3W2T1S0R9Q8", Seq: 42,
+		At:   time.Date(2026, 11, 25, 18, 30, 0, 123456789, time.FixedZone("JST", 9*3600)),
+		Site: "arena", Gate: "north-1", Lane: "in-1", Kind: KindEntry,
+		Decision: Admit, Reason: ReasonAdmit, Card: strings.Repeat("ab", 32), ServiceID: "T-0001",
+		Assurance: "pinless", ListVersion: 7, LatencyMS: 4.2,
+	}
+	b, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const golden = "testdata/event.golden.json"
+	if *update {
+		os.WriteFile(golden, append(b, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b)+"\n" != string(want) {
+		t.Fatalf("wire format changed:\n got %s\nwant %s", b, want)
+	}
+	back, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.At.Equal(e.At) || back.At.Nanosecond() != 123456789 || back.ID != e.ID || back.Card != e.Card {
+		t.Fatalf("round trip lost data: %+v", back)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, tc := range []struct{ name, in string }{
+		{"not json", `{`},
+		{"no id", `{"seq":1,"at":"2026-11-25T00:00:00Z","decision":"admit"}`},
+		{"no seq", `{"id":"x","at":"2026-11-25T00:00:00Z","decision":"admit"}`},
+		{"no time", `{"id":"x","seq":1,"decision":"admit"}`},
+		{"bad decision", `{"id":"x","seq":1,"at":"2026-11-25T00:00:00Z","decision":"maybe"}`},
+	} {
+		if _, err := Decode([]byte(tc.in)); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+// FuzzDecode feeds event payloads as they arrive over MQTT: never panic, and an
+// accepted event has what every consumer relies on.
+func FuzzDecode(f *testing.F) {
+	b, _ := os.ReadFile("testdata/event.golden.json")
+	f.Add(b)
+	f.Add([]byte(`{"id":"a","seq":1,"at":"2026-11-25T00:00:00Z","decision":"deny"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := Decode(b)
+		if err == nil && (e.ID == "" || e.Seq == 0 || e.At.IsZero() || (e.Decision != Admit && e.Decision != Deny)) {
+			t.Fatalf("accepted an incomplete event: %+v", e)
+		}
+	})
+}
