@@ -18,7 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/mynagate/mynagate/event"
-	"github.com/mynagate/mynagate/hw/printer"
+	"github.com/mynagate/mynagate/hw/escpos"
 	"github.com/mynagate/mynagate/hw/receipt"
 	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/offline/cardkey"
@@ -81,7 +81,7 @@ type Turnstile interface {
 // ReceiptPrinter prints a receipt. The agent calls it from its own goroutine
 // with a deadline, so a jammed printer never delays the gate.
 type ReceiptPrinter interface {
-	Print(ctx context.Context, r printer.Receipt) error
+	Print(ctx context.Context, r escpos.Receipt) error
 }
 
 // Receipts says what goes on paper. A venue prints a seat receipt for entries
@@ -324,7 +324,7 @@ func (a *Agent) act(ctx context.Context, e event.Event, entry whitelist.Entry) {
 }
 
 // receipt returns what to print for an admitted event, or nil.
-func (a *Agent) receipt(e event.Event, entry whitelist.Entry) printer.Receipt {
+func (a *Agent) receipt(e event.Event, entry whitelist.Entry) escpos.Receipt {
 	if a.Printer == nil {
 		return nil
 	}
@@ -341,7 +341,7 @@ func (a *Agent) receipt(e event.Event, entry whitelist.Entry) printer.Receipt {
 	return nil
 }
 
-func (a *Agent) print(r printer.Receipt, id string) {
+func (a *Agent) print(r escpos.Receipt, id string) {
 	timeout := a.Receipts.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second

@@ -21,9 +21,9 @@ import (
 	"github.com/mynagate/mynagate/agent"
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hw/clock/clocktest"
+	"github.com/mynagate/mynagate/hw/escpos"
 	"github.com/mynagate/mynagate/hw/pins"
 	"github.com/mynagate/mynagate/hw/pins/pinstest"
-	"github.com/mynagate/mynagate/hw/printer"
 	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/hw/turnstile"
 	"github.com/mynagate/mynagate/internal/taptest"
@@ -175,11 +175,11 @@ func ptr[T any](v T) *T { return &v }
 
 type fakePrinter struct {
 	mu  sync.Mutex
-	got []printer.Receipt
+	got []escpos.Receipt
 	ch  chan struct{}
 }
 
-func (f *fakePrinter) Print(_ context.Context, r printer.Receipt) error {
+func (f *fakePrinter) Print(_ context.Context, r escpos.Receipt) error {
 	f.mu.Lock()
 	f.got = append(f.got, r)
 	f.mu.Unlock()

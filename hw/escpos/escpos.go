@@ -188,3 +188,10 @@ func boolByte(b bool) byte {
 	}
 	return 0
 }
+
+// Receipt is anything that renders to ESC/POS bytes; receipt.Seat and
+// receipt.Shelter satisfy it. It lives here, beside the commands, so that code
+// which only builds receipts (the agent) needs no printer transport.
+type Receipt interface {
+	ESCPOS() ([]byte, error)
+}

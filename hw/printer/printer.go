@@ -18,11 +18,8 @@ import (
 	"github.com/mynagate/mynagate/hw/escpos"
 )
 
-// Receipt is anything that renders to ESC/POS bytes; receipt.Seat and
-// receipt.Shelter satisfy it.
-type Receipt interface {
-	ESCPOS() ([]byte, error)
-}
+// Receipt is anything that renders to ESC/POS bytes (escpos.Receipt).
+type Receipt = escpos.Receipt
 
 // ErrNoStatus is returned by Status when the transport cannot read from the
 // printer (the file transport, a USB device without a read channel) or the printer
