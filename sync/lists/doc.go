@@ -22,4 +22,9 @@
 // or below the one in force are refused (replay); a delta whose base is not the
 // version in force is held and the retained snapshot is requested again. Every
 // refusal logs one line and leaves the previous list in force.
+//
+// A list whose payload is not whitelist records, such as the hub's
+// configuration document ("config", see sync/gateconfig), is a raw list: it
+// travels the same way, snapshots only, and the receiver hands its payload
+// bytes to a RawApplier once the whole version verified.
 package lists

@@ -65,16 +65,23 @@ func FuzzReceiverHandle(f *testing.F) {
 	f.Add("mynagate/v1/stadium/lists/whitelist/snapshot", s.Envelope)
 	f.Add("mynagate/v1/stadium/lists/whitelist/snapshot/0", s.Chunks[0])
 	f.Add("mynagate/v1/stadium/lists/whitelist/delta/9/99", []byte("MGLCd\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x00\x63x"))
+	raw, err := Build(hubKey, Manifest{Site: "stadium", List: "config", Kind: Snapshot, Version: 3, Created: created}, []byte(`{"emergency":true}`), MinChunkSize)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("mynagate/v1/stadium/lists/config/snapshot", raw.Envelope)
+	f.Add("mynagate/v1/stadium/lists/config/snapshot/0", raw.Chunks[0])
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
-		app := newMem()
+		app, cfg := newMem(), &memRaw{}
 		r, err := NewReceiver(ReceiverConfig{Prefix: "mynagate/v1", Site: "stadium",
-			Keys: []ed25519.PublicKey{otherKey.Public().(ed25519.PublicKey)}, Lists: map[string]Applier{"whitelist": app}})
+			Keys:  []ed25519.PublicKey{otherKey.Public().(ed25519.PublicKey)},
+			Lists: map[string]Applier{"whitelist": app}, Raw: map[string]RawApplier{"config": cfg}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.Handle(topic, payload)
 		r.applyAll(context.Background())
-		if app.Version() != 0 {
+		if app.Version() != 0 || cfg.Version() != 0 {
 			t.Fatal("applied a version not signed by the pinned key")
 		}
 	})

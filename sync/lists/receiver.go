@@ -26,6 +26,18 @@ type Applier interface {
 	Apply(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key) error
 }
 
+// RawApplier is the store of a list whose payload is not whitelist records,
+// such as the hub's configuration document ("config"): the receiver hands it
+// the payload bytes of a snapshot only once the whole version verified
+// (manifest signature, every chunk's hash, the payload's size and hash).
+// Raw lists take snapshots only; deltas are refused. ApplyRaw must check the
+// payload, refuse a version at or below the current one and leave the
+// previous version in force on any error; it owns payload.
+type RawApplier interface {
+	Version() uint64
+	ApplyRaw(version uint64, payload []byte) error
+}
+
 // ReceiverConfig configures a Receiver.
 type ReceiverConfig struct {
 	// Prefix and Site select the topics: {prefix}/{site}/lists/{list}/...
@@ -35,6 +47,10 @@ type ReceiverConfig struct {
 	Keys []ed25519.PublicKey
 	// Lists maps a list name (whitelist, revocations) to its store.
 	Lists map[string]Applier
+	// Raw maps the name of a snapshot-only list whose payload is not
+	// whitelist records (config) to its store. A name is in Lists or Raw,
+	// not both.
+	Raw map[string]RawApplier
 	// RequestSnapshot asks the broker for the retained snapshots again; it is
 	// called when a delta does not connect to the version in force. The gate
 	// wires it to the uplink's Resubscribe of Filter(prefix, site). Optional.
@@ -73,12 +89,22 @@ type assembly struct {
 }
 
 type listState struct {
+	// Exactly one of app and raw is set.
 	app       Applier
+	raw       RawApplier
 	asm       map[asmKey]*assembly
 	orphans   map[asmKey]map[uint32][]byte
 	ready     map[asmKey]*assembly
 	appliedAt time.Time
 	lastAsk   time.Time
+}
+
+// version is the version in force.
+func (st *listState) version() uint64 {
+	if st.raw != nil {
+		return st.raw.Version()
+	}
+	return st.app.Version()
 }
 
 // maxReady bounds complete versions waiting for their turn (deltas that do not
@@ -120,7 +146,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if err := validName(cfg.Site); err != nil {
 		return nil, fmt.Errorf("lists: receiver: site %q: %w", cfg.Site, err)
 	}
-	if len(cfg.Lists) == 0 {
+	if len(cfg.Lists)+len(cfg.Raw) == 0 {
 		return nil, errors.New("lists: receiver: no list stores")
 	}
 	if cfg.MaxOrphanBytes <= 0 {
@@ -137,15 +163,25 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 		wake:  make(chan struct{}, 1),
 		lists: map[string]*listState{},
 	}
-	for name, app := range cfg.Lists {
+	add := func(name string, st *listState) error {
 		if err := validName(name); err != nil {
-			return nil, fmt.Errorf("lists: receiver: list %q: %w", name, err)
+			return fmt.Errorf("lists: receiver: list %q: %w", name, err)
 		}
-		r.lists[name] = &listState{
-			app:     app,
-			asm:     map[asmKey]*assembly{},
-			orphans: map[asmKey]map[uint32][]byte{},
-			ready:   map[asmKey]*assembly{},
+		if r.lists[name] != nil {
+			return fmt.Errorf("lists: receiver: list %q is both in Lists and in Raw; give it one store", name)
+		}
+		st.asm, st.orphans, st.ready = map[asmKey]*assembly{}, map[asmKey]map[uint32][]byte{}, map[asmKey]*assembly{}
+		r.lists[name] = st
+		return nil
+	}
+	for name, app := range cfg.Lists {
+		if err := add(name, &listState{app: app}); err != nil {
+			return nil, err
+		}
+	}
+	for name, raw := range cfg.Raw {
+		if err := add(name, &listState{raw: raw}); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
@@ -165,7 +201,7 @@ func (r *Receiver) Versions() map[string]Info {
 	defer r.mu.Unlock()
 	out := make(map[string]Info, len(r.lists))
 	for name, st := range r.lists {
-		out[name] = Info{Version: st.app.Version(), AppliedAt: st.appliedAt}
+		out[name] = Info{Version: st.version(), AppliedAt: st.appliedAt}
 	}
 	return out
 }
@@ -198,6 +234,10 @@ func (r *Receiver) Handle(topic string, payload []byte) {
 		r.log.Warn("lists: ignored message on an unexpected topic", "topic", topic)
 		return
 	}
+	if kind == Delta && st.raw != nil {
+		r.log.Warn("lists: refused a delta of a snapshot-only list; the version in force stays", "topic", topic, "version_in_force", st.raw.Version())
+		return
+	}
 	// snapshot: list/snapshot[/i]; delta: list/delta/version[/i]. The
 	// version in a delta topic only spreads deltas over retained topics; the
 	// signed manifest and chunk header are what count.
@@ -227,7 +267,7 @@ func (r *Receiver) Handle(topic string, payload []byte) {
 func (r *Receiver) manifest(st *listState, list string, kind Kind, topic string, payload []byte) {
 	m, err := ParseManifest(payload, r.cfg.Keys)
 	if err != nil {
-		r.log.Warn("lists: refused manifest; the list in force stays", "topic", topic, "err", err, "version_in_force", st.app.Version())
+		r.log.Warn("lists: refused manifest; the list in force stays", "topic", topic, "err", err, "version_in_force", st.version())
 		return
 	}
 	if m.Site != r.cfg.Site || m.List != list || m.Kind != kind {
@@ -235,7 +275,7 @@ func (r *Receiver) manifest(st *listState, list string, kind Kind, topic string,
 			"manifest_site", m.Site, "manifest_list", m.List, "manifest_kind", m.Kind)
 		return
 	}
-	cur := st.app.Version()
+	cur := st.version()
 	if m.Version <= cur {
 		if m.Version == cur {
 			r.log.Debug("lists: version already in force", "list", list, "version", m.Version)
@@ -264,7 +304,7 @@ func (r *Receiver) chunk(st *listState, kind Kind, idx uint32, topic string, pay
 		r.log.Warn("lists: refused malformed chunk", "topic", topic, "err", err)
 		return
 	}
-	if c.Version <= st.app.Version() {
+	if c.Version <= st.version() {
 		return
 	}
 	k := asmKey{kind, c.Version}
@@ -304,7 +344,7 @@ func (r *Receiver) place(st *listState, list string, a *assembly, i uint32, data
 	sum := sha256.Sum256(data)
 	if hex.EncodeToString(sum[:]) != a.m.Chunks[i] {
 		r.log.Warn("lists: refused chunk that does not match its signed hash (tampered or corrupted); the list in force stays",
-			"list", list, "kind", a.m.Kind, "version", a.m.Version, "chunk", i, "version_in_force", st.app.Version())
+			"list", list, "kind", a.m.Kind, "version", a.m.Version, "chunk", i, "version_in_force", st.version())
 		return
 	}
 	a.chunks[i] = data
@@ -373,7 +413,7 @@ func (r *Receiver) applyReady(ctx context.Context, list string, st *listState) {
 // next picks the version to apply and prunes what the version in force made
 // stale; if nothing applies but a delta waits, it returns that delta as gap.
 func (r *Receiver) next(st *listState) (pick, gap *assembly) {
-	cur := st.app.Version()
+	cur := st.version()
 	for k := range st.ready {
 		if k.version <= cur {
 			delete(st.ready, k)
@@ -433,7 +473,7 @@ func (r *Receiver) gap(list string, st *listState, d *assembly) {
 		return
 	}
 	r.log.Warn("lists: delta does not apply on the version in force; held, asking for the latest snapshot",
-		"list", list, "version", d.m.Version, "base", d.m.Base, "version_in_force", st.app.Version())
+		"list", list, "version", d.m.Version, "base", d.m.Base, "version_in_force", st.version())
 	if r.cfg.RequestSnapshot != nil {
 		r.cfg.RequestSnapshot()
 	}
@@ -450,6 +490,10 @@ func (r *Receiver) apply(list string, st *listState, a *assembly) {
 	if int64(len(payload)) != m.Size || hex.EncodeToString(sum[:]) != m.SHA256 {
 		r.log.Warn("lists: refused version whose assembled payload does not match its signed hash; the list in force stays",
 			"list", list, "kind", m.Kind, "version", m.Version)
+		return
+	}
+	if st.raw != nil {
+		r.applyRaw(list, st, m, payload)
 		return
 	}
 	c, err := DecodePayload(payload)
@@ -470,4 +514,22 @@ func (r *Receiver) apply(list string, st *listState, a *assembly) {
 	r.mu.Unlock()
 	r.log.Info("lists: applied", "list", list, "kind", m.Kind, "version", m.Version, "base", m.Base,
 		"puts", m.Puts, "deletes", m.Deletes, "revoke", m.Revoke, "unrevoke", m.Unrevoke, "took", time.Since(start))
+}
+
+// applyRaw hands a verified snapshot of a raw list to its store.
+func (r *Receiver) applyRaw(list string, st *listState, m *Manifest, payload []byte) {
+	if m.Puts != 0 || m.Deletes != 0 || m.Revoke != 0 || m.Unrevoke != 0 {
+		r.log.Warn("lists: refused version of a raw list whose manifest counts whitelist records; the version in force stays",
+			"list", list, "version", m.Version)
+		return
+	}
+	start := time.Now()
+	if err := st.raw.ApplyRaw(m.Version, payload); err != nil {
+		r.log.Warn("lists: apply failed; the version in force stays", "list", list, "kind", m.Kind, "version", m.Version, "err", err)
+		return
+	}
+	r.mu.Lock()
+	st.appliedAt = time.Now()
+	r.mu.Unlock()
+	r.log.Info("lists: applied", "list", list, "kind", m.Kind, "version", m.Version, "bytes", len(payload), "took", time.Since(start))
 }
