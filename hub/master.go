@@ -13,6 +13,7 @@ import (
 
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
 )
 
@@ -72,8 +73,12 @@ func OpenMaster(path string, log *slog.Logger) (*Master, error) {
 		return nil, fmt.Errorf("hub: open lists %s: %w; is another gatehub command using it?", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketMaster)
-		return err
+		for _, b := range [][]byte{bucketMaster, bucketConfigs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		db.Close()
@@ -92,6 +97,9 @@ func (m *Master) Close() error {
 
 // listBucket returns (creating when tx is writable) the bucket of site/list.
 func listBucket(tx *bolt.Tx, site, list string) (*bolt.Bucket, error) {
+	if list == gateconfig.List {
+		return nil, fmt.Errorf("list %q holds the gates' config, not whitelist records; set it with gatehub config set", list)
+	}
 	name := []byte(site + "/" + list)
 	top := tx.Bucket(bucketMaster)
 	if !tx.Writable() {
