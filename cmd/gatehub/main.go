@@ -7,6 +7,9 @@
 //	gatehub revoke --config FILE --site SITE [--list whitelist] [--undo] CARDKEY...
 //	gatehub publish --config FILE --site SITE [--list whitelist] [--snapshot]
 //	gatehub lists --config FILE --site SITE [--list whitelist]
+//	gatehub config set --config FILE --site SITE [--emergency=true|false] [--anti-passback=true|false|gate]
+//	        [--accept=LEVELS|gate] [--fallback=LEVELS|none|gate] [--note=TEXT]
+//	gatehub config show --config FILE [--site SITE]
 //
 // Each command prints human text, or one JSON object per line with --json.
 package main
@@ -28,6 +31,8 @@ var commands = cli.Set{
 	"revoke":        {Summary: "revoke (or --undo) card keys; takes effect at the next publish", Run: cmdRevoke},
 	"publish":       {Summary: "sign and publish the next list version (delta or snapshot)", Run: cmdPublish},
 	"lists":         {Summary: "show a list's size and publishing state", Run: cmdLists},
+	"config set":    {Summary: "change a site's gate config (emergency, anti-passback, levels) and publish it signed", Run: cmdConfigSet},
+	"config show":   {Summary: "show the gate config the hub keeps for a site, or for every site", Run: cmdConfigShow},
 }
 
 func main() {

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/sync/lists"
+)
+
+// gateOwn is the flag value that drops an override: the gates follow their
+// own configuration again.
+const gateOwn = "gate"
+
+func configFlags(name string, c *common, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehub "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.config, "config", "/etc/mynagate/gatehub.json", "hub configuration file")
+	fs.StringVar(&c.site, "site", "", "site whose gates the config is for")
+	fs.BoolVar(&c.json, "json", false, "print one JSON object per line")
+	return fs
+}
+
+func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := configFlags("config set", &c, stderr)
+	emergency := fs.Bool("emergency", false, "declare (true) or end (false) an emergency: the gates accept their fallback levels too")
+	antiPassback := fs.String("anti-passback", "", "true, false, or gate to follow each gate's own setting")
+	accept := fs.String("accept", "", "levels accepted normally, comma-separated (cert, pin, pinless), or gate")
+	fallback := fs.String("fallback", "", "levels accepted during an emergency, comma-separated, none, or gate")
+	note := fs.String("note", "", "one line for the gates' logs: who changes what, and why (not kept for the next change)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q; give values as --flag=value", fs.Args())
+	}
+	cfg, err := c.load(true)
+	if err != nil {
+		return err
+	}
+	if cfg.SigningKey == "" {
+		return errors.New("signing_key is not set in the config; create one with gatehub keygen")
+	}
+	key, err := lists.LoadPrivateKey(cfg.SigningKey)
+	if err != nil {
+		return err
+	}
+	log := logger(cfg, stderr)
+	m, err := openMaster(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	cur, _, err := m.Config(c.site)
+	if err != nil {
+		return err
+	}
+	// Flags not given keep the site's current config; the note is per change.
+	doc := cur.Doc
+	doc.Note = *note
+	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		var err error
+		switch f.Name {
+		case "emergency":
+			doc.Emergency = *emergency
+		case "anti-passback":
+			doc.AntiPassback, err = parseOverride(*antiPassback)
+		case "accept":
+			doc.Accept, err = parseLevels(*accept, false)
+		case "fallback":
+			doc.Fallback, err = parseLevels(*fallback, true)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", f.Name, err))
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	p, err := hub.DialPublisher(cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if _, err := m.PublishConfig(ctx, p, key, c.site, doc, hub.PublishOptions{Prefix: cfg.Prefix}); err != nil {
+		return err
+	}
+	sc, _, err := m.Config(c.site)
+	if err != nil {
+		return err
+	}
+	return printOut(stdout, c.json, sc, describeConfig(sc))
+}
+
+func cmdConfigShow(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := configFlags("config show", &c, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := c.load(false)
+	if err != nil {
+		return err
+	}
+	m, err := openMaster(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	var all []hub.SiteConfig
+	if c.site != "" {
+		sc, ok, err := m.Config(c.site)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			sc.Site = c.site
+		}
+		all = append(all, sc)
+	} else if all, err = m.Configs(); err != nil {
+		return err
+	}
+	if len(all) == 0 && !c.json {
+		_, err := fmt.Fprintln(stdout, "no site has a config from the hub; every gate follows its own")
+		return err
+	}
+	for _, sc := range all {
+		if err := printOut(stdout, c.json, sc, describeConfig(sc)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseOverride reads true, false or gate (nil: the gate's own setting).
+func parseOverride(s string) (*bool, error) {
+	if s == gateOwn {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q: want true, false or %s", s, gateOwn)
+	}
+	return &b, nil
+}
+
+// parseLevels reads a comma-separated list of levels, gate (nil: the gate's
+// own) or, when allowed, none (empty). The levels are checked when the
+// document is.
+func parseLevels(s string, noneOK bool) ([]string, error) {
+	switch {
+	case s == gateOwn:
+		return nil, nil
+	case s == "none" && noneOK:
+		return []string{}, nil
+	case s == "" || s == "none":
+		return nil, fmt.Errorf("no level given; name at least one of cert, pin, pinless, or %s", gateOwn)
+	}
+	levels := strings.Split(s, ",")
+	for i, l := range levels {
+		levels[i] = strings.TrimSpace(l)
+	}
+	return levels, nil
+}
+
+// describeConfig is the human line for a site's config.
+func describeConfig(sc hub.SiteConfig) string {
+	if sc.Version == 0 {
+		return sc.Site + ": no config from the hub; its gates follow their own"
+	}
+	d := sc.Doc
+	own := "each gate's own"
+	em := "no emergency"
+	if d.Emergency {
+		em = "EMERGENCY DECLARED"
+	}
+	ap := own
+	if d.AntiPassback != nil {
+		ap = map[bool]string{true: "on", false: "off"}[*d.AntiPassback]
+	}
+	levels := func(l []string) string {
+		switch {
+		case l == nil:
+			return own
+		case len(l) == 0:
+			return "none"
+		}
+		return strings.Join(l, ",")
+	}
+	state := "published " + sc.PublishedAt.Format("2006-01-02 15:04:05Z07:00")
+	if !sc.Published {
+		state = "NOT PUBLISHED: run gatehub config set --site " + sc.Site + " again"
+	}
+	s := fmt.Sprintf("%s: config v%d %s: %s; anti-passback %s; accept %s; fallback %s", sc.Site, sc.Version, state, em, ap, levels(d.Accept), levels(d.Fallback))
+	if d.Note != "" {
+		s += "; note " + strconv.Quote(d.Note)
+	}
+	return s
+}
