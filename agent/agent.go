@@ -121,7 +121,7 @@ type Agent struct {
 	Site, Gate string
 	Lanes      []Lane
 	// Policy says which assurance levels this gate accepts and how entries'
-	// time windows are read.
+	// time windows are read; SetPolicy replaces it at runtime.
 	Policy  policy.Policy
 	Roots   Verifier
 	Keyer   cardkey.Keyer
@@ -160,6 +160,20 @@ type Agent struct {
 	awaiting map[string]event.Event
 	// unrecorded holds decided taps the journal refused, oldest first.
 	unrecorded []event.Event
+	// override is the policy set at runtime by SetPolicy.
+	override atomic.Pointer[policy.Policy]
+}
+
+// SetPolicy replaces the policy while taps are being decided (the hub's signed
+// config list changes it at runtime); Policy stays the one set at start.
+func (a *Agent) SetPolicy(p policy.Policy) { a.override.Store(&p) }
+
+// policy is the policy in force: the latest SetPolicy, else Policy.
+func (a *Agent) policy() policy.Policy {
+	if p := a.override.Load(); p != nil {
+		return *p
+	}
+	return a.Policy
 }
 
 // Tap is the reader.Handler of a running gate: it decides the tap on the lane
@@ -451,7 +465,7 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 	if a.Peers != nil && in.Listed {
 		_, in.Inside = a.Peers.Inside(peers.HolderKey(&event.Event{ServiceID: in.Entry.ServiceID, Card: c.CardKey}))
 	}
-	_, out.reason = policy.Decide(a.Policy, in)
+	_, out.reason = policy.Decide(a.policy(), in)
 	out.entry = in.Entry
 	return out
 }
@@ -531,15 +545,15 @@ func (a *Agent) Check(card *jpki.Card, at time.Time) CheckResult {
 // policy accepts: pinless, then pin, then cert. A card without PIN-less support
 // falls back to the next level only if the policy accepts it now.
 func (a *Agent) prove(card *jpki.Card, cert *x509.Certificate) (string, event.Reason, error) {
-	emergency := a.Emergency.Load()
+	emergency, pol := a.Emergency.Load(), a.policy()
 	var levels []string
-	if a.PINLess != nil && a.Policy.Accepts(policy.AssurancePINLess, emergency) {
+	if a.PINLess != nil && pol.Accepts(policy.AssurancePINLess, emergency) {
 		levels = append(levels, policy.AssurancePINLess)
 	}
-	if a.PIN != nil && a.Policy.Accepts(policy.AssurancePIN, emergency) {
+	if a.PIN != nil && pol.Accepts(policy.AssurancePIN, emergency) {
 		levels = append(levels, policy.AssurancePIN)
 	}
-	if a.Policy.Accepts(policy.AssuranceCert, emergency) {
+	if pol.Accepts(policy.AssuranceCert, emergency) {
 		levels = append(levels, policy.AssuranceCert)
 	}
 	if len(levels) == 0 {

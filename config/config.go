@@ -394,6 +394,9 @@ func (c *Config) resolve(dir string) {
 
 func ptr[T any](v T) *T { return &v }
 
+// HubConfigPath is where the hub's signed config list is kept.
+func (c *Config) HubConfigPath() string { return filepath.Join(c.DataDir, "hubconfig.json") }
+
 // PeersPath is the database of who is inside, for anti-passback.
 func (c *Config) PeersPath() string { return filepath.Join(c.DataDir, "peers.db") }
 

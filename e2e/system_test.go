@@ -153,27 +153,42 @@ func TestHubAndGate(t *testing.T) {
 	})
 	start(t, gateagent, "run", "--config", gateCfg)
 	waitFor(t, "the hub's list applied on the gate", 30*time.Second, func() bool {
-		return metric(metricsURL, "mynagate_list_version") == 1
+		return metricLabelled(metricsURL, "mynagate_list_version", `list="whitelist"`) == 1
 	})
 
-	for i, tc := range []struct{ profile, reason string }{
-		{"card-001.json", "admit"},
-		{"card-001.json", "already_inside"},
-		{"card-005.json", "not_listed"},
-	} {
-		remove := taptest.Present(t, slot, taptest.Profile(t, tc.profile))
-		waitFor(t, fmt.Sprintf("tap %d decided", i+1), 10*time.Second, func() bool {
-			return metricTotal(metricsURL, "mynagate_taps_total") == float64(i+1)
+	tapExpect := func(n int, profile, reason string) {
+		t.Helper()
+		before := metricLabelled(metricsURL, "mynagate_taps_total", `reason="`+reason+`"`)
+		remove := taptest.Present(t, slot, taptest.Profile(t, profile))
+		waitFor(t, fmt.Sprintf("tap %d decided", n), 10*time.Second, func() bool {
+			return metricTotal(metricsURL, "mynagate_taps_total") == float64(n)
 		})
 		remove()
-		if got := metricLabelled(metricsURL, "mynagate_taps_total", `reason="`+tc.reason+`"`); got < 1 {
-			t.Fatalf("tap %d (%s): no %s counted", i+1, tc.profile, tc.reason)
+		if got := metricLabelled(metricsURL, "mynagate_taps_total", `reason="`+reason+`"`); got != before+1 {
+			t.Fatalf("tap %d (%s): not decided %s", n, profile, reason)
 		}
 	}
+	tapExpect(1, "card-001.json", "admit")
+	tapExpect(2, "card-001.json", "already_inside")
+	tapExpect(3, "card-005.json", "not_listed")
+
+	// The disaster office changes the gate from the hub: only pinless is
+	// accepted now (this gate has no PIN-less credential, so cards are refused)
+	// until an emergency is declared, when the cert fallback admits.
+	run(t, gatehub, "config", "set", "--config", hubCfg, "--site", "arena", "--accept=pinless", "--fallback=cert", "--emergency=false")
+	waitFor(t, "the hub's config applied", 15*time.Second, func() bool {
+		return metricLabelled(metricsURL, "mynagate_list_version", `list="config"`) > 0
+	})
+	tapExpect(4, "card-002.json", "assurance_not_accepted")
+	run(t, gatehub, "config", "set", "--config", hubCfg, "--site", "arena", "--emergency=true")
+	waitFor(t, "the emergency declared from the hub", 15*time.Second, func() bool {
+		return metric(metricsURL, "mynagate_emergency") == 1
+	})
+	tapExpect(5, "card-002.json", "admit")
 
 	// Every event reached the hub, once.
 	viewURL := fmt.Sprintf("http://127.0.0.1:%d/api/view", httpPort)
-	waitFor(t, "three events at the hub", 15*time.Second, func() bool {
+	waitFor(t, "five events at the hub", 15*time.Second, func() bool {
 		resp, err := http.Get(viewURL)
 		if err != nil {
 			return false
@@ -187,7 +202,7 @@ func TestHubAndGate(t *testing.T) {
 			} `json:"sites"`
 		}
 		json.Unmarshal(b, &v)
-		return len(v.Sites) == 1 && v.Sites[0].Site == "arena" && v.Sites[0].Events == 3
+		return len(v.Sites) == 1 && v.Sites[0].Site == "arena" && v.Sites[0].Events == 5
 	})
 	if n := metric(metricsURL, "mynagate_backlog_events"); n != 0 {
 		t.Errorf("backlog %v after the hub has every event", n)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader"
+	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/peers"
@@ -47,7 +49,11 @@ type gate struct {
 	keyer   cardkey.Keyer
 	peers   *peers.Set
 	lists   *lists.Receiver
-	metrics *metrics.Registry
+	hubcfg  *gateconfig.Store
+	// basePolicy is the policy of the config file, which the hub's config
+	// list may override field by field.
+	basePolicy policy.Policy
+	metrics    *metrics.Registry
 }
 
 // cardKeyer opens the card-key secret: in the HSM when one is configured, else
@@ -178,6 +184,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		Signal: g.hw, Turnstile: g.hw, Link: link, Log: log, Peers: g.peers, FailOpen: *cfg.FailOpen,
 		Receipts: agent.Receipts{Event: cfg.Receipt.Event, GateLabel: cfg.Receipt.GateLabel, Shelter: cfg.Receipt.Shelter},
 	}
+	g.basePolicy = pol
 	g.metrics = g.newMetrics()
 	g.agent.OnDecision = g.count
 	if cfg.Hardware.Printer != nil {
@@ -190,6 +197,11 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	if cfg.PINLess.Certificate != "" {
 		if g.agent.PINLess, err = openPINLess(cfg, g.hsm, log); err != nil {
 			return nil, err
+		}
+	}
+	if g.hubcfg != nil {
+		if d, v := g.hubcfg.Current(); v > 0 {
+			g.applyHubConfig(d)
 		}
 	}
 	g.watcher = &reader.Watcher{Patterns: patterns, Log: log.With("part", "reader")}
@@ -298,9 +310,17 @@ func (g *gate) subscribe() error {
 	}
 	filter := lists.Filter(prefix, g.cfg.Site)
 	var err error
+	g.hubcfg, err = gateconfig.Open(g.cfg.HubConfigPath(), gateconfig.Options{
+		Logger:   g.log.With("part", "hubconfig"),
+		OnChange: g.applyHubConfig,
+	})
+	if err != nil {
+		return fmt.Errorf("hub config: %w", err)
+	}
 	g.lists, err = lists.NewReceiver(lists.ReceiverConfig{
 		Prefix: prefix, Site: g.cfg.Site, Keys: keys,
 		Lists:           map[string]lists.Applier{"whitelist": g.list},
+		Raw:             map[string]lists.RawApplier{gateconfig.List: g.hubcfg},
 		RequestSnapshot: func() { g.uplink.Resubscribe(filter) },
 		Logger:          g.log.With("part", "lists"),
 	})
@@ -314,6 +334,9 @@ func (g *gate) subscribe() error {
 // the printer (paper out, cover open) and taps the journal could not take.
 func (g *gate) health() map[string]string {
 	h := map[string]string{"journal": "ok"}
+	if g.agent.Emergency.Load() {
+		h["emergency"] = "declared: fallback assurance levels accepted"
+	}
 	if n := g.agent.Unrecorded(); n > 0 {
 		h["journal"] = fmt.Sprintf("%d taps held in memory: disk full or failing", n)
 	}
@@ -331,6 +354,24 @@ func (g *gate) health() map[string]string {
 	return h
 }
 
+// applyHubConfig puts the hub's signed config in force: its policy fields over
+// the config file's, and an emergency declared by either. A document that does
+// not make a valid policy leaves the one in force.
+func (g *gate) applyHubConfig(d gateconfig.Doc) {
+	p, err := d.Policy(g.basePolicy)
+	if err != nil {
+		g.log.Error("hub config not applied; the policy in force stays", "err", err, "hint", "correct it at the hub: gatehub config set")
+		return
+	}
+	if g.agent.PINLess == nil && slices.Contains(p.Accept, policy.AssurancePINLess) {
+		g.log.Warn("the hub's config accepts pinless but this gate has no PIN-less credential; it proves cards at the other levels only")
+	}
+	g.agent.SetPolicy(p)
+	emergency := g.cfg.Policy.Emergency || d.Emergency
+	g.agent.Emergency.Store(emergency)
+	g.log.Warn("hub config in force", "config", d, "emergency", emergency, "accept", p.Accept, "fallback", p.Fallback, "anti_passback", p.AntiPassback)
+}
+
 // listStatus reports the list in force and when it was applied (kept in the
 // store, so the age survives restarts), for the status message.
 func (g *gate) listStatus() map[string]uplink.ListStatus {
@@ -338,7 +379,11 @@ func (g *gate) listStatus() map[string]uplink.ListStatus {
 	if stats, err := g.list.Stats(); err == nil {
 		st.AppliedAt = stats.AppliedAt
 	}
-	return map[string]uplink.ListStatus{"whitelist": st}
+	out := map[string]uplink.ListStatus{"whitelist": st}
+	if g.hubcfg != nil {
+		out[gateconfig.List] = uplink.ListStatus{Version: g.hubcfg.Version(), AppliedAt: g.hubcfg.AppliedAt()}
+	}
+	return out
 }
 
 // newMetrics declares the gate's series for Prometheus.
@@ -362,16 +407,30 @@ func (g *gate) newMetrics() *metrics.Registry {
 	r.Gauge("mynagate_outbox_used_bytes", "Bytes of the outbox file in use.", metrics.Value(func() float64 {
 		return float64(g.outbox.Usage().UsedBytes)
 	}))
-	r.Gauge("mynagate_list_version", "Version of the list in force.", func() []metrics.Sample {
-		return []metrics.Sample{{Labels: []string{"list", "whitelist"}, Value: float64(g.list.Version())}}
-	})
-	r.Gauge("mynagate_list_age_seconds", "Time since the list in force was applied.", func() []metrics.Sample {
-		st := g.listStatus()["whitelist"]
-		if st.AppliedAt.IsZero() {
-			return nil
+	r.Gauge("mynagate_list_version", "Version of each list in force.", func() []metrics.Sample {
+		var out []metrics.Sample
+		for name, st := range g.listStatus() {
+			out = append(out, metrics.Sample{Labels: []string{"list", name}, Value: float64(st.Version)})
 		}
-		return []metrics.Sample{{Labels: []string{"list", "whitelist"}, Value: time.Since(st.AppliedAt).Seconds()}}
+		slices.SortFunc(out, func(a, b metrics.Sample) int { return strings.Compare(a.Labels[1], b.Labels[1]) })
+		return out
 	})
+	r.Gauge("mynagate_list_age_seconds", "Time since each list in force was applied.", func() []metrics.Sample {
+		var out []metrics.Sample
+		for name, st := range g.listStatus() {
+			if !st.AppliedAt.IsZero() {
+				out = append(out, metrics.Sample{Labels: []string{"list", name}, Value: time.Since(st.AppliedAt).Seconds()})
+			}
+		}
+		slices.SortFunc(out, func(a, b metrics.Sample) int { return strings.Compare(a.Labels[1], b.Labels[1]) })
+		return out
+	})
+	r.Gauge("mynagate_emergency", "1 while an emergency is declared (config file or hub).", metrics.Value(func() float64 {
+		if g.agent.Emergency.Load() {
+			return 1
+		}
+		return 0
+	}))
 	r.Gauge("mynagate_inside", "Holders the site counts as inside.", metrics.Value(func() float64 { return float64(g.peers.Count()) }))
 	r.Gauge("mynagate_publish_latency_seconds", "Publish-to-PUBACK time of the last acknowledged event.", metrics.Value(func() float64 {
 		if g.uplink == nil {
