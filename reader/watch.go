@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ebfe/scard"
@@ -48,7 +49,15 @@ type Watcher struct {
 	Poll time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// beat is when the watch loop last went round (unix nanoseconds).
+	beat atomic.Int64
 }
+
+// Alive returns when the watch loop last went round: at least once per Poll
+// while it runs, also while it waits for pcscd. A systemd watchdog pings only
+// while this is recent, so a wedged loop gets the daemon restarted.
+func (w *Watcher) Alive() time.Time { return time.Unix(0, w.beat.Load()) }
 
 // readerState is the watcher's view of one reader.
 type readerState struct {
@@ -75,6 +84,7 @@ func (w *Watcher) Run(ctx context.Context, h Handler) error {
 	backoff := 250 * time.Millisecond
 	waitingSaid := false
 	for ctx.Err() == nil {
+		w.beat.Store(w.now().UnixNano())
 		sc, err := scard.EstablishContext()
 		if err != nil {
 			if !waitingSaid {
@@ -119,6 +129,7 @@ func (w *Watcher) watch(ctx context.Context, sc *scard.Context, states map[strin
 	var pnpFlags scard.StateFlag
 	noReadersSaid := false
 	for ctx.Err() == nil {
+		w.beat.Store(w.now().UnixNano())
 		names, err := sc.ListReaders()
 		if err != nil && !errors.Is(err, scard.ErrNoReadersAvailable) {
 			if serviceDown(err) {

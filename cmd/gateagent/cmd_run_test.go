@@ -80,6 +80,8 @@ func TestRunAsAService(t *testing.T) {
 	}
 	defer notify.Close()
 	t.Setenv("NOTIFY_SOCKET", notifyPath)
+	t.Setenv("WATCHDOG_USEC", "400000") // ping every 200 ms
+	t.Setenv("WATCHDOG_PID", "")
 	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/arena/north-1/events")
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -92,6 +94,17 @@ func TestRunAsAService(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(buf[:n]), "READY=1") {
 		stop()
 		t.Fatalf("no READY=1 from the daemon (%v): %q\n%s", err, buf[:n], stderr.String())
+	}
+
+	// The watchdog is fed while the reader loop runs.
+	for {
+		n, err := notify.Read(buf)
+		if err != nil {
+			t.Fatalf("no WATCHDOG=1 within the deadline: %v", err)
+		}
+		if string(buf[:n]) == "WATCHDOG=1" {
+			break
+		}
 	}
 
 	for _, profile := range []string{"card-001.json", "card-005.json"} {

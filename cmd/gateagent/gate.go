@@ -242,20 +242,7 @@ func (g *gate) Run(ctx context.Context) error {
 		context.AfterFunc(ctx, func() { srv.Close() })
 	}
 	if iv := sdnotify.WatchdogInterval(); iv > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(iv)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					sdnotify.Notify("WATCHDOG=1")
-				}
-			}
-		}()
+		wg.Go(func() { g.watchdog(ctx, iv) })
 	}
 	g.log.Info("gate ready", "site", g.cfg.Site, "gate", g.cfg.Gate, "mode", g.cfg.Mode, "lanes", len(g.cfg.Lanes), "list_version", g.list.Version())
 	sdnotify.Notify("READY=1\nSTATUS=deciding taps")
@@ -281,6 +268,27 @@ func (g *gate) passages(ctx context.Context) {
 			}
 			if _, err := g.agent.Annul(ctx, r.EntryID, r.At); err != nil {
 				g.log.Error("annul failed", "ref", r.EntryID, "err", err)
+			}
+		}
+	}
+}
+
+// watchdog pings systemd every interval while the reader loop goes round; a
+// wedged loop stops the pings and systemd restarts the daemon (WatchdogSec).
+func (g *gate) watchdog(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// The loop goes round at least every poll (1 s) and every few
+			// seconds while it waits for pcscd.
+			if time.Since(g.watcher.Alive()) < max(interval, 10*time.Second) {
+				sdnotify.Notify("WATCHDOG=1")
+			} else {
+				g.log.Error("reader loop has not gone round; withholding the watchdog ping so systemd restarts the gate", "last", g.watcher.Alive())
 			}
 		}
 	}
