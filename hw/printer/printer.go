@@ -144,7 +144,9 @@ func (p *Printer) do(ctx context.Context, step string, f func(context.Context, l
 	}()
 	select {
 	case err := <-done:
-		if err != nil {
+		// A printer that cannot report its status is normal for one-way
+		// transports (file, some USB devices), not worth a warning each time.
+		if err != nil && !errors.Is(err, ErrNoStatus) {
 			p.log.Warn("printer: "+step+" failed", "err", err)
 		}
 		return err
