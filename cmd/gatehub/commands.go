@@ -209,10 +209,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if cfg.SigningKey == "" {
-		return errors.New("signing_key is not set in the config; create one with gatehub keygen")
-	}
-	key, err := lists.LoadPrivateKey(cfg.SigningKey)
+	key, err := signingKey(cfg)
 	if err != nil {
 		return err
 	}
@@ -260,4 +257,12 @@ func cmdLists(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	return printOut(stdout, c.json, st, fmt.Sprintf("%s/%s: %d entries, %d revoked, %d changes pending; version %d (snapshot %d, %d deltas retained), published %s",
 		st.Site, st.List, st.Entries, st.Revoked, st.Pending, st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt.Format("2006-01-02 15:04:05Z07:00")))
+}
+
+// signingKey loads the hub's list-signing key named in the config.
+func signingKey(cfg *hub.Config) (ed25519.PrivateKey, error) {
+	if cfg.SigningKey == "" {
+		return nil, errors.New("signing_key is not set in the config; create one with gatehub keygen")
+	}
+	return lists.LoadPrivateKey(cfg.SigningKey)
 }

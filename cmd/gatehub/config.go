@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/mynagate/mynagate/hub"
-	"github.com/mynagate/mynagate/sync/lists"
 )
 
 // gateOwn is the flag value that drops an override: the gates follow their
@@ -44,10 +43,7 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if cfg.SigningKey == "" {
-		return errors.New("signing_key is not set in the config; create one with gatehub keygen")
-	}
-	key, err := lists.LoadPrivateKey(cfg.SigningKey)
+	key, err := signingKey(cfg)
 	if err != nil {
 		return err
 	}
