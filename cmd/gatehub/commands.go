@@ -47,11 +47,21 @@ func logger(cfg *hub.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
-func openMaster(cfg *hub.Config, log *slog.Logger) (*hub.Master, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+// open loads the config and opens the list master (lists.db) that every list
+// command works on; the caller closes the master.
+func (c *common) open(needSite bool, stderr io.Writer) (*hub.Config, *hub.Master, error) {
+	cfg, err := c.load(needSite)
+	if err != nil {
+		return nil, nil, err
 	}
-	return hub.OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), log)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	m, err := hub.OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), logger(cfg, stderr))
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, m, nil
 }
 
 func printOut(w io.Writer, asJSON bool, v any, human string) error {
@@ -128,10 +138,11 @@ func cmdEnrollImport(_ context.Context, args []string, stdout, stderr io.Writer)
 	if fs.NArg() != 1 {
 		return errors.New("give one CSV file")
 	}
-	cfg, err := c.load(true)
+	cfg, m, err := c.open(true, stderr)
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	var keyer cardkey.Keyer
 	if cfg.CardKeySecret != "" {
 		if keyer, err = cardkey.LoadSecretFile(cfg.CardKeySecret); err != nil {
@@ -147,11 +158,6 @@ func cmdEnrollImport(_ context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	m, err := openMaster(cfg, logger(cfg, stderr))
-	if err != nil {
-		return err
-	}
-	defer m.Close()
 	res, err := m.Enrol(c.site, c.list, recs, *replace)
 	if err != nil {
 		return err
@@ -167,10 +173,11 @@ func cmdRevoke(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := c.load(true)
+	_, m, err := c.open(true, stderr)
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	if fs.NArg() == 0 {
 		return errors.New("give at least one card key (64 hex digits)")
 	}
@@ -182,11 +189,6 @@ func cmdRevoke(_ context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		keys = append(keys, k)
 	}
-	m, err := openMaster(cfg, logger(cfg, stderr))
-	if err != nil {
-		return err
-	}
-	defer m.Close()
 	if err := m.Revoke(c.site, c.list, keys, *undo); err != nil {
 		return err
 	}
@@ -205,20 +207,15 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := c.load(true)
-	if err != nil {
-		return err
-	}
-	key, err := signingKey(cfg)
-	if err != nil {
-		return err
-	}
-	log := logger(cfg, stderr)
-	m, err := openMaster(cfg, log)
+	cfg, m, err := c.open(true, stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	key, err := signingKey(cfg)
+	if err != nil {
+		return err
+	}
 	p, err := hub.DialPublisher(cfg)
 	if err != nil {
 		return err
@@ -242,11 +239,7 @@ func cmdLists(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := c.load(true)
-	if err != nil {
-		return err
-	}
-	m, err := openMaster(cfg, logger(cfg, stderr))
+	_, m, err := c.open(true, stderr)
 	if err != nil {
 		return err
 	}

@@ -39,20 +39,15 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() != 0 {
 		return fmt.Errorf("unexpected arguments %q; give values as --flag=value", fs.Args())
 	}
-	cfg, err := c.load(true)
-	if err != nil {
-		return err
-	}
-	key, err := signingKey(cfg)
-	if err != nil {
-		return err
-	}
-	log := logger(cfg, stderr)
-	m, err := openMaster(cfg, log)
+	cfg, m, err := c.open(true, stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	key, err := signingKey(cfg)
+	if err != nil {
+		return err
+	}
 	cur, _, err := m.Config(c.site)
 	if err != nil {
 		return err
@@ -101,11 +96,7 @@ func cmdConfigShow(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := c.load(false)
-	if err != nil {
-		return err
-	}
-	m, err := openMaster(cfg, logger(cfg, stderr))
+	_, m, err := c.open(false, stderr)
 	if err != nil {
 		return err
 	}
