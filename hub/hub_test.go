@@ -153,23 +153,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Enrol and publish; the gate applies it.
-	m, err := OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	var recs []whitelist.Record
-	for i := range 100 {
-		recs = append(recs, whitelist.Record{Key: key(i), Entry: whitelist.Entry{ServiceID: fmt.Sprintf("T-%d", i), Kind: whitelist.KindTicket}})
-	}
-	if _, err := m.Enrol("stadium", "whitelist", recs, false); err != nil {
-		t.Fatal(err)
-	}
-	p, err := DialPublisher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	m, p := enrolTickets(t, cfg, 100, "T-")
 	man, err := m.Publish(ctx, p, signKey, "stadium", "whitelist", PublishOptions{Prefix: "mynagate/v1", ChunkSize: lists.MinChunkSize})
 	if err != nil || man.Kind != lists.Snapshot || man.Version != 1 {
 		t.Fatalf("first publish: %+v %v", man, err)
@@ -316,4 +300,29 @@ func TestExternalBroker(t *testing.T) {
 	}
 	waitFor(t, "300 events at the hub", func() bool { return gateStats(t, h, "g1").Events == 300 })
 	waitFor(t, "the gate's status", func() bool { return gateStats(t, h, "g1").Status != nil })
+}
+
+// enrolTickets opens the hub's list master, enrols n tickets for the stadium
+// site (service ids prefix0, prefix1, ...) and dials a publisher; both are
+// closed when the test ends.
+func enrolTickets(t *testing.T, cfg *Config, n int, prefix string) (*Master, *MQTTPublisher) {
+	t.Helper()
+	m, err := OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	var recs []whitelist.Record
+	for i := range n {
+		recs = append(recs, whitelist.Record{Key: key(i), Entry: whitelist.Entry{ServiceID: fmt.Sprintf("%s%d", prefix, i), Kind: whitelist.KindTicket}})
+	}
+	if _, err := m.Enrol("stadium", "whitelist", recs, false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := DialPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return m, p
 }
