@@ -449,7 +449,7 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 	if c.Reason != event.ReasonAdmit {
 		return out
 	}
-	key, _ := cardkey.ParseKey(c.CardKey)
+	key := c.key
 	in := policy.Input{Now: at, Gate: a.Gate, Zone: lane.Zone, Kind: lane.Kind, Assurance: c.Assurance, Emergency: a.Emergency.Load()}
 	var err error
 	if in.Revoked, err = a.List.Revoked(key); err != nil {
@@ -481,6 +481,8 @@ type CheckResult struct {
 	Cert *x509.Certificate
 	// CardKey is the card key (hex), once computed; empty without a Keyer.
 	CardKey string
+	// key is CardKey unencoded, for the list lookups.
+	key cardkey.Key
 	// Err is the error behind a deny, for the operator's log.
 	Err error
 }
@@ -525,7 +527,7 @@ func (a *Agent) Check(card *jpki.Card, at time.Time) CheckResult {
 			res.Reason, res.Err = event.ReasonCertInvalid, err
 			return res
 		}
-		res.CardKey = key.String()
+		res.key, res.CardKey = key, key.String()
 	}
 	if err := a.Roots.Check(res.Cert, at); err != nil {
 		res.Reason, res.Err = event.ReasonInternalError, err
