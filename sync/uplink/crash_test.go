@@ -181,7 +181,8 @@ func newOutbox2(t *testing.T, path string) *outbox.Outbox {
 }
 
 // TestBrokerStoppedDuringBurst stops the broker while taps are appended and
-// starts it again: the backlog drains, in order, nothing lost.
+// starts it again: the backlog drains, nothing lost, in seq order but for the
+// events in flight at the crash.
 func TestBrokerStoppedDuringBurst(t *testing.T) {
 	b := mqtttest.Start(t)
 	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
@@ -214,9 +215,19 @@ func TestBrokerStoppedDuringBurst(t *testing.T) {
 	if !ok {
 		t.Fatalf("drained %d distinct of %d", len(got), n)
 	}
+	// Every event arrives. Their first sightings are in seq order except
+	// around the crash: the events in flight when the broker went down (at
+	// most one publish window) come again from two streams after the restart,
+	// paho's resend of its in-flight messages and the uplink's republish from
+	// the last confirmed seq, which interleave. The hub orders by seq.
+	seen := make([]bool, n+1)
 	for i, e := range got {
-		if e.Seq != uint64(i+1) {
-			t.Fatalf("distinct event %d has seq %d", i, e.Seq)
+		if e.Seq < 1 || e.Seq > n || seen[e.Seq] {
+			t.Fatalf("distinct event %d has seq %d: out of range or twice", i, e.Seq)
+		}
+		seen[e.Seq] = true
+		if d := int(e.Seq) - (i + 1); d > window || d < -window {
+			t.Fatalf("distinct event %d has seq %d: further out of order than the %d-event publish window", i, e.Seq, window)
 		}
 	}
 	waitBacklog(t, ob, 0)
