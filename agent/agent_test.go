@@ -34,6 +34,7 @@ import (
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader/jpki"
 	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/receipts"
 	"github.com/mynagate/mynagate/sync/peers"
 	"github.com/mynagate/mynagate/vcard"
 	"github.com/mynagate/mynagate/vcard/pki"
@@ -499,10 +500,10 @@ func TestJournalFull(t *testing.T) {
 			if u.agent.Unrecorded() != 1 {
 				t.Fatalf("%d taps held in memory, want 1", u.agent.Unrecorded())
 			}
-			// Space comes back: the uplink delivered and acknowledged the backlog.
+			// Space comes back: the hub receipted the backlog.
 			pending, _ := ob.Pending(0, 1000)
 			for _, e := range pending {
-				ob.Ack(e.Seq)
+				ob.Ack(receipts.Receipt{Seq: e.Seq, ID: e.ID})
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})

@@ -13,20 +13,25 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/mynagate/mynagate/sync/receipts"
 )
 
 // Broker is the embedded MQTT broker.
 type Broker struct {
-	srv    *mqtt.Server
-	ingest *ingestHook
+	srv      *mqtt.Server
+	ingest   *ingestHook
+	receipts *receipts.Batcher
 }
 
 // StartBroker runs the embedded broker on cfg.Listen.
 //
 // Events are ingested into st inside the broker, before the PUBACK goes back
-// to the gate (ingestHook): a gate deletes an event from its outbox only once
-// it is fsync'd in the hub's store, so not even a power cut between broker and
-// store loses one. Sessions, subscriptions and retained messages (the lists)
+// to the gate (ingestHook), and each stored event is receipted to its gate
+// (sync/receipts), as an external broker's hub does: a gate deletes an event
+// from its outbox only on that receipt, once the event is fsync'd in the
+// hub's store, so not even a power cut between broker and store loses one.
+// Sessions, subscriptions and retained messages (the lists)
 // are persisted in broker.db. Messages in flight to other subscribers (peer
 // gates' anti-passback feed) are not persisted: paying an fsync per message
 // per subscriber would cap the broker at a few hundred events a second, and
@@ -44,7 +49,10 @@ func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(a, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker access hook: %w", err)
 	}
-	ih := &ingestHook{store: st, prefix: cfg.Prefix, log: log, srv: srv, fanout: make(chan packets.Packet, 4096), stop: make(chan struct{})}
+	rb := receipts.NewBatcher(cfg.Prefix, func(topic string, payload []byte) error {
+		return srv.Publish(topic, payload, false, 1)
+	}, log)
+	ih := &ingestHook{store: st, prefix: cfg.Prefix, log: log, srv: srv, receipts: rb, fanout: make(chan packets.Packet, 4096), stop: make(chan struct{})}
 	if err := srv.AddHook(ih, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker ingest hook: %w", err)
 	}
@@ -59,11 +67,12 @@ func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
 		return nil, fmt.Errorf("hub: broker serve: %w", err)
 	}
 	go ih.forward()
-	return &Broker{srv: srv, ingest: ih}, nil
+	return &Broker{srv: srv, ingest: ih, receipts: rb}, nil
 }
 
 // Close stops the broker.
 func (b *Broker) Close() error {
+	b.receipts.Close()
 	close(b.ingest.stop)
 	if err := b.srv.Close(); err != nil {
 		return fmt.Errorf("hub: broker close: %w", err)
@@ -170,6 +179,8 @@ type ingestHook struct {
 	prefix string
 	log    *slog.Logger
 	srv    *mqtt.Server
+	// receipts tells gates what is stored.
+	receipts *receipts.Batcher
 	// fanout queues stored events for forward, in order.
 	fanout chan packets.Packet
 	stop   chan struct{}
@@ -196,12 +207,18 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if len(parts) != 3 || parts[2] != "events" {
 		return pk, nil
 	}
+	site, gate := parts[0], parts[1]
 	if pk.FixedHeader.Qos == 0 {
-		// Nothing to acknowledge: store it on the way through.
-		h.store.IngestThen(parts[0], parts[1], pk.Payload, time.Now(), func(_ bool, err error) { h.logFailure(pk, err) })
+		// Nothing to acknowledge: store and receipt it on the way through.
+		h.store.IngestThen(site, gate, pk.Payload, time.Now(), func(in Ingested, err error) {
+			h.logFailure(pk, err)
+			if err == nil {
+				h.receipts.Add(site, gate, receipts.Receipt{Seq: in.Seq, ID: in.ID})
+			}
+		})
 		return pk, nil
 	}
-	h.store.IngestThen(parts[0], parts[1], pk.Payload, time.Now(), func(_ bool, err error) {
+	h.store.IngestThen(site, gate, pk.Payload, time.Now(), func(in Ingested, err error) {
 		if err != nil && !errors.Is(err, ErrInvalidEvent) {
 			h.logFailure(pk, err)
 			cl.Stop(err)
@@ -215,7 +232,11 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 			// The gate resends after it reconnects; the hub drops the copy.
 			h.log.Debug("hub: acknowledge event", "client", cl.ID, "err", werr)
 		}
-		if err == nil {
+		if err != nil {
+			return
+		}
+		h.receipts.Add(site, gate, receipts.Receipt{Seq: in.Seq, ID: in.ID})
+		if !in.Dup {
 			select {
 			case h.fanout <- pk:
 			case <-h.stop:

@@ -24,6 +24,10 @@ import (
 const envHubChild = "MYNAGATE_HUB_CRASH_CONFIG"
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(envGateChild); path != "" {
+		gateChild(path)
+		return
+	}
 	if path := os.Getenv(envHubChild); path != "" {
 		cfg, err := LoadConfig(path)
 		if err != nil {

@@ -16,7 +16,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/mynagate/mynagate/internal/mqttsub"
 	"github.com/mynagate/mynagate/sync/lists"
+	"github.com/mynagate/mynagate/sync/receipts"
 )
 
 // Hub ingests what gates publish and serves the dashboard.
@@ -26,6 +28,9 @@ type Hub struct {
 	store  *Store
 	broker *Broker
 	client paho.Client
+	// receipts tells gates what is stored, with an external broker (the
+	// embedded broker has its own).
+	receipts *receipts.Batcher
 	// pub verifies published list manifests for the overview; nil when no
 	// signing key is configured.
 	pub ed25519.PublicKey
@@ -78,7 +83,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	opts := paho.NewClientOptions().
 		AddBroker(h.cfg.BrokerURL()).
 		// A fixed id and a persistent session: events published while the
-		// hub is down wait in the broker.
+		// hub is down wait in the broker (as many as its queue holds; the
+		// gates resend whatever it dropped, since they have no receipt).
 		SetClientID("mynagate-hub-ingest").
 		SetCleanSession(false).
 		SetUsername(h.cfg.Username).
@@ -87,10 +93,20 @@ func (h *Hub) Run(ctx context.Context) error {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(2 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).
-		SetOrderMatters(false).
-		// An event is acknowledged to the broker only once it is on the
-		// hub's disk; a failed write leaves it with the broker to redeliver.
-		SetAutoAckDisabled(true).
+		// Handlers run one at a time, in arrival order, and an event
+		// handler waits only while the store's write queue is full: that
+		// slows the broker down to the disk's pace instead of piling up
+		// goroutines. Every message is acknowledged to the broker once
+		// handled, stored or not, so the broker's in-flight window never
+		// fills up; what counts for the gate is the receipt, sent only
+		// after the commit.
+		SetOrderMatters(true).
+		// Messages the broker had queued for the session may arrive before
+		// the SUBACK: the routes below exist before connecting, and
+		// anything else is acknowledged and logged.
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			h.log.Debug("hub: message on a topic it does not read", "topic", m.Topic())
+		}).
 		SetOnConnectHandler(func(c paho.Client) {
 			h.log.Info("hub: connected to broker", "broker", h.cfg.BrokerURL())
 			go h.subscribe(c)
@@ -104,6 +120,17 @@ func (h *Hub) Run(ctx context.Context) error {
 		opts.SetTLSConfig(tc)
 	}
 	h.client = paho.NewClient(opts)
+	for filter, handler := range h.routes() {
+		h.client.AddRoute(filter, handler)
+	}
+	if h.broker == nil {
+		h.receipts = receipts.NewBatcher(h.cfg.Prefix, func(topic string, payload []byte) error {
+			// Not waited for: a lost receipt costs a resend.
+			h.client.Publish(topic, 1, false, payload)
+			return nil
+		}, h.log)
+		defer h.receipts.Close()
+	}
 	h.client.Connect()
 	defer h.client.Disconnect(250)
 
@@ -137,23 +164,28 @@ func (h *Hub) close() {
 	}
 }
 
-func (h *Hub) subscribe(c paho.Client) {
+// routes are the hub's handlers by topic filter.
+func (h *Hub) routes() map[string]paho.MessageHandler {
 	p := h.cfg.Prefix
-	subs := map[string]paho.MessageHandler{
+	r := map[string]paho.MessageHandler{
 		p + "/+/+/status":         h.onStatus,
 		p + "/+/lists/+/snapshot": h.onManifest,
 		p + "/+/lists/+/delta/+":  h.onManifest,
 	}
 	if h.broker == nil {
 		// The embedded broker ingests events itself (StartBroker).
-		subs[p+"/+/+/events"] = h.onEvent
+		r[p+"/+/+/events"] = h.onEvent
 	}
-	for filter, handler := range subs {
-		tok := c.Subscribe(filter, 1, handler)
-		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-			h.log.Error("hub: subscribe failed; retried on the next connect", "filter", filter, "err", tok.Error())
-		}
+	return r
+}
+
+// subscribe subscribes to every route, asking again for refused ones.
+func (h *Hub) subscribe(c paho.Client) {
+	filters := make([]string, 0, 4)
+	for f := range h.routes() {
+		filters = append(filters, f)
 	}
+	mqttsub.Subscribe(c, filters, mqttsub.Options{Logger: h.log})
 }
 
 // topicParts splits {prefix}/{a}/{b}/{c...}.
@@ -165,28 +197,31 @@ func (h *Hub) topicParts(topic string) []string {
 	return strings.Split(rest, "/")
 }
 
+// onEvent stores an event from an external broker and receipts it to its
+// gate once committed. A message that is not a valid event is dropped with a
+// log line; one the store could not take gets no receipt, so its gate sends it
+// again.
 func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 	parts := h.topicParts(m.Topic())
 	if len(parts) != 3 {
-		m.Ack()
 		return
 	}
-	_, err := h.store.Ingest(context.Background(), parts[0], parts[1], m.Payload(), time.Now())
-	switch {
-	case err == nil:
-		m.Ack()
-	case errors.Is(err, ErrStoreClosed):
-		// Not acknowledged: the broker redelivers after the hub restarts.
-	case errors.Is(err, ErrInvalidEvent):
-		h.log.Warn("hub: dropped a message that is not a valid event", "topic", m.Topic(), "err", err)
-		m.Ack()
-	default:
-		h.log.Error("hub: event not stored; left with the broker for redelivery", "topic", m.Topic(), "err", err)
-	}
+	site, gate := parts[0], parts[1]
+	h.store.IngestThen(site, gate, m.Payload(), time.Now(), func(in Ingested, err error) {
+		switch {
+		case err == nil:
+			h.receipts.Add(site, gate, receipts.Receipt{Seq: in.Seq, ID: in.ID})
+		case errors.Is(err, ErrStoreClosed):
+			// The hub is stopping; the gate resends to the next one.
+		case errors.Is(err, ErrInvalidEvent):
+			h.log.Warn("hub: dropped a message that is not a valid event", "topic", m.Topic(), "err", err)
+		default:
+			h.log.Error("hub: event not stored; its gate sends it again", "topic", m.Topic(), "err", err)
+		}
+	})
 }
 
 func (h *Hub) onStatus(_ paho.Client, m paho.Message) {
-	defer m.Ack()
 	parts := h.topicParts(m.Topic())
 	if len(parts) != 3 || len(m.Payload()) == 0 {
 		return
@@ -201,7 +236,6 @@ func (h *Hub) onStatus(_ paho.Client, m paho.Message) {
 }
 
 func (h *Hub) onManifest(_ paho.Client, m paho.Message) {
-	defer m.Ack()
 	if h.pub == nil || len(m.Payload()) == 0 {
 		return
 	}

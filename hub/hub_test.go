@@ -237,7 +237,7 @@ func TestIngestDedupesAndFlagsConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	t0 := time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
+	t0 := time.Now().Add(-time.Hour)
 	ingest := func(gate string, e *event.Event) bool {
 		e.Seq = 1
 		b, _ := json.Marshal(e)
@@ -261,6 +261,8 @@ func TestIngestDedupesAndFlagsConflicts(t *testing.T) {
 	if _, err := st.Ingest(context.Background(), "stadium", "g2", []byte("{"), time.Now()); err == nil {
 		t.Fatal("garbage ingested")
 	}
+	// A gate whose clock says 2099: stored, but nobody is put inside.
+	ingest("g2", tap(2, "g2", event.KindEntry, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)))
 	v, err := st.View()
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +271,7 @@ func TestIngestDedupesAndFlagsConflicts(t *testing.T) {
 		t.Fatalf("view %+v", v)
 	}
 	g1, g2 := v.Gates[0], v.Gates[1]
-	if g1.Events != 1 || g1.Duplicates != 1 || g2.Events != 1 || g2.Offline != 1 || g2.Conflicts != 1 {
+	if g1.Events != 1 || g1.Duplicates != 1 || g2.Events != 2 || g2.Offline != 1 || g2.Conflicts != 1 {
 		t.Fatalf("gate stats %+v %+v", g1.GateStats, g2.GateStats)
 	}
 }

@@ -134,19 +134,28 @@ type ingestReq struct {
 	// done receives the result, or, when nil, then is called with it by the
 	// writer goroutine, in request order, after the commit.
 	done chan ingestResult
-	then func(dup bool, err error)
+	then func(Ingested, error)
 }
 
 func (r *ingestReq) finish(res ingestResult) {
 	if r.then != nil {
-		r.then(res.dup, res.err)
+		r.then(res.Ingested, res.err)
 		return
 	}
 	r.done <- res
 }
 
+// Ingested is what the store did with one event: the event's seq and id, and
+// whether it was there already. Either way it is in the store, and the gate
+// gets a receipt for it.
+type Ingested struct {
+	Seq uint64
+	ID  string
+	Dup bool
+}
+
 type ingestResult struct {
-	dup bool
+	Ingested
 	err error
 }
 
@@ -166,18 +175,20 @@ func (s *Store) Ingest(ctx context.Context, site, gate string, payload []byte, r
 		return false, err
 	}
 	res := <-r.done
-	return res.dup, res.err
+	return res.Dup, res.err
 }
 
-// IngestThen is Ingest without waiting: then is called with the result once
-// the event is durable (or refused), by the store's writer goroutine, in the
-// order of the calls. then must be quick: the next commit waits for it. The
-// embedded broker uses it to acknowledge a gate's events after they are on
-// disk without holding up the gate's next message.
-func (s *Store) IngestThen(site, gate string, payload []byte, received time.Time, then func(dup bool, err error)) {
+// IngestThen is Ingest without waiting for the commit: then is called with the
+// result once the event is durable (or refused), by the store's writer
+// goroutine, in the order of the calls. then must be quick: the next commit
+// waits for it. IngestThen itself waits only while the write queue is full,
+// which is what slows a flood down to the disk's pace. The hub uses it to
+// receipt a gate's events after they are on disk without holding up the
+// next message.
+func (s *Store) IngestThen(site, gate string, payload []byte, received time.Time, then func(Ingested, error)) {
 	r := &ingestReq{site: site, gate: gate, payload: payload, received: received, then: then}
 	if err := s.submit(context.Background(), r); err != nil {
-		then(false, err)
+		then(Ingested{}, err)
 	}
 }
 
@@ -247,7 +258,7 @@ func (s *Store) commit(group []*ingestReq) {
 			if err != nil {
 				return err
 			}
-			results[i].dup = dup
+			results[i].Ingested = Ingested{Seq: e.Seq, ID: e.ID, Dup: dup}
 		}
 		gb := tx.Bucket(bucketGates)
 		for k, st := range stats {
@@ -315,6 +326,13 @@ func (s *Store) ingestOne(tx *bolt.Tx, stats map[string]*GateStats, r *ingestReq
 	st.LastReceivedAt = r.received
 	if e.Site != r.site || e.Gate != r.gate {
 		s.log.Warn("hub: event names another site or gate than its topic; counted under the topic's", "topic_site", r.site, "topic_gate", r.gate, "event", e.ID)
+	}
+	if ahead := e.At.Sub(r.received); ahead > peers.DefaultMaxAhead {
+		// Stored for the record, but a gate clock years ahead must not
+		// keep its holder inside for ever (the gates ignore it too).
+		s.log.Warn("hub: event dated ahead of the hub's clock; stored, but not counted for who is inside; check the gate's clock",
+			"site", r.site, "gate", r.gate, "event", e.ID, "ahead", ahead.Round(time.Second).String())
+		return false, nil
 	}
 	return false, s.presence(tx, st, r.site, e)
 }

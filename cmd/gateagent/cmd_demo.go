@@ -20,6 +20,7 @@ import (
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/vcard"
+	"github.com/mynagate/mynagate/sync/uplink"
 	"github.com/mynagate/mynagate/vcard/pki"
 )
 
@@ -76,7 +77,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var mu sync.Mutex
 	atHub := map[string]time.Time{}
 	hubSaw := make(chan string, 64)
-	broker, err := startDemoBroker("mynagate/v1/+/+/events", func(_ string, payload []byte) {
+	broker, err := startDemoBroker(uplink.DefaultPrefix, func(_ string, payload []byte) {
 		e, err := event.Decode(payload)
 		if err != nil {
 			fmt.Fprintf(stderr, "hub: bad event: %v\n", err)

@@ -132,7 +132,9 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	if g.outbox, err = outbox.Open(cfg.OutboxPath(), outbox.Options{MaxBytes: cfg.OutboxMaxMB << 20, Logger: log.With("part", "outbox")}); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	if g.peers, err = peers.Open(cfg.PeersPath(), peers.Options{Logger: log}); err != nil {
+	// Peer events arrive only once the gate runs, after newMetrics below.
+	onFuture := func() { g.metrics.Add("mynagate_peer_events_ignored_total", 1, "dated_ahead") }
+	if g.peers, err = peers.Open(cfg.PeersPath(), peers.Options{Logger: log, OnFuture: onFuture}); err != nil {
 		return nil, fmt.Errorf("inside set: %w", err)
 	}
 	var link agent.Link
@@ -398,11 +400,26 @@ func (g *gate) listStatus() map[string]uplink.ListStatus {
 func (g *gate) newMetrics() *metrics.Registry {
 	r := metrics.New()
 	r.Counter("mynagate_taps_total", "Taps decided and journaled, by decision and reason.", "decision", "reason")
-	r.Gauge("mynagate_backlog_events", "Events recorded but not yet acknowledged by the broker.", metrics.Value(func() float64 {
+	r.Counter("mynagate_peer_events_ignored_total", "Peer events not applied to the inside set, by reason.", "reason")
+	r.Gauge("mynagate_backlog_events", "Events recorded but not yet receipted by the hub.", metrics.Value(func() float64 {
 		n, _ := g.outbox.Backlog()
 		return float64(n)
 	}))
-	r.Gauge("mynagate_oldest_unsent_seconds", "Age of the oldest event not yet acknowledged by the broker.", metrics.Value(func() float64 {
+	r.Gauge("mynagate_awaiting_events", "The backlog by what it waits for: the broker (not yet sent or acknowledged) or the hub's receipt.", func() []metrics.Sample {
+		w := g.awaiting()
+		return []metrics.Sample{{Labels: []string{"waiting_for", "broker"}, Value: float64(w.Broker)}, {Labels: []string{"waiting_for", "hub"}, Value: float64(w.Hub)}}
+	})
+	r.Gauge("mynagate_awaiting_oldest_seconds", "Age of the oldest tap waiting for the broker, and for the hub's receipt.", func() []metrics.Sample {
+		w := g.awaiting()
+		since := func(t time.Time) float64 {
+			if t.IsZero() {
+				return 0
+			}
+			return time.Since(t).Seconds()
+		}
+		return []metrics.Sample{{Labels: []string{"waiting_for", "broker"}, Value: since(w.BrokerOldest)}, {Labels: []string{"waiting_for", "hub"}, Value: since(w.HubOldest)}}
+	})
+	r.Gauge("mynagate_oldest_unsent_seconds", "Age of the oldest event not yet receipted by the hub.", metrics.Value(func() float64 {
 		n, oldest := g.outbox.Backlog()
 		if n == 0 {
 			return 0
@@ -446,6 +463,12 @@ func (g *gate) newMetrics() *metrics.Registry {
 		}
 		return g.uplink.PublishLatency().Seconds()
 	}))
+	r.Gauge("mynagate_receipt_latency_seconds", "First publish to the hub's receipt of the last receipted event.", metrics.Value(func() float64 {
+		if g.uplink == nil {
+			return 0
+		}
+		return g.uplink.HubLatency().Seconds()
+	}))
 	r.Gauge("mynagate_online", "1 while connected to the broker.", metrics.Value(func() float64 {
 		if g.uplink != nil && g.uplink.Online() {
 			return 1
@@ -453,6 +476,16 @@ func (g *gate) newMetrics() *metrics.Registry {
 		return 0
 	}))
 	return r
+}
+
+// awaiting splits the backlog by what it waits for; offline-only gates wait
+// for nothing but a broker.
+func (g *gate) awaiting() uplink.Awaiting {
+	if g.uplink != nil {
+		return g.uplink.Awaiting()
+	}
+	n, oldest := g.outbox.Backlog()
+	return uplink.Awaiting{Broker: n, BrokerOldest: oldest}
 }
 
 // count feeds every journaled decision into the metrics.

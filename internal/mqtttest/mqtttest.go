@@ -43,6 +43,27 @@ type Broker struct {
 // drops. The broker's log is printed if the test fails.
 func Start(t testing.TB) *Broker {
 	t.Helper()
+	return start(t, `persistence true
+autosave_interval 0
+max_queued_messages 0
+max_inflight_messages 0
+max_packet_size 1048576
+`)
+}
+
+// StartDefault runs mosquitto as a site would run it out of the box: its
+// default queue limits (1,000 queued and 20 in-flight messages per client) and
+// persistence as Debian ships it, on, autosaved every 1,800 s and on a clean
+// stop. Only what a test must have is set: the loopback listener, anonymous
+// access and where to keep the persistence file. Promises of the delivery
+// path are tested against this, not against Start's forgiving limits.
+func StartDefault(t testing.TB) *Broker {
+	t.Helper()
+	return start(t, "persistence true\n")
+}
+
+func start(t testing.TB, settings string) *Broker {
+	t.Helper()
 	bin := testenv.LookPath(t, "mosquitto", "mosquitto")
 	b := &Broker{t: t, bin: bin, dir: t.TempDir(), port: FreePort(t)}
 	// Run as the invoking user: mosquitto started as root otherwise switches
@@ -55,17 +76,12 @@ func Start(t testing.TB) *Broker {
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 user %s
 allow_anonymous true
-persistence true
 persistence_location %s/
-autosave_interval 0
-max_queued_messages 0
-max_inflight_messages 0
-max_packet_size 1048576
 log_dest stderr
 log_type error
 log_type warning
 log_type notice
-`, b.port, who, b.dir)
+%s`, b.port, who, b.dir, settings)
 	if err := os.WriteFile(filepath.Join(b.dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatalf("mqtttest: write config: %v", err)
 	}
@@ -104,6 +120,20 @@ func (b *Broker) Stop() {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// Kill ends the broker with SIGKILL, as a power cut or the OOM killer would:
+// no persistence file is written. Killing a stopped broker does nothing.
+func (b *Broker) Kill() {
+	b.mu.Lock()
+	cmd, done := b.cmd, b.done
+	b.cmd = nil
+	b.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
 }
 
 // Restart starts the broker again on the same port with the same persistence

@@ -10,10 +10,11 @@ import (
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/receipts"
 )
 
-// A gate journals every decided tap before it opens, and the uplink acknowledges
-// what the broker has.
+// A gate journals every decided tap before it opens, and forgets it only once the
+// hub's receipt names its seq and id.
 func Example() {
 	dir, _ := os.MkdirTemp("", "outbox")
 	defer os.RemoveAll(dir)
@@ -33,7 +34,7 @@ func Example() {
 	}
 	pending, _ := ob.Pending(0, 10)
 	fmt.Println("seq", pending[0].Seq, "pending", len(pending))
-	ob.Ack(pending[0].Seq)
+	ob.Ack(receipts.Receipt{Seq: pending[0].Seq, ID: pending[0].ID})
 	n, _ := ob.Backlog()
 	fmt.Println("backlog", n)
 	// Output:

@@ -1,6 +1,7 @@
 // Package outbox is a gate's durable journal of decided taps: every event is
 // committed to a bbolt file (fsync'd) before Append returns, numbered gap-free per
-// gate, and kept until the uplink has the broker's acknowledgement for it.
+// gate, and kept until the hub has confirmed it stored it (a receipt, see
+// sync/receipts): a broker's acknowledgement alone deletes nothing.
 //
 // Concurrent Appends are grouped into one transaction (group commit), so a burst
 // of taps pays one fsync per group, not one per tap. The outbox is the only buffer
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/sync/receipts"
 )
 
 var (
@@ -67,7 +70,11 @@ type Usage struct {
 	FileBytes, UsedBytes int64
 	// MaxBytes is the budget (0: none).
 	MaxBytes int64
-	// Full is true while Append fails with ErrFull.
+	// DiskFreeBytes is what the file system holding the outbox has left for
+	// it (-1 when it cannot be read).
+	DiskFreeBytes int64
+	// Full is true while Append fails with ErrFull: the budget is spent, or
+	// the last commit met a full disk (ENOSPC) and none has succeeded since.
 	Full bool
 }
 
@@ -75,13 +82,19 @@ type Usage struct {
 // concurrent use.
 type Outbox struct {
 	db     *bolt.DB
+	dir    string
 	log    *slog.Logger
 	reqs   chan *request
 	notify chan struct{}
 
-	mu    sync.Mutex // guards count and usage
+	mu    sync.Mutex // guards count, usage and noSpace
 	count int
 	usage Usage
+	// overBudget is set while the used bytes exceed MaxBytes: appends are
+	// refused without trying. noSpace is set when a commit failed with
+	// ENOSPC and cleared by the next commit that succeeds; appends are still
+	// tried, since space may have been freed meanwhile.
+	overBudget, noSpace bool
 	// warned is the highest WarnAt index crossed, -1 for none.
 	warned int
 	warnAt []float64
@@ -95,8 +108,8 @@ type Outbox struct {
 
 // request is one Append or Ack handed to the writer goroutine.
 type request struct {
-	ev   *event.Event // Append when non-nil
-	acks []uint64     // Ack otherwise
+	ev   *event.Event       // Append when non-nil
+	acks []receipts.Receipt // Ack otherwise
 	done chan error
 }
 
@@ -114,6 +127,7 @@ func Open(path string, opt Options) (*Outbox, error) {
 	}
 	o := &Outbox{
 		db:      db,
+		dir:     filepath.Dir(path),
 		log:     log,
 		warned:  -1,
 		warnAt:  opt.WarnAt,
@@ -162,14 +176,16 @@ func (o *Outbox) Append(ctx context.Context, e *event.Event) error {
 	return <-r.done
 }
 
-// Ack deletes the events with the given sequence numbers: the broker has them.
-// Unknown numbers are ignored, so acknowledging twice is harmless. Concurrent
-// Acks share a commit with each other and with Appends.
-func (o *Outbox) Ack(seqs ...uint64) error {
-	if len(seqs) == 0 {
+// Ack deletes the events the hub has receipted: each receipt deletes the event
+// with its seq only if that event has its id, so a stale receipt (meant for an
+// outbox this gate had before its disk was wiped) deletes nothing. Unknown
+// receipts are ignored, so acknowledging twice is harmless. Concurrent Acks
+// share a commit with each other and with Appends.
+func (o *Outbox) Ack(rs ...receipts.Receipt) error {
+	if len(rs) == 0 {
 		return nil
 	}
-	r := &request{acks: seqs, done: make(chan error, 1)}
+	r := &request{acks: rs, done: make(chan error, 1)}
 	if err := o.submit(context.Background(), r); err != nil {
 		return err
 	}
@@ -240,7 +256,7 @@ func (o *Outbox) drain() {
 
 func (o *Outbox) commit(group []*request) {
 	o.mu.Lock()
-	full := o.usage.Full
+	full := o.overBudget
 	o.mu.Unlock()
 	if full {
 		// Refuse the appends but still process acks: they are what frees
@@ -281,9 +297,10 @@ func (o *Outbox) commit(group []*request) {
 				added++
 				continue
 			}
-			for _, s := range r.acks {
-				k := seqKey(s)
-				if b.Get(k) == nil {
+			for _, rc := range r.acks {
+				k := seqKey(rc.Seq)
+				v := b.Get(k)
+				if v == nil || storedID(v) != rc.ID {
 					continue
 				}
 				if err := b.Delete(k); err != nil {
@@ -296,6 +313,13 @@ func (o *Outbox) commit(group []*request) {
 	})
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
+			o.mu.Lock()
+			if !o.noSpace {
+				o.log.Error("outbox: the disk is full; new taps cannot be recorded until space is freed", "dir", o.dir, "backlog", o.count)
+			}
+			o.noSpace = true
+			o.usage.Full = true
+			o.mu.Unlock()
 			err = fmt.Errorf("outbox: commit: %w: %w; the tap was not recorded, free disk space", ErrFull, err)
 		} else {
 			err = fmt.Errorf("outbox: commit: %w; the tap was not recorded, check the disk", err)
@@ -310,6 +334,10 @@ func (o *Outbox) commit(group []*request) {
 	}
 	o.mu.Lock()
 	o.count += added - deleted
+	if o.noSpace {
+		o.noSpace = false
+		o.log.Info("outbox: the disk takes writes again; taps are recorded", "dir", o.dir)
+	}
 	o.mu.Unlock()
 	o.measure()
 	// Signal before answering, so that a caller who saw Append return also
@@ -325,19 +353,25 @@ func (o *Outbox) commit(group []*request) {
 	}
 }
 
-// measure refreshes Usage after a commit and logs budget crossings.
+// measure refreshes Usage after a commit and logs crossings of the warning
+// levels, which look at the budget and at the disk's free space alike: a
+// budget of 512 MiB on a card with 40 MiB left warns as the card fills.
 func (o *Outbox) measure() {
 	var size int64
 	_ = o.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
 	st := o.db.Stats()
 	used := size - int64(st.FreePageN+st.PendingPageN)*int64(o.db.Info().PageSize)
+	free := diskFree(o.dir)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.usage.FileBytes, o.usage.UsedBytes = size, used
-	if o.usage.MaxBytes <= 0 {
-		return
+	o.usage.FileBytes, o.usage.UsedBytes, o.usage.DiskFreeBytes = size, used, free
+	var frac float64
+	if o.usage.MaxBytes > 0 {
+		frac = float64(used) / float64(o.usage.MaxBytes)
 	}
-	frac := float64(used) / float64(o.usage.MaxBytes)
+	if free >= 0 && used+free > 0 {
+		frac = max(frac, float64(used)/float64(used+free))
+	}
 	level := -1
 	for i, w := range o.warnAt {
 		if frac >= w {
@@ -345,20 +379,31 @@ func (o *Outbox) measure() {
 		}
 	}
 	if level > o.warned {
-		o.log.Warn("outbox: disk budget filling; is the uplink down? taps are refused once it is full",
-			"used_bytes", used, "max_bytes", o.usage.MaxBytes, "percent", int(frac*100), "backlog", o.count)
+		o.log.Warn("outbox: journal space filling; is the uplink down? taps are refused once it is full",
+			"used_bytes", used, "max_bytes", o.usage.MaxBytes, "disk_free_bytes", free, "percent", int(frac*100), "backlog", o.count)
 	} else if level < o.warned {
-		o.log.Info("outbox: disk use back down", "used_bytes", used, "max_bytes", o.usage.MaxBytes, "percent", int(frac*100))
+		o.log.Info("outbox: journal space back down", "used_bytes", used, "max_bytes", o.usage.MaxBytes, "disk_free_bytes", free, "percent", int(frac*100))
 	}
 	o.warned = level
-	wasFull := o.usage.Full
-	o.usage.Full = used >= o.usage.MaxBytes
-	if o.usage.Full && !wasFull {
+	wasFull := o.overBudget
+	o.overBudget = o.usage.MaxBytes > 0 && used >= o.usage.MaxBytes
+	if o.overBudget && !wasFull {
 		o.log.Error("outbox: disk budget spent; new taps cannot be recorded until the backlog drains",
 			"used_bytes", used, "max_bytes", o.usage.MaxBytes, "backlog", o.count)
-	} else if wasFull && !o.usage.Full {
+	} else if wasFull && !o.overBudget {
 		o.log.Info("outbox: disk budget available again; taps are recorded")
 	}
+	o.usage.Full = o.overBudget || o.noSpace
+}
+
+// diskFree returns the bytes an unprivileged writer may still use on the file
+// system holding dir, or -1 when it cannot be read.
+func diskFree(dir string) int64 {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return -1
+	}
+	return int64(fs.Bavail) * int64(fs.Bsize)
 }
 
 // Usage returns the outbox's disk use and whether it is full.
@@ -453,4 +498,15 @@ func seqKey(s uint64) []byte {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], s)
 	return k[:]
+}
+
+// storedID returns the id of a stored event without decoding the rest.
+func storedID(v []byte) string {
+	var e struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(v, &e) != nil {
+		return ""
+	}
+	return e.ID
 }

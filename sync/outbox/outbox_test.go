@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/testenv"
+	"github.com/mynagate/mynagate/sync/receipts"
 )
 
 func testEvent(i int) *event.Event {
@@ -26,6 +31,15 @@ func testEvent(i int) *event.Event {
 		Reason:    event.ReasonAdmit,
 		Assurance: "pinless",
 	}
+}
+
+// rc returns the receipts the hub would send for testEvent(seq), seq by seq.
+func rc(seqs ...uint64) []receipts.Receipt {
+	out := make([]receipts.Receipt, len(seqs))
+	for i, s := range seqs {
+		out[i] = receipts.Receipt{Seq: s, ID: testEvent(int(s)).ID}
+	}
+	return out
 }
 
 func open(t *testing.T, path string) *Outbox {
@@ -50,7 +64,7 @@ func TestAppendAssignsGapFreeSeqAndPersists(t *testing.T) {
 			t.Fatalf("event %d got seq %d", i, e.Seq)
 		}
 	}
-	if err := o.Ack(1, 2, 3); err != nil {
+	if err := o.Ack(rc(1, 2, 3)...); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.Close(); err != nil {
@@ -106,7 +120,7 @@ func TestPendingAckBacklog(t *testing.T) {
 			}
 		})
 	}
-	if err := o.Ack(1, 2, 5, 99); err != nil {
+	if err := o.Ack(rc(1, 2, 5, 99)...); err != nil {
 		t.Fatal(err)
 	}
 	n, oldest := o.Backlog()
@@ -117,7 +131,7 @@ func TestPendingAckBacklog(t *testing.T) {
 	if len(got) != 7 || got[0].Seq != 3 || got[2].Seq != 6 {
 		t.Fatalf("after ack pending = %v", got)
 	}
-	if err := o.Ack(1, 2); err != nil {
+	if err := o.Ack(rc(1, 2)...); err != nil {
 		t.Fatalf("acknowledging twice: %v", err)
 	}
 }
@@ -250,17 +264,17 @@ func TestBudgetRefusesThenRecovers(t *testing.T) {
 	if n, _ := o.Backlog(); n != len(stored) {
 		t.Fatalf("backlog %d, stored %d: an accepted tap went missing", n, len(stored))
 	}
-	for _, want := range []string{"disk budget filling", "disk budget spent"} {
+	for _, want := range []string{"journal space filling", "disk budget spent"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
-	if err := o.Ack(stored...); err != nil {
+	if err := o.Ack(rc(stored...)...); err != nil {
 		t.Fatal(err)
 	}
 	// Freed pages become reusable once no reader holds them; a second commit
 	// makes that visible.
-	if err := o.Ack(stored[0]); err != nil {
+	if err := o.Ack(rc(stored[0])...); err != nil {
 		t.Fatal(err)
 	}
 	e := testEvent(0)
@@ -270,4 +284,122 @@ func TestBudgetRefusesThenRecovers(t *testing.T) {
 	if e.Seq != uint64(len(stored)+1) {
 		t.Fatalf("seq after refusals %d, want %d (refusals must not consume numbers)", e.Seq, len(stored)+1)
 	}
+}
+
+func TestAckNeedsTheEventsID(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "outbox.db"))
+	for i := 1; i <= 3; i++ {
+		if err := o.Append(context.Background(), testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A receipt for an earlier outbox's seq 2 (another id) deletes nothing.
+	if err := o.Ack(receipts.Receipt{Seq: 2, ID: "01JSTALE000000000000000002"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := o.Backlog(); n != 3 {
+		t.Fatalf("backlog %d after a stale receipt, want 3", n)
+	}
+	if err := o.Ack(rc(2)...); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := o.Pending(0, 10)
+	if len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 3 {
+		t.Fatalf("pending after receipt for seq 2: %v", got)
+	}
+}
+
+// TestDiskFullIsReported fills a small tmpfs: the append that meets ENOSPC is
+// refused with ErrFull, Usage says Full, the warnings speak of the disk's
+// free space although no budget is set, and once space is freed taps are
+// recorded again.
+func TestDiskFullIsReported(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		testenv.Unavailable(t, fmt.Sprintf("mount tmpfs: %v: %s", err, out))
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	var logs strings.Builder
+	var mu sync.Mutex
+	o, err := Open(filepath.Join(dir, "outbox.db"), Options{Logger: slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	filler := filepath.Join(dir, "filler")
+	var full error
+	var stored int
+	for i := 1; i < 100000; i++ {
+		e := testEvent(i)
+		if err := o.Append(context.Background(), e); err != nil {
+			full = err
+			break
+		}
+		stored++
+		if i == 200 {
+			// Leave the outbox little room: the rest of the disk goes to
+			// another file, as a log or a core dump would take it.
+			if err := fillDisk(filler); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !errors.Is(full, ErrFull) || !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("filling the disk gave %v, want ErrFull wrapping ENOSPC", full)
+	}
+	if u := o.Usage(); !u.Full || u.MaxBytes != 0 {
+		t.Fatalf("usage after ENOSPC: %+v, want Full without a budget", u)
+	}
+	if n, _ := o.Backlog(); n != stored {
+		t.Fatalf("backlog %d, stored %d", n, stored)
+	}
+	mu.Lock()
+	for _, want := range []string{"journal space filling", "disk_free_bytes", "the disk is full"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	mu.Unlock()
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Append(context.Background(), testEvent(100001)); err != nil {
+		t.Fatalf("append after space was freed: %v", err)
+	}
+	if u := o.Usage(); u.Full {
+		t.Fatalf("still full after a successful commit: %+v", u)
+	}
+}
+
+// fillDisk writes to path until the file system is full.
+func fillDisk(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// lockedWriter serialises log writes with the test's reads.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -44,13 +44,26 @@ type Options struct {
 	// Retain is how long an "outside" record is kept to order late events
 	// (default 48 h); older ones are dropped at Open.
 	Retain time.Duration
+	// MaxAhead is how far a peer's event may be dated ahead of this gate's
+	// clock (default DefaultMaxAhead). A later one is ignored: its gate's
+	// clock is wrong, and since the latest tap wins, an entry dated 2099
+	// would keep its holder inside for ever.
+	MaxAhead time.Duration
+	// OnFuture, if set, is called for each peer event ignored for its date
+	// (the gate counts them in a metric).
+	OnFuture func()
 }
+
+// DefaultMaxAhead is Options.MaxAhead's default.
+const DefaultMaxAhead = 10 * time.Minute
 
 // Set is the site's "inside" set, in memory and persisted in bbolt. Safe for
 // concurrent use.
 type Set struct {
-	db  *bolt.DB
-	log *slog.Logger
+	db       *bolt.DB
+	log      *slog.Logger
+	maxAhead time.Duration
+	onFuture func()
 
 	mu      sync.Mutex
 	holders map[string]Presence
@@ -70,11 +83,17 @@ func Open(path string, opt Options) (*Set, error) {
 	if opt.Retain <= 0 {
 		opt.Retain = 48 * time.Hour
 	}
+	if opt.MaxAhead <= 0 {
+		opt.MaxAhead = DefaultMaxAhead
+	}
+	if opt.OnFuture == nil {
+		opt.OnFuture = func() {}
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("peers: open %s: %w; is another gateagent running on this file?", path, err)
 	}
-	s := &Set{db: db, log: log.With("component", "peers"), holders: map[string]Presence{}, dirty: map[string]struct{}{},
+	s := &Set{db: db, log: log.With("component", "peers"), maxAhead: opt.MaxAhead, onFuture: opt.OnFuture, holders: map[string]Presence{}, dirty: map[string]struct{}{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	cutoff := time.Now().Add(-opt.Retain)
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -127,11 +146,18 @@ func HolderKey(e *event.Event) string {
 
 // Handle takes one event message from a peer (or this gate, echoed by the
 // broker). It never blocks on the disk. Use it as the uplink handler for
-// Filter(prefix, site).
+// Filter(prefix, site). An event dated more than MaxAhead after this gate's
+// clock is ignored with one log line.
 func (s *Set) Handle(topic string, payload []byte) {
 	e, err := event.Decode(payload)
 	if err != nil {
 		s.log.Warn("peers: ignored undecodable event", "topic", topic, "err", err)
+		return
+	}
+	if ahead := time.Until(e.At); ahead > s.maxAhead {
+		s.log.Warn("peers: ignored an event dated ahead of this gate's clock; check that gate's clock (gateagent doctor)",
+			"topic", topic, "event", e.ID, "ahead", ahead.Round(time.Second).String(), "max_ahead", s.maxAhead.String())
+		s.onFuture()
 		return
 	}
 	s.Observe(&e)

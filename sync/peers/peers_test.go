@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -104,6 +105,41 @@ func TestHandleIgnoresGarbage(t *testing.T) {
 	}
 }
 
+// TestHandleIgnoresEventsFromTheFuture: a peer whose clock says 2099 does not
+// keep a holder inside for ever; a later real exit still counts, and the
+// ignored event is counted.
+func TestHandleIgnoresEventsFromTheFuture(t *testing.T) {
+	var ignored int
+	s, err := Open(filepath.Join(t.TempDir(), "peers.db"), Options{OnFuture: func() { ignored++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	tests := []struct {
+		name    string
+		kind    event.Kind
+		at      time.Time
+		inside  bool
+		ignored int
+	}{
+		{"entry now", event.KindEntry, now, true, 0},
+		{"exit dated 2099", event.KindExit, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), true, 1},
+		{"exit 5 minutes ahead (within bound)", event.KindExit, now.Add(5 * time.Minute), false, 1},
+		{"entry dated 2099", event.KindEntry, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), false, 2},
+		{"entry 11 minutes ahead", event.KindEntry, now.Add(11 * time.Minute), false, 3},
+	}
+	for i, tc := range tests {
+		e := ev(fmt.Sprintf("f%d", i), tc.kind, event.Admit, 0)
+		e.At = tc.at
+		b, _ := json.Marshal(e)
+		s.Handle("mynagate/v1/stadium/g2/events", b)
+		if _, in := s.Inside("s:T-1"); in != tc.inside || ignored != tc.ignored {
+			t.Fatalf("%s: inside %v ignored %d, want %v and %d", tc.name, in, ignored, tc.inside, tc.ignored)
+		}
+	}
+}
+
 // TestSharedAcrossGates runs two gates on one broker: an entry at gate 1 is
 // known at gate 2, which would refuse a second entry.
 func TestSharedAcrossGates(t *testing.T) {
@@ -139,6 +175,7 @@ func TestSharedAcrossGates(t *testing.T) {
 	// Gate 2 subscribes asynchronously after connecting: probe until it hears.
 	probe := ev("p1", event.KindEntry, event.Admit, 0)
 	probe.ServiceID = "probe"
+	probe.At = time.Now()
 	pb, _ := json.Marshal(probe)
 	waitInside(t, set2, "s:probe", func() { mqtttest.Publish(t, b.Addr(), "mynagate/v1/stadium/probe/events", pb, false) })
 	e := ev("e1", event.KindEntry, event.Admit, 0)

@@ -3,9 +3,10 @@ package uplink
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mynagate/mynagate/internal/mqttsub"
 )
 
 // Handler receives one message from a subscription. It runs on its own
@@ -36,21 +37,30 @@ func (u *Uplink) Handle(filter string, h Handler) error {
 // anyway) and does not wait for the broker.
 func (u *Uplink) Resubscribe(filter string) {
 	u.mu.Lock()
-	h, ok := u.handlers[filter]
+	_, ok := u.handlers[filter]
 	u.mu.Unlock()
 	if !ok || !u.Online() {
 		return
 	}
-	go u.subscribe(u.client, filter, h)
+	go u.subscribe(u.client, filter)
 }
 
-func (u *Uplink) subscribe(c mqtt.Client, filter string, h Handler) {
-	tok := c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) { h(m.Topic(), m.Payload()) })
-	if !tok.WaitTimeout(30 * time.Second) {
-		u.log.Warn("uplink: subscribe not acknowledged; retried at the next connect", "filter", filter)
-		return
+// filters returns every filter the gate subscribes to: the handlers' and the
+// hub's receipts for this gate.
+func (u *Uplink) filters() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := []string{u.receiptTop}
+	for f := range u.handlers {
+		out = append(out, f)
 	}
-	if err := tok.Error(); err != nil {
-		u.log.Warn("uplink: subscribe failed; retried at the next connect", "filter", filter, "err", err)
-	}
+	return out
+}
+
+// subscribe subscribes to filters and asks again for any the broker refuses
+// (internal/mqttsub). Messages are dispatched by the routes Run set, not by
+// the subscription, so a message that arrives before the SUBACK, or from the
+// session the broker kept, is handled all the same.
+func (u *Uplink) subscribe(c mqtt.Client, filters ...string) {
+	mqttsub.Subscribe(c, filters, mqttsub.Options{Logger: u.log})
 }

@@ -17,6 +17,16 @@ type Status struct {
 	// in seconds of the oldest of them (0 when none wait).
 	Backlog       int     `json:"backlog"`
 	OldestUnsentS float64 `json:"oldest_unsent_s"`
+	// The backlog split in two: AwaitingBroker events are not yet with the
+	// broker (never sent, or sent without a PUBACK yet), AwaitingHub ones
+	// are with the broker and wait for the hub's receipt. Each has the age
+	// in seconds of its oldest tap. A growing AwaitingBroker means the gate's
+	// link or the broker is down; a growing AwaitingHub with AwaitingBroker
+	// near 0 means the hub is down or not subscribed.
+	AwaitingBroker        int     `json:"awaiting_broker"`
+	AwaitingBrokerOldestS float64 `json:"awaiting_broker_oldest_s"`
+	AwaitingHub           int     `json:"awaiting_hub"`
+	AwaitingHubOldestS    float64 `json:"awaiting_hub_oldest_s"`
 	// OutboxBytes is the outbox file size; OutboxFull is set while the disk
 	// budget is exceeded and taps cannot be recorded.
 	OutboxBytes int64 `json:"outbox_bytes,omitempty"`
@@ -54,9 +64,10 @@ func (u *Uplink) CurrentStatus() Status {
 	}
 	var oldest time.Time
 	st.Backlog, oldest = u.ob.Backlog()
-	if !oldest.IsZero() {
-		st.OldestUnsentS = max(0, time.Since(oldest).Seconds())
-	}
+	st.OldestUnsentS = age(oldest)
+	w := u.Awaiting()
+	st.AwaitingBroker, st.AwaitingBrokerOldestS = w.Broker, age(w.BrokerOldest)
+	st.AwaitingHub, st.AwaitingHubOldestS = w.Hub, age(w.HubOldest)
 	usage := u.ob.Usage()
 	st.OutboxBytes, st.OutboxFull = usage.FileBytes, usage.Full
 	if u.cfg.Lists != nil {
@@ -66,6 +77,52 @@ func (u *Uplink) CurrentStatus() Status {
 		st.Health = u.cfg.Health()
 	}
 	return st
+}
+
+// age returns the seconds since t, 0 for the zero time.
+func age(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(0, time.Since(t).Seconds())
+}
+
+// Awaiting splits the backlog by what each event waits for.
+type Awaiting struct {
+	// Broker counts events not yet with the broker, Hub those with the
+	// broker waiting for the hub's receipt; the Oldest times are the tap
+	// times of the oldest of each (zero when none).
+	Broker, Hub             int
+	BrokerOldest, HubOldest time.Time
+}
+
+// Awaiting returns what the backlog waits for now.
+func (u *Uplink) Awaiting() Awaiting {
+	var w Awaiting
+	u.fmu.Lock()
+	next := u.fl.next
+	for _, f := range u.fl.byseq {
+		if f.awaitingHub() {
+			w.Hub++
+			w.HubOldest = earliest(w.HubOldest, f.at)
+		} else {
+			w.BrokerOldest = earliest(w.BrokerOldest, f.at)
+		}
+	}
+	u.fmu.Unlock()
+	n, _ := u.ob.Backlog()
+	w.Broker = max(0, n-w.Hub)
+	if evs, err := u.ob.Pending(next, 1); err == nil && len(evs) == 1 {
+		w.BrokerOldest = earliest(w.BrokerOldest, evs[0].At)
+	}
+	return w
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // statusLoop publishes the status on connect and then periodically, apart from

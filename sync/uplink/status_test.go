@@ -118,6 +118,7 @@ func TestHandleAndResubscribe(t *testing.T) {
 // TestStatusGolden pins the status payload the hub and dashboards parse.
 func TestStatusGolden(t *testing.T) {
 	st := Status{Site: "stadium", Gate: "g1", Online: true, Backlog: 12, OldestUnsentS: 4.5, OutboxBytes: 65536,
+		AwaitingBroker: 10, AwaitingBrokerOldestS: 4.5, AwaitingHub: 2, AwaitingHubOldestS: 1.25,
 		Lists: map[string]ListStatus{"whitelist": {Version: 7, AppliedAt: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}},
 		Clock: time.Date(2026, 12, 1, 9, 30, 0, 123456789, time.UTC), Software: "mynagate 0.1.0"}
 	got, err := json.MarshalIndent(st, "", "  ")

@@ -1,8 +1,16 @@
 // Package uplink publishes a gate's outbox to the hub over MQTT: every event, in
 // sequence order, at QoS 1, one JSON object per message on
-// {prefix}/{site}/{gate}/events. An event leaves the outbox only after the broker's
-// PUBACK, so a lost connection, a dead broker or a killed process loses nothing;
-// what was in flight is sent again after reconnect and the hub deduplicates by id.
+// {prefix}/{site}/{gate}/events. An event leaves the outbox only on the hub's
+// receipt (sync/receipts), never on the broker's PUBACK alone, so a lost
+// connection, a broker that drops or forgets messages, a crashed hub or a killed
+// gate loses nothing: what the hub has not receipted within ConfirmTimeout is
+// sent again, and the hub deduplicates by id.
+//
+// Two windows bound the work in flight: at most 256 events wait for the
+// broker's PUBACK, and at most 4096 for the hub's receipt. While the hub is
+// silent (no receipt for ConfirmTimeout), the uplink resends only a few of the
+// oldest events per second, backing off, rather than flood a broker whose
+// subscriber is away; the first receipt after the silence sends the rest.
 //
 // The uplink reconnects forever (paho's exponential backoff, 1 s doubling to
 // MaxReconnectInterval, plus random jitter so that a site's gates do not
@@ -11,6 +19,7 @@
 package uplink
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -21,6 +30,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,14 +39,22 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mynagate/mynagate/sync/outbox"
+	"github.com/mynagate/mynagate/sync/receipts"
 )
 
 // DefaultPrefix is the topic prefix when Config.Prefix is empty.
 const DefaultPrefix = "mynagate/v1"
 
-// window is how many events may wait for PUBACK at once: enough to keep a
-// loopback or LAN link busy, far below MQTT's 65535 packet ids.
-const window = 256
+const (
+	// brokerWindow is how many events may wait for PUBACK at once: enough to
+	// keep a loopback or LAN link busy, far below MQTT's 65535 packet ids.
+	brokerWindow = 256
+	// hubWindow is how many events may be published and not yet receipted by
+	// the hub: enough for several of the hub's group commits in flight.
+	hubWindow = 4096
+	// probe is how many events are resent per tick while the hub is silent.
+	probe = 64
+)
 
 // Config says where and as whom a gate connects.
 type Config struct {
@@ -62,6 +80,10 @@ type Config struct {
 	// StatusInterval is how often the retained status is refreshed while
 	// connected; default 30 s.
 	StatusInterval time.Duration
+	// ConfirmTimeout is how long an event the broker acknowledged may wait
+	// for the hub's receipt before it is sent again; default 30 s. Each
+	// further resend of the same event waits twice as long, up to 16 times.
+	ConfirmTimeout time.Duration
 	// Lists reports the gate's list versions for the status message; nil
 	// reports none. It is called from the uplink's goroutine and must not block.
 	Lists func() map[string]ListStatus
@@ -82,20 +104,26 @@ type Uplink struct {
 
 	online atomic.Bool
 	// ackLatency is the publish-to-PUBACK time of the last acknowledged event,
-	// in nanoseconds.
-	ackLatency atomic.Int64
-	// confirmed is the highest seq whose PUBACK arrived with every lower
-	// published seq also acknowledged: a new session resumes after it.
-	confirmed atomic.Uint64
+	// and hubLatency the first-publish-to-receipt time of the last receipted
+	// one, in nanoseconds.
+	ackLatency, hubLatency atomic.Int64
 
-	mu            sync.Mutex
-	cancelSession context.CancelFunc
-	handlers      map[string]Handler // by topic filter
-	running       bool
+	mu       sync.Mutex
+	handlers map[string]Handler // by topic filter
+	running  bool
 	// wake is signalled when the connection comes up.
 	wake chan struct{}
 	// statusNow is signalled to publish the status at once (on connect).
 	statusNow chan struct{}
+	// pubacks carries completed publish tokens, receipted the hub's
+	// receipts, to the publishing loop.
+	pubacks    chan pubDone
+	receipted  chan []receipts.Receipt
+	receiptTop string
+
+	// fmu guards the flight table, which only the publishing loop changes.
+	fmu sync.Mutex
+	fl  flights
 }
 
 // New checks cfg and prepares the MQTT client; it does not connect. log may be
@@ -128,14 +156,21 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 	if cfg.StatusInterval <= 0 {
 		cfg.StatusInterval = 30 * time.Second
 	}
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = 30 * time.Second
+	}
 	up := &Uplink{
-		cfg:       cfg,
-		ob:        ob,
-		log:       log.With("component", "uplink", "broker", cfg.Broker),
-		topic:     cfg.Prefix + "/" + cfg.Site + "/" + cfg.Gate + "/events",
-		handlers:  map[string]Handler{},
-		wake:      make(chan struct{}, 1),
-		statusNow: make(chan struct{}, 1),
+		cfg:        cfg,
+		ob:         ob,
+		log:        log.With("component", "uplink", "broker", cfg.Broker),
+		topic:      cfg.Prefix + "/" + cfg.Site + "/" + cfg.Gate + "/events",
+		handlers:   map[string]Handler{},
+		wake:       make(chan struct{}, 1),
+		statusNow:  make(chan struct{}, 1),
+		pubacks:    make(chan pubDone, brokerWindow),
+		receipted:  make(chan []receipts.Receipt, 64),
+		receiptTop: receipts.Topic(cfg.Prefix, cfg.Site, cfg.Gate),
+		fl:         flights{byseq: map[uint64]*flight{}},
 	}
 	will, err := json.Marshal(Status{Site: cfg.Site, Gate: cfg.Gate, Online: false, Software: cfg.SoftwareVersion})
 	if err != nil {
@@ -161,8 +196,9 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		// slow list download cannot stall PUBACKs or the reverse.
 		SetOrderMatters(false).
 		// The outbox is the durable buffer; paho's store only holds what is
-		// in flight, and the ordered store resends it in publish order after
-		// a reconnect so that first sightings at the hub stay in seq order.
+		// in flight, and resends it in publish order after a reconnect. The
+		// uplink does not publish those events again itself: their tokens
+		// complete when paho resends them.
 		SetStore(mqtt.NewOrderedMemoryStore()).
 		SetOnConnectHandler(up.onConnect).
 		SetConnectionLostHandler(up.onLost).
@@ -225,17 +261,15 @@ func (u *Uplink) Online() bool { return u.online.Load() }
 // its PUBACK; zero before the first.
 func (u *Uplink) PublishLatency() time.Duration { return time.Duration(u.ackLatency.Load()) }
 
+// HubLatency is the time from first publishing the last receipted event to the
+// hub's receipt for it; zero before the first.
+func (u *Uplink) HubLatency() time.Duration { return time.Duration(u.hubLatency.Load()) }
+
 // Topic returns the topic events are published on.
 func (u *Uplink) Topic() string { return u.topic }
 
 func (u *Uplink) onConnect(c mqtt.Client) {
-	u.mu.Lock()
 	u.online.Store(true)
-	filters := make(map[string]Handler, len(u.handlers))
-	for f, h := range u.handlers {
-		filters[f] = h
-	}
-	u.mu.Unlock()
 	u.log.Info("uplink connected")
 	for _, ch := range []chan struct{}{u.wake, u.statusNow} {
 		select {
@@ -245,19 +279,15 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 	}
 	// Resubscribe even though the session is persistent: a broker that lost
 	// its state (restarted without persistence) would otherwise go silent.
-	// In a goroutine: the connect handler must not wait on the network.
-	for f, h := range filters {
-		go u.subscribe(c, f, h)
-	}
+	// One SUBSCRIBE for every filter; the routes were set before connecting,
+	// so messages the broker had queued for the session are handled whenever
+	// they arrive. In a goroutine: the connect handler must not wait on the
+	// network.
+	go u.subscribe(c, u.filters()...)
 }
 
 func (u *Uplink) onLost(_ mqtt.Client, err error) {
-	u.mu.Lock()
 	u.online.Store(false)
-	if u.cancelSession != nil {
-		u.cancelSession()
-	}
-	u.mu.Unlock()
 	u.log.Warn("uplink connection lost; taps are kept on disk and sent after reconnect", "err", err)
 }
 
@@ -285,8 +315,12 @@ func (u *Uplink) Run(ctx context.Context) error {
 		return errors.New("uplink: Run called twice")
 	}
 	u.running = true
+	for f, h := range u.handlers {
+		u.client.AddRoute(f, func(_ mqtt.Client, m mqtt.Message) { h(m.Topic(), m.Payload()) })
+	}
 	u.mu.Unlock()
-	acks := make(chan uint64, 4*window)
+	u.client.AddRoute(u.receiptTop, u.onReceipt)
+	acks := make(chan []receipts.Receipt, 64)
 	ackDone := make(chan struct{})
 	go u.acker(acks, ackDone)
 	statusDone := make(chan struct{})
@@ -303,136 +337,275 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.online.Store(false)
 	}()
 	u.client.Connect() // with ConnectRetry, completion is reported via onConnect
+	u.loop(ctx, acks)
+	return nil
+}
+
+// onReceipt takes a receipt message from the hub to the publishing loop.
+func (u *Uplink) onReceipt(_ mqtt.Client, m mqtt.Message) {
+	rs, err := receipts.Parse(m.Payload())
+	if err != nil {
+		u.log.Warn("uplink: ignored a malformed receipt; the events it names are sent again", "topic", m.Topic(), "err", err)
+		return
+	}
+	u.receipted <- rs
+}
+
+// pubDone is a publish whose token completed.
+type pubDone struct {
+	seq uint64
+	tok mqtt.Token
+}
+
+// flight is an event taken from the outbox and published at least once.
+type flight struct {
+	seq     uint64
+	id      string
+	at      time.Time // tap time
+	payload []byte
+	first   time.Time // first publish
+	sent    time.Time // last publish
+	// tok is the last publish's token while it waits for PUBACK; acked is
+	// when that PUBACK came (zero while waiting, or after a failed publish).
+	tok   mqtt.Token
+	acked time.Time
+	tries int
+}
+
+// awaitingHub reports whether the broker has the flight and the hub's receipt
+// is what it waits for.
+func (f *flight) awaitingHub() bool { return f.tok == nil && !f.acked.IsZero() }
+
+// flights is the publishing loop's table of events in flight.
+type flights struct {
+	byseq map[uint64]*flight
+	// next is the highest seq taken from the outbox; more says the outbox
+	// may hold events after it.
+	next uint64
+	more bool
+	// inBroker counts flights waiting for PUBACK.
+	inBroker int
+	// lastReceipt is when the hub last answered (or Run started).
+	lastReceipt time.Time
+}
+
+// loop is the publishing loop: it owns the flight table.
+func (u *Uplink) loop(ctx context.Context, acks chan<- []receipts.Receipt) {
+	tickEvery := min(time.Second, u.cfg.ConfirmTimeout/4)
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	u.fmu.Lock()
+	u.fl.lastReceipt = time.Now()
+	u.fl.more = true
+	u.fmu.Unlock()
 	for {
-		if !u.online.Load() {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-u.wake:
-				continue
+		if u.online.Load() {
+			if err := u.fill(ctx); err != nil {
+				u.log.Error("uplink: read the backlog; retried shortly, check the disk", "err", err)
 			}
 		}
-		sctx, cancel := context.WithCancel(ctx)
-		u.mu.Lock()
-		if !u.online.Load() {
-			u.mu.Unlock()
-			cancel()
-			continue
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.wake:
+			u.setMore()
+		case <-u.ob.Notify():
+			u.setMore()
+		case d := <-u.pubacks:
+			u.pubacked(d)
+		case rs := <-u.receipted:
+			u.receipt(ctx, rs)
+			acks <- rs
+		case <-tick.C:
+			if u.online.Load() {
+				u.resendDue(ctx, time.Now())
+			}
 		}
-		u.cancelSession = cancel
-		u.mu.Unlock()
-		err := u.session(sctx, cancel, acks)
-		u.mu.Lock()
-		u.cancelSession = nil
-		u.mu.Unlock()
-		cancel()
-		if ctx.Err() != nil {
+	}
+}
+
+func (u *Uplink) setMore() {
+	u.fmu.Lock()
+	u.fl.more = true
+	u.fmu.Unlock()
+}
+
+// fill publishes events from the outbox that were never published in this
+// run, while both windows have room.
+func (u *Uplink) fill(ctx context.Context) error {
+	u.fmu.Lock()
+	defer u.fmu.Unlock()
+	for u.fl.more && u.online.Load() {
+		room := min(hubWindow-len(u.fl.byseq), brokerWindow-u.fl.inBroker)
+		if room <= 0 {
 			return nil
 		}
-		if err != nil {
-			u.log.Warn("uplink: publishing stopped; retrying from the last acknowledged event", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-		}
-	}
-}
-
-// inflight is a published event waiting for its PUBACK.
-type inflight struct {
-	seq  uint64
-	tok  mqtt.Token
-	sent time.Time
-}
-
-// session publishes from just after the last confirmed event until ctx ends or a
-// publish fails. Confirmations are consumed in publish order, so confirmed only
-// ever covers a gap-free prefix.
-func (u *Uplink) session(ctx context.Context, cancel context.CancelFunc, acks chan<- uint64) error {
-	queue := make(chan inflight, window)
-	confirmErr := make(chan error, 1)
-	go func() { confirmErr <- u.confirm(ctx, cancel, queue, acks) }()
-	err := u.publish(ctx, queue)
-	close(queue)
-	if cerr := <-confirmErr; cerr != nil {
-		return cerr
-	}
-	return err
-}
-
-func (u *Uplink) publish(ctx context.Context, queue chan<- inflight) error {
-	after := u.confirmed.Load()
-	for {
-		evs, err := u.ob.Pending(after, window)
+		evs, err := u.ob.Pending(u.fl.next, room)
 		if err != nil {
 			return fmt.Errorf("uplink: read backlog: %w", err)
 		}
-		if len(evs) == 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-u.ob.Notify():
-				continue
-			}
+		if len(evs) < room {
+			u.fl.more = false
 		}
 		for i := range evs {
 			payload, err := json.Marshal(&evs[i])
 			if err != nil {
 				return fmt.Errorf("uplink: encode event seq %d: %w", evs[i].Seq, err)
 			}
-			tok := u.client.Publish(u.topic, 1, false, payload)
-			select {
-			case queue <- inflight{seq: evs[i].Seq, tok: tok, sent: time.Now()}:
-			case <-ctx.Done():
-				return nil
-			}
-			after = evs[i].Seq
+			f := &flight{seq: evs[i].Seq, id: evs[i].ID, at: evs[i].At, payload: payload}
+			u.fl.byseq[f.seq] = f
+			u.fl.next = f.seq
+			u.send(ctx, f)
 		}
-	}
-}
-
-func (u *Uplink) confirm(ctx context.Context, cancel context.CancelFunc, queue <-chan inflight, acks chan<- uint64) error {
-	for p := range queue {
-		select {
-		case <-p.tok.Done():
-		case <-ctx.Done():
-			return nil
-		}
-		if err := p.tok.Error(); err != nil {
-			cancel()
-			return fmt.Errorf("uplink: publish seq %d: %w", p.seq, err)
-		}
-		u.confirmed.Store(p.seq)
-		u.ackLatency.Store(int64(time.Since(p.sent)))
-		acks <- p.seq
 	}
 	return nil
 }
 
-// acker removes acknowledged events from the outbox, many per commit.
-func (u *Uplink) acker(acks <-chan uint64, done chan<- struct{}) {
+// send publishes f; the caller holds fmu.
+func (u *Uplink) send(ctx context.Context, f *flight) {
+	now := time.Now()
+	if f.first.IsZero() {
+		f.first = now
+	}
+	f.sent, f.acked = now, time.Time{}
+	f.tries++
+	tok := u.client.Publish(u.topic, 1, false, f.payload)
+	f.tok = tok
+	u.fl.inBroker++
+	go func() {
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case u.pubacks <- pubDone{seq: f.seq, tok: tok}:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// pubacked records a completed publish: now the hub's receipt is awaited, or,
+// if the publish failed, the event is due again.
+func (u *Uplink) pubacked(d pubDone) {
+	u.fmu.Lock()
+	defer u.fmu.Unlock()
+	f := u.fl.byseq[d.seq]
+	if f == nil || f.tok != d.tok {
+		return // receipted meanwhile, or an older publish of it
+	}
+	f.tok = nil
+	u.fl.inBroker--
+	u.fl.more = true
+	if err := d.tok.Error(); err != nil {
+		u.log.Debug("uplink: publish failed; sent again", "seq", f.seq, "err", err)
+		return
+	}
+	f.acked = time.Now()
+	u.ackLatency.Store(int64(f.acked.Sub(f.sent)))
+}
+
+// receipt drops the receipted events from the table. The first receipt after
+// the hub was silent makes every waiting event due at once: the hub is back,
+// and whatever the broker dropped meanwhile must come again.
+func (u *Uplink) receipt(ctx context.Context, rs []receipts.Receipt) {
+	now := time.Now()
+	u.fmu.Lock()
+	wasQuiet := u.quiet(now)
+	for _, r := range rs {
+		f := u.fl.byseq[r.Seq]
+		if f == nil || f.id != r.ID {
+			continue
+		}
+		if f.tok != nil {
+			u.fl.inBroker--
+		}
+		delete(u.fl.byseq, r.Seq)
+		u.hubLatency.Store(int64(now.Sub(f.first)))
+	}
+	u.fl.lastReceipt = now
+	u.fl.more = true
+	if wasQuiet {
+		for _, f := range u.fl.byseq {
+			if f.awaitingHub() {
+				f.tries, f.acked = 0, now.Add(-u.cfg.ConfirmTimeout)
+			}
+		}
+	}
+	u.fmu.Unlock()
+	if wasQuiet && u.online.Load() {
+		u.log.Info("uplink: the hub answers again; sending what it has not receipted")
+		u.resendDue(ctx, now)
+	}
+}
+
+// quiet reports whether events wait for the hub and it has said nothing for
+// ConfirmTimeout. The caller holds fmu.
+func (u *Uplink) quiet(now time.Time) bool {
+	if now.Sub(u.fl.lastReceipt) < u.cfg.ConfirmTimeout {
+		return false
+	}
+	for _, f := range u.fl.byseq {
+		if f.awaitingHub() {
+			return true
+		}
+	}
+	return false
+}
+
+// resendDue publishes again the events whose receipt is overdue, oldest first,
+// within the broker window; while the hub is silent only a few per tick.
+func (u *Uplink) resendDue(ctx context.Context, now time.Time) {
+	u.fmu.Lock()
+	defer u.fmu.Unlock()
+	var due []*flight
+	for _, f := range u.fl.byseq {
+		if f.tok != nil {
+			continue
+		}
+		at := f.sent // a failed publish is due at once
+		if !f.acked.IsZero() {
+			at = f.acked.Add(u.cfg.ConfirmTimeout << min(max(f.tries-1, 0), 4))
+		}
+		if !now.Before(at) {
+			due = append(due, f)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	slices.SortFunc(due, func(a, b *flight) int { return cmp.Compare(a.seq, b.seq) })
+	limit := brokerWindow - u.fl.inBroker
+	if u.quiet(now) {
+		limit = min(limit, probe)
+	}
+	for _, f := range due[:max(0, min(limit, len(due)))] {
+		u.send(ctx, f)
+	}
+}
+
+// acker removes receipted events from the outbox, many per commit.
+func (u *Uplink) acker(acks <-chan []receipts.Receipt, done chan<- struct{}) {
 	defer close(done)
-	batch := make([]uint64, 0, 4*window)
-	for s := range acks {
-		batch = append(batch[:0], s)
+	var batch []receipts.Receipt
+	for rs := range acks {
+		batch = append(batch[:0], rs...)
 	more:
-		for len(batch) < cap(batch) {
+		for len(batch) < 4*hubWindow {
 			select {
-			case s, ok := <-acks:
+			case rs, ok := <-acks:
 				if !ok {
 					break more
 				}
-				batch = append(batch, s)
+				batch = append(batch, rs...)
 			default:
 				break more
 			}
 		}
 		if err := u.ob.Ack(batch...); err != nil {
 			// The events stay in the outbox and are sent again after a
-			// restart; the hub drops the duplicates.
-			u.log.Error("uplink: remove acknowledged events from the outbox; check the disk", "err", err, "events", len(batch))
+			// restart; the hub drops the duplicates and receipts them again.
+			u.log.Error("uplink: remove receipted events from the outbox; check the disk", "err", err, "events", len(batch))
 		}
 	}
 }

@@ -86,9 +86,10 @@ func checkInOrder(t *testing.T, msgs []mqtttest.Message, n int) []event.Event {
 	return out
 }
 
-func TestBacklogPublishedInOrderAndAcked(t *testing.T) {
+func TestBacklogPublishedInOrderAndReceipted(t *testing.T) {
 	b := mqtttest.Start(t)
 	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
+	mqtttest.StartReceipter(t, b.Addr(), DefaultPrefix)
 	ob := newOutbox(t)
 	const n = 1000
 	want := map[string]*event.Event{}
@@ -141,6 +142,7 @@ func TestLiveAppendsFollowBacklog(t *testing.T) {
 func TestBrokerOutageKeepsBacklog(t *testing.T) {
 	b := mqtttest.Start(t)
 	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
+	mqtttest.StartReceipter(t, b.Addr(), DefaultPrefix)
 	p := mqtttest.NewProxy(t, b.HostPort())
 	ob := newOutbox(t)
 	up := run(t, Config{Broker: p.Addr(), Site: "stadium", Gate: "g1"}, ob)
@@ -163,8 +165,9 @@ func TestBrokerOutageKeepsBacklog(t *testing.T) {
 		t.Fatalf("backlog %d while cut, want at least 290", n)
 	}
 	p.Restore()
-	// Events in flight at the cut may arrive twice; deduplicated by id, the
-	// hub sees each once and in seq order.
+	// Events in flight at the cut may arrive twice (QoS 1 is at least once
+	// on the wire); deduplicated by id, the hub sees each once and in seq
+	// order.
 	msgs, ok := sub.WaitFor(60*time.Second, distinctAtLeast(t, 300))
 	if !ok {
 		t.Fatalf("after restore got %d distinct of 300 events", len(dedupe(t, msgs)))
@@ -215,7 +218,7 @@ func dedupe(t *testing.T, msgs []mqtttest.Message) []event.Event {
 
 func waitBacklog(t *testing.T, ob *outbox.Outbox, want int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		n, _ := ob.Backlog()
 		if n == want {
@@ -271,5 +274,104 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// TestPubackAloneDeletesNothing: with no hub answering, every event reaches
+// the broker (and a subscriber) and still stays in the outbox, counted as
+// awaiting the hub's receipt.
+func TestPubackAloneDeletesNothing(t *testing.T) {
+	b := mqtttest.Start(t)
+	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
+	ob := newOutbox(t)
+	const n = 300
+	for i := 1; i <= n; i++ {
+		if err := ob.Append(context.Background(), testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1"}, ob)
+	sub.WaitN(n, 30*time.Second)
+	waitFor(t, "every event awaiting the hub", func() bool { return up.CurrentStatus().AwaitingHub == n })
+	st := up.CurrentStatus()
+	if st.Backlog != n || st.AwaitingBroker != 0 || st.AwaitingHubOldestS <= 0 {
+		t.Fatalf("status %+v: want backlog %d, all awaiting the hub with an age", st, n)
+	}
+}
+
+// TestUnreceiptedEventsAreSentAgain: a hub that missed the first sending (down,
+// or the broker dropped its queue) gets the events again after ConfirmTimeout,
+// and the gate forgets them only on the receipts.
+func TestUnreceiptedEventsAreSentAgain(t *testing.T) {
+	b := mqtttest.Start(t)
+	r := mqtttest.StartReceipter(t, b.Addr(), DefaultPrefix)
+	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
+	r.Deaf(true)
+	ob := newOutbox(t)
+	const n = 500
+	for i := 1; i <= n; i++ {
+		if err := ob.Append(context.Background(), testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", ConfirmTimeout: time.Second}, ob)
+	sub.WaitN(n, 30*time.Second)
+	if got, _ := r.Distinct(); got != 0 {
+		t.Fatalf("deaf receipter saw %d events", got)
+	}
+	r.Deaf(false)
+	waitBacklog(t, ob, 0)
+	if got, _ := r.Distinct(); got != n {
+		t.Fatalf("receipter has %d distinct events, want %d", got, n)
+	}
+}
+
+// TestCleanConnectsSendEachEventOnce: reconnecting without a cut sends each
+// event once on the wire. (The uplink used to republish what paho resent
+// itself after every connect.)
+func TestCleanConnectsSendEachEventOnce(t *testing.T) {
+	b := mqtttest.Start(t)
+	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
+	mqtttest.StartReceipter(t, b.Addr(), DefaultPrefix)
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	const rounds, each = 15, 40
+	for round := range rounds {
+		ob, err := outbox.Open(path, outbox.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := New(Config{Broker: b.Addr(), Site: "stadium", Gate: "g1"}, ob, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- up.Run(ctx) }()
+		for i := range each {
+			if err := ob.Append(context.Background(), testEvent(round*each+i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitBacklog(t, ob, 0)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		ob.Close()
+	}
+	msgs := sub.WaitN(rounds*each, 30*time.Second)
+	if got := len(dedupe(t, msgs)); got != len(msgs) || got != rounds*each {
+		t.Fatalf("%d messages for %d distinct events, want %d each once", len(msgs), got, rounds*each)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
