@@ -34,8 +34,8 @@ import (
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/reader/jpki"
 	"github.com/mynagate/mynagate/sync/outbox"
-	"github.com/mynagate/mynagate/sync/receipts"
 	"github.com/mynagate/mynagate/sync/peers"
+	"github.com/mynagate/mynagate/sync/receipts"
 	"github.com/mynagate/mynagate/vcard"
 	"github.com/mynagate/mynagate/vcard/pki"
 )

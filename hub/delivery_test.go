@@ -473,7 +473,7 @@ func TestPeerFeedWithRetainedLists(t *testing.T) {
 				t.Cleanup(func() { set.Close() })
 				path := filepath.Join(t.TempDir(), name+".db")
 				handlers := map[string]uplink.Handler{
-					listsFilter: func(string, []byte) { time.Sleep(10 * time.Millisecond) },
+					listsFilter:                           func(string, []byte) { time.Sleep(10 * time.Millisecond) },
 					peers.Filter(r.cfg.Prefix, "stadium"): set.Handle,
 				}
 				g := r.startGate(t, name, path, handlers)

@@ -19,8 +19,8 @@ import (
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/reader"
-	"github.com/mynagate/mynagate/vcard"
 	"github.com/mynagate/mynagate/sync/uplink"
+	"github.com/mynagate/mynagate/vcard"
 	"github.com/mynagate/mynagate/vcard/pki"
 )
 
