@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,16 +60,86 @@ func TestBenchHubIngest(t *testing.T) {
 
 	for _, mode := range []string{"embedded", "mosquitto"} {
 		cfg := testConfig(t)
-		note := "embedded mochi broker, fsync before PUBACK"
+		note := "embedded mochi broker, fsync before PUBACK, receipts"
 		name := "hub_ingest_events_per_s"
 		if mode == "mosquitto" {
-			b := mqtttest.Start(t)
+			b := mqtttest.StartDefault(t)
 			cfg.Listen, cfg.Broker = "", b.Addr()
-			note = "external mosquitto, hub acks after its commit"
-			name = "hub_ingest_mosquitto_events_per_s"
+			note = "mosquitto on its default settings, end-to-end receipts"
+			name = "drain_to_hub_store_events_per_s"
 		}
 		rate := drainGates(t, cfg, n, now)
-		fmt.Printf("BENCH %s %.0f events/s events=%d gates=4 gate outboxes -> %s -> hub store, loopback\n", name, rate, n, note)
+		fmt.Printf("BENCH %s %.0f events/s events=%d gates=4 gate backlogs -> %s -> hub store, until every gate's outbox is empty, loopback\n", name, rate, n, note)
+	}
+}
+
+// TestBenchTapToHubStore measures tap_to_hub_store_ms_p50 and _p95: from a tap
+// journaled on the gate (Append returned) to the event in the hub's store, one
+// tap at a time, online, loopback, through Mosquitto on its default settings
+// (and, as tap_to_hub_store_embedded_ms_*, the embedded broker).
+func TestBenchTapToHubStore(t *testing.T) {
+	if os.Getenv("MYNAGATE_BENCH") != "1" {
+		t.Skip("benchmark; set MYNAGATE_BENCH=1")
+	}
+	const taps = 300
+	for _, mode := range []string{"mosquitto", "embedded"} {
+		cfg := testConfig(t)
+		name := "tap_to_hub_store_embedded_ms"
+		if mode == "mosquitto" {
+			b := mqtttest.StartDefault(t)
+			cfg.Listen, cfg.Broker = "", b.Addr()
+			name = "tap_to_hub_store_ms"
+		}
+		h := startHub(t, cfg)
+		ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: "g1"}, ob, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { up.Run(ctx); close(done) }()
+		stored := func(id string) bool {
+			_, ok, err := h.Store().Event(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		// Warm up: the first tap waits for the hub's subscription.
+		warm := tap(-1, "g1", event.KindEntry, time.Now())
+		if err := ob.Append(ctx, warm); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the first tap at the hub", func() bool { return stored(warm.ID) })
+		lat := make([]time.Duration, 0, taps)
+		for i := range taps {
+			e := tap(i, "g1", event.KindEntry, time.Now())
+			if err := ob.Append(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			for !stored(e.ID) {
+				time.Sleep(200 * time.Microsecond)
+			}
+			lat = append(lat, time.Since(start))
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		ob.Close()
+		slices.Sort(lat)
+		for _, q := range []struct {
+			name string
+			at   float64
+		}{{"p50", 0.50}, {"p95", 0.95}} {
+			d := lat[int(q.at*float64(len(lat)-1))]
+			fmt.Printf("BENCH %s_%s %.1f ms taps=%d one tap at a time, journaled on the gate -> in the hub's store, %s, loopback\n",
+				name, q.name, float64(d.Microseconds())/1000, taps, mode)
+		}
 	}
 }
 
@@ -82,6 +153,7 @@ func drainGates(t *testing.T, cfg *Config, n int, now time.Time) float64 {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var ups []*uplink.Uplink
+	var obs []*outbox.Outbox
 	for g := range gates {
 		gate := fmt.Sprintf("g%d", g)
 		ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
@@ -104,7 +176,7 @@ func drainGates(t *testing.T, cfg *Config, n int, now time.Time) float64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ups = append(ups, up)
+		ups, obs = append(ups, up), append(obs, ob)
 	}
 	// With an external broker the hub's subscription must exist before the
 	// gates publish: wait for its session by watching a probe status.
@@ -116,19 +188,30 @@ func drainGates(t *testing.T, cfg *Config, n int, now time.Time) float64 {
 	for _, up := range ups {
 		go up.Run(ctx)
 	}
+	// Drained means receipted: every gate's outbox is empty, so every
+	// event is in the hub's store and the gate knows it.
 	for {
-		v, err := h.Store().View()
-		if err != nil {
-			t.Fatal(err)
+		left := 0
+		for _, ob := range obs {
+			k, _ := ob.Backlog()
+			left += k
 		}
-		var total uint64
-		for _, g := range v.Gates {
-			total += g.Events
-		}
-		if total >= uint64(n) {
+		if left == 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return float64(n) / time.Since(start).Seconds()
+	elapsed := time.Since(start)
+	v, err := h.Store().View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, g := range v.Gates {
+		total += g.Events
+	}
+	if total != uint64(n) {
+		t.Fatalf("drained gates, but the store holds %d of %d events", total, n)
+	}
+	return float64(n) / elapsed.Seconds()
 }

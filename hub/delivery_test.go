@@ -243,7 +243,7 @@ func (r *rig) checkStored(t *testing.T, n int, gates ...string) {
 }
 
 // TestDeliveryTapsBeforeTheHubEverRan: 5,000 taps decided before any hub had
-// connected. Through Mosquitto the gate published all it may (a hub window)
+// connected. Through Mosquitto the gate published what its window allows
 // to a broker with no subscriber, which dropped them on PUBACK; the gate kept
 // them, and once the hub runs they are all stored.
 func TestDeliveryTapsBeforeTheHubEverRan(t *testing.T) {
@@ -254,7 +254,7 @@ func TestDeliveryTapsBeforeTheHubEverRan(t *testing.T) {
 			g := r.startGate(t, "g1", filepath.Join(t.TempDir(), "g1.db"), nil)
 			g.burst(t, 0, n)
 			if r.mosquitto != nil {
-				waitFor(t, "the gate to publish a window to the broker", func() bool { return g.up.Awaiting().Hub >= 4096 })
+				waitFor(t, "the gate to publish taps to the broker", func() bool { return g.up.Awaiting().Hub > 0 })
 			}
 			hub := r.startHub(t)
 			waitDrained(t, 2*time.Minute, g)

@@ -6,11 +6,13 @@
 // gate loses nothing: what the hub has not receipted within ConfirmTimeout is
 // sent again, and the hub deduplicates by id.
 //
-// Two windows bound the work in flight: at most 256 events wait for the
-// broker's PUBACK, and at most 4096 for the hub's receipt. While the hub is
-// silent (no receipt for ConfirmTimeout), the uplink resends only a few of the
-// oldest events per second, backing off, rather than flood a broker whose
-// subscriber is away; the first receipt after the silence sends the rest.
+// At most 256 events are out at once, waiting for the broker's PUBACK or the
+// hub's receipt. An event with no receipt when a later one has one was
+// dropped by the broker and is sent again at once; one with no receipt
+// ConfirmTimeout after its PUBACK is sent again, backing off. While the hub
+// is silent, the uplink resends only a few of the oldest events per tick,
+// rather than flood a broker whose subscriber is away; the first receipt
+// after the silence sends the rest.
 //
 // The uplink reconnects forever (paho's exponential backoff, 1 s doubling to
 // MaxReconnectInterval, plus random jitter so that a site's gates do not
@@ -50,10 +52,20 @@ const (
 	// keep a loopback or LAN link busy, far below MQTT's 65535 packet ids.
 	brokerWindow = 256
 	// hubWindow is how many events may be published and not yet receipted by
-	// the hub: enough for several of the hub's group commits in flight.
-	hubWindow = 4096
+	// the hub: enough to keep the hub's group commit busy, and small enough
+	// that a few gates bursting together stay within Mosquitto's default
+	// queue of 1,000 messages for the hub (past it, it drops them).
+	hubWindow = 256
 	// probe is how many events are resent per tick while the hub is silent.
 	probe = 64
+	// gapSlack is how long an event the broker acknowledged may go without
+	// a receipt once an event sent after it was receipted, before it counts
+	// as lost and is sent again: a broker delivers a client's messages in
+	// order and the hub receipts them in order, so a receipt for a later
+	// event means the broker dropped the earlier one (Mosquitto does past
+	// its queue of 1,000). The slack covers hub instances that commit out
+	// of step.
+	gapSlack = 200 * time.Millisecond
 )
 
 // Config says where and as whom a gate connects.
@@ -370,6 +382,10 @@ type flight struct {
 	tok   mqtt.Token
 	acked time.Time
 	tries int
+	// sendNo numbers the flight's last send among all sends of this run.
+	sendNo uint64
+	// lost is set when the hub is back after a silence: due at once.
+	lost bool
 }
 
 // awaitingHub reports whether the broker has the flight and the hub's receipt
@@ -387,11 +403,13 @@ type flights struct {
 	inBroker int
 	// lastReceipt is when the hub last answered (or Run started).
 	lastReceipt time.Time
+	// sends counts sends; receiptedNo is the highest sendNo receipted.
+	sends, receiptedNo uint64
 }
 
 // loop is the publishing loop: it owns the flight table.
 func (u *Uplink) loop(ctx context.Context, acks chan<- []receipts.Receipt) {
-	tickEvery := min(time.Second, u.cfg.ConfirmTimeout/4)
+	tickEvery := min(gapSlack, u.cfg.ConfirmTimeout/4)
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	u.fmu.Lock()
@@ -467,8 +485,10 @@ func (u *Uplink) send(ctx context.Context, f *flight) {
 	if f.first.IsZero() {
 		f.first = now
 	}
-	f.sent, f.acked = now, time.Time{}
+	f.sent, f.acked, f.lost = now, time.Time{}, false
 	f.tries++
+	u.fl.sends++
+	f.sendNo = u.fl.sends
 	tok := u.client.Publish(u.topic, 1, false, f.payload)
 	f.tok = tok
 	u.fl.inBroker++
@@ -522,19 +542,22 @@ func (u *Uplink) receipt(ctx context.Context, rs []receipts.Receipt) {
 		}
 		delete(u.fl.byseq, r.Seq)
 		u.hubLatency.Store(int64(now.Sub(f.first)))
+		u.fl.receiptedNo = max(u.fl.receiptedNo, f.sendNo)
 	}
 	u.fl.lastReceipt = now
 	u.fl.more = true
 	if wasQuiet {
 		for _, f := range u.fl.byseq {
 			if f.awaitingHub() {
-				f.tries, f.acked = 0, now.Add(-u.cfg.ConfirmTimeout)
+				f.tries, f.lost = 0, true
 			}
 		}
 	}
 	u.fmu.Unlock()
-	if wasQuiet && u.online.Load() {
+	if wasQuiet {
 		u.log.Info("uplink: the hub answers again; sending what it has not receipted")
+	}
+	if u.online.Load() {
 		u.resendDue(ctx, now)
 	}
 }
@@ -554,7 +577,9 @@ func (u *Uplink) quiet(now time.Time) bool {
 }
 
 // resendDue publishes again the events whose receipt is overdue, oldest first,
-// within the broker window; while the hub is silent only a few per tick.
+// within the broker window; while the hub is silent only a few per tick. An
+// event is overdue ConfirmTimeout after its PUBACK (doubling with each
+// resend), or gapSlack after it when an event sent later has been receipted.
 func (u *Uplink) resendDue(ctx context.Context, now time.Time) {
 	u.fmu.Lock()
 	defer u.fmu.Unlock()
@@ -563,8 +588,12 @@ func (u *Uplink) resendDue(ctx context.Context, now time.Time) {
 		if f.tok != nil {
 			continue
 		}
-		at := f.sent // a failed publish is due at once
-		if !f.acked.IsZero() {
+		at := f.sent // a failed publish, or one lost in a silence, is due at once
+		switch {
+		case f.acked.IsZero() || f.lost:
+		case f.sendNo < u.fl.receiptedNo:
+			at = f.acked.Add(gapSlack)
+		default:
 			at = f.acked.Add(u.cfg.ConfirmTimeout << min(max(f.tries-1, 0), 4))
 		}
 		if !now.Before(at) {
