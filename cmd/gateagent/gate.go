@@ -19,6 +19,7 @@ import (
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hw"
 	"github.com/mynagate/mynagate/hw/turnstile"
+	"github.com/mynagate/mynagate/internal/cli"
 	"github.com/mynagate/mynagate/internal/sdnotify"
 	"github.com/mynagate/mynagate/metrics"
 	"github.com/mynagate/mynagate/offline/cardkey"
@@ -141,7 +142,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 			Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Prefix: cfg.MQTT.Prefix,
 			Site: cfg.Site, Gate: cfg.Gate, Username: cfg.MQTT.Username,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
-			SoftwareVersion: version(), Lists: g.listStatus, Health: g.health,
+			SoftwareVersion: cli.BuildVersion(), Lists: g.listStatus, Health: g.health,
 		}
 		if cfg.MQTT.PasswordFile != "" {
 			pw, err := os.ReadFile(cfg.MQTT.PasswordFile)
