@@ -38,13 +38,17 @@ type Broker struct {
 }
 
 // Start runs mosquitto with a generated configuration in t.TempDir(): anonymous
-// access, loopback only, persistence on (so that persistent sessions survive
+// access unless an option says otherwise, loopback only, persistence on (so that persistent sessions survive
 // Restart) and generous queue limits so that outage tests never hit broker-side
 // drops. The broker's log is printed if the test fails.
-func Start(t testing.TB) *Broker {
+func Start(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
 	bin := testenv.LookPath(t, "mosquitto", "mosquitto")
 	b := &Broker{t: t, bin: bin, dir: t.TempDir(), port: FreePort(t)}
+	access := "allow_anonymous true"
+	for _, o := range opts {
+		access = o(t, b.dir)
+	}
 	// Run as the invoking user: mosquitto started as root otherwise switches
 	// to "mosquitto", which cannot write its persistence file in the test's
 	// private temporary directory.
@@ -54,7 +58,7 @@ func Start(t testing.TB) *Broker {
 	}
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 user %s
-allow_anonymous true
+%s
 persistence true
 persistence_location %s/
 autosave_interval 0
@@ -65,7 +69,7 @@ log_dest stderr
 log_type error
 log_type warning
 log_type notice
-`, b.port, who, b.dir)
+`, b.port, who, access, b.dir)
 	if err := os.WriteFile(filepath.Join(b.dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatalf("mqtttest: write config: %v", err)
 	}
