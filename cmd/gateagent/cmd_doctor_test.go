@@ -1,11 +1,23 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/offline/hsm"
+	"github.com/mynagate/mynagate/vcard/pki"
 
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pcsctest"
@@ -30,6 +42,7 @@ func TestDoctor(t *testing.T) {
 			"roots":    []string{filepath.Join(taptest.PKI(t), "root.pem")},
 			"card_key": map[string]string{"secret_file": secretFile},
 			"mqtt":     map[string]string{"broker": broker.Addr()},
+			"hub_keys": []string{writeHubKey(t, dir)},
 		}
 		if mod != nil {
 			mod(cfg)
@@ -45,7 +58,7 @@ func TestDoctor(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("healthy gate: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"card answers: JPKIAPICCTOKEN2", "4 entries", "reachable", "MiB free"} {
+	for _, want := range []string{"card answers: JPKIAPICCTOKEN2", "4 entries", "connected anonymously", "MiB free", "1 Ed25519 key(s) load", "metrics_listen not set"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
@@ -74,6 +87,133 @@ func TestDoctor(t *testing.T) {
 	for _, part := range []string{"broker", "card key", "lane lane-1", "hw.relay"} {
 		if hint, ok := failed[part]; !ok || hint == "" {
 			t.Errorf("%s: not reported as failed with a hint (failed: %v)", part, failed)
+		}
+	}
+}
+
+// TestDoctorBroker logs in to a real Mosquitto that demands passwords: a
+// wrong password is an authentication error, a stopped broker is out of reach.
+func TestDoctorBroker(t *testing.T) {
+	broker := mqtttest.Start(t, mqtttest.WithPasswords(map[string]string{"north-3": "right"}))
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "mqtt.password")
+	cfg := &config.Config{Site: "s", Gate: "g", MQTT: config.MQTT{Broker: broker.Addr(), Username: "north-3", PasswordFile: pw}}
+	for _, tc := range []struct {
+		password string
+		ok       bool
+		verdict  string
+		hint     string
+	}{
+		{"right\n", true, `connected as "north-3"`, ""},
+		{"wrong\n", false, `authentication refused for user "north-3"`, "mqtt.password_file"},
+	} {
+		os.WriteFile(pw, []byte(tc.password), 0o600)
+		f := checkBroker(cfg)
+		if f.OK != tc.ok || !strings.Contains(f.Verdict, tc.verdict) || !strings.Contains(f.Hint, tc.hint) {
+			t.Errorf("password %q: %+v", tc.password, f)
+		}
+	}
+	broker.Stop()
+	f := checkBroker(cfg)
+	if f.OK || !strings.Contains(f.Verdict, "unreachable") || strings.Contains(f.Verdict, "authentication") {
+		t.Errorf("stopped broker: %+v", f)
+	}
+}
+
+// TestDoctorInstitution checks the institution certificate against the key
+// in a real SoftHSM2 token.
+func TestDoctorInstitution(t *testing.T) {
+	dir := t.TempDir()
+	tok, instPath := provisionPINLess(t, dir, 400)
+	cfg := &config.Config{
+		HSM:     config.HSM{Module: tok.Module, TokenLabel: tok.TokenLabel, PINFile: tok.PINFile, MaxSessions: tok.MaxSessions, InstitutionKeyLabel: "mynagate-institution"},
+		PINLess: config.PINLess{Certificate: instPath, InstitutionCode: pki.InstitutionCode},
+	}
+	h, err := openHSM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	now := time.Now()
+	f := checkInstitution(cfg, h, now)
+	if !f.OK || !strings.Contains(f.Verdict, "day(s) left") || !strings.Contains(f.Verdict, "certifies the HSM key") {
+		t.Errorf("matching certificate: %+v", f)
+	}
+	// Close to its end the doctor asks for a renewal.
+	c, _ := institutionCertificate(cfg, now)
+	f = checkInstitution(cfg, h, certEnd(c).Add(-36*time.Hour))
+	if f.OK || !strings.Contains(f.Verdict, "(1 day(s) left)") || !strings.Contains(f.Hint, "renewed certificate") {
+		t.Errorf("certificate ending tomorrow: %+v", f)
+	}
+	if f = checkInstitution(cfg, h, certEnd(c)); f.OK || !strings.Contains(f.Verdict, "expired") {
+		t.Errorf("expired certificate: %+v", f)
+	}
+	// A certificate for another key (another gate's) does not match.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := hsm.PublicKeyPEM(&other.PublicKey)
+	der, err := pki.IssueInstitution(taptest.PKI(t), pki.InstitutionRequest{PublicKeyPEM: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPath := filepath.Join(dir, "other.cvc")
+	os.WriteFile(otherPath, der, 0o644)
+	cfg.PINLess.Certificate = otherPath
+	if f = checkInstitution(cfg, h, now); f.OK || !strings.Contains(f.Verdict, "certifies another key") {
+		t.Errorf("another gate's certificate: %+v", f)
+	}
+}
+
+// TestDoctorMetricsPort tells a free port, the running gate's endpoint and
+// a port another program holds apart.
+func TestDoctorMetricsPort(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	if f := checkMetricsPort(addr); !f.OK || !strings.Contains(f.Verdict, "is free") {
+		t.Errorf("free port: %+v", f)
+	}
+	serve := func(body string) func() {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
+		go srv.Serve(l)
+		return func() { srv.Close() }
+	}
+	stop := serve("# TYPE mynagate_online gauge\nmynagate_online 1\n")
+	if f := checkMetricsPort(addr); !f.OK || !strings.Contains(f.Verdict, "serves the gate's metrics") {
+		t.Errorf("our endpoint: %+v", f)
+	}
+	stop()
+	stop = serve("<html>a printer's web page</html>")
+	defer stop()
+	if f := checkMetricsPort(addr); f.OK || !strings.Contains(f.Verdict, "taken by another program") || f.Hint == "" {
+		t.Errorf("another program: %+v", f)
+	}
+	if f := checkMetricsPort("192.0.2.1:9464"); f.OK || !strings.Contains(f.Hint, "address of this machine") {
+		t.Errorf("foreign address: %+v", f)
+	}
+}
+
+// TestDoctorProbesOnlyNamedReaders puts a card on a vpcd slot: a lane naming
+// the slot has its card probed, a lane with "*" is satisfied by any reader
+// and probes none.
+func TestDoctorProbesOnlyNamedReaders(t *testing.T) {
+	slot := pcsctest.Acquire(t, 0)
+	remove := taptest.Present(t, slot, taptest.Profile(t, "card-001.json"))
+	defer remove()
+	for _, tc := range []struct {
+		reader string
+		ok     bool
+		want   string
+		not    string
+	}{
+		{slot.Reader, true, slot.Reader + ": card answers: JPKIAPICCTOKEN2", ""},
+		{"*", true, "any reader: pcscd sees", "card answers"},
+		{"ACS ACR1252*", false, `no reader matches "ACS ACR1252*"`, "card answers"},
+	} {
+		fs := checkReaders(&config.Config{Lanes: []config.Lane{{Name: "in", Reader: tc.reader}}})
+		if len(fs) != 1 || fs[0].OK != tc.ok || fs[0].Part != "lane in" || !strings.Contains(fs[0].Verdict, tc.want) || (tc.not != "" && strings.Contains(fs[0].Verdict, tc.not)) {
+			t.Errorf("lane reader %q: %+v", tc.reader, fs)
 		}
 	}
 }
