@@ -124,7 +124,7 @@ var Version string
 // BuildVersion is the software version a program reports (in `version` and
 // in the gate's status): Version when the build set it, else the module
 // version, else "devel-" and the VCS revision (with "-dirty" for uncommitted
-// changes), else "unknown".
+// changes), else "devel"; "unknown" without build info.
 func BuildVersion() string {
 	if Version != "" {
 		return Version
@@ -152,7 +152,7 @@ func versionOf(bi *debug.BuildInfo) string {
 		}
 	}
 	if rev == "" {
-		return "unknown"
+		return "devel" // built without VCS stamping (-buildvcs=false)
 	}
 	return "devel-" + rev[:min(12, len(rev))] + dirty
 }

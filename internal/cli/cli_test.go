@@ -75,7 +75,7 @@ func TestVersionOf(t *testing.T) {
 		{"(devel)", rev, "devel-0123456789ab"},
 		{"", append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"}), "devel-0123456789ab-dirty"},
 		{"(devel)", []debug.BuildSetting{{Key: "vcs.revision", Value: "abc"}}, "devel-abc"},
-		{"(devel)", nil, "unknown"},
+		{"(devel)", nil, "devel"},
 	} {
 		bi := &debug.BuildInfo{Main: debug.Module{Version: tc.main}, Settings: tc.settings}
 		if got := versionOf(bi); got != tc.want {
