@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -30,6 +31,7 @@ import (
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/reader/jpki"
 	"github.com/mynagate/mynagate/sync/lists"
+	"github.com/mynagate/mynagate/sync/uplink"
 )
 
 func init() {
@@ -72,7 +74,7 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		add(checkHubKeys(cfg))
 		add(checkDisk(cfg.DataDir))
 		add(checkWhitelist(cfg))
-		add(checkBroker(cfg))
+		found = append(found, checkBroker(cfg)...)
 		add(checkMetricsPort(cfg.MetricsListen))
 		for _, f := range hw.Check(ctx, cfg.Hardware) {
 			add(finding{Part: f.Part, OK: f.OK, Verdict: f.Verdict, Hint: f.Hint})
@@ -284,17 +286,28 @@ func checkWhitelist(cfg *config.Config) finding {
 	return f
 }
 
-// checkBroker connects to the broker as the gate does (credentials, TLS) and
+// checkBroker connects to the broker as the gate does (credentials, TLS),
+// checks the hub keys against the hub's retained whitelist snapshot, and
 // disconnects: a refused login is told apart from a broker out of reach. It
 // uses its own client id and a clean session, so a running gate keeps its
 // connection and its queued messages.
-func checkBroker(cfg *config.Config) finding {
+func checkBroker(cfg *config.Config) []finding {
+	f, c := connectBroker(cfg)
+	if c == nil {
+		return []finding{f}
+	}
+	defer c.Disconnect(250)
+	return []finding{f, checkRetainedList(cfg, c)}
+}
+
+// connectBroker logs in; the client is nil when it could not.
+func connectBroker(cfg *config.Config) (finding, mqtt.Client) {
 	if cfg.MQTT.Broker == "" {
-		return finding{Part: "broker", OK: true, Verdict: "none configured: taps stay on this gate", Hint: "set mqtt.broker to sync with the hub"}
+		return finding{Part: "broker", OK: true, Verdict: "none configured: taps stay on this gate", Hint: "set mqtt.broker to sync with the hub"}, nil
 	}
 	u, err := url.Parse(cfg.MQTT.Broker)
 	if err != nil {
-		return finding{Part: "broker", Verdict: err.Error(), Hint: "mqtt.broker is tcp://host:port or ssl://host:port"}
+		return finding{Part: "broker", Verdict: err.Error(), Hint: "mqtt.broker is tcp://host:port or ssl://host:port"}, nil
 	}
 	id := cfg.MQTT.ClientID
 	if id == "" {
@@ -309,21 +322,21 @@ func checkBroker(cfg *config.Config) finding {
 	if cfg.MQTT.PasswordFile != "" {
 		pw, err := os.ReadFile(cfg.MQTT.PasswordFile)
 		if err != nil {
-			return finding{Part: "broker", Verdict: fmt.Sprintf("mqtt password: %v", err), Hint: "the password file must be readable by the service user"}
+			return finding{Part: "broker", Verdict: fmt.Sprintf("mqtt password: %v", err), Hint: "the password file must be readable by the service user"}, nil
 		}
 		opts.SetPassword(strings.TrimSpace(string(pw)))
 	}
 	if u.Scheme == "ssl" || cfg.MQTT.CAFile != "" || cfg.MQTT.CertFile != "" {
 		tc, err := brokerTLS(cfg)
 		if err != nil {
-			return finding{Part: "broker", Verdict: err.Error(), Hint: "check mqtt.ca_file, cert_file and key_file (gateagent config check)"}
+			return finding{Part: "broker", Verdict: err.Error(), Hint: "check mqtt.ca_file, cert_file and key_file (gateagent config check)"}, nil
 		}
 		opts.SetTLSConfig(tc)
 	}
 	c := mqtt.NewClient(opts)
 	tok := c.Connect()
 	if !tok.WaitTimeout(15 * time.Second) {
-		return finding{Part: "broker", Verdict: u.Host + ": no answer to CONNECT within 15 s", Hint: "the gate keeps deciding and recording offline; check the network and the broker address"}
+		return finding{Part: "broker", Verdict: u.Host + ": no answer to CONNECT within 15 s", Hint: "the gate keeps deciding and recording offline; check the network and the broker address"}, nil
 	}
 	err = tok.Error()
 	var unknownCA x509.UnknownAuthorityError
@@ -331,20 +344,77 @@ func checkBroker(cfg *config.Config) finding {
 	switch {
 	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
 		return finding{Part: "broker", Verdict: fmt.Sprintf("%s: authentication refused for user %q: %v", u.Host, cfg.MQTT.Username, err),
-			Hint: "check mqtt.username and the password in mqtt.password_file against the hub's users[] for this gate"}
+			Hint: "check mqtt.username and the password in mqtt.password_file against the hub's users[] for this gate"}, nil
 	case errors.Is(err, packets.ErrorRefusedIDRejected):
-		return finding{Part: "broker", Verdict: fmt.Sprintf("%s: client id %q rejected", u.Host, id+"-doctor"), Hint: "check mqtt.client_id: the broker may restrict client ids"}
+		return finding{Part: "broker", Verdict: fmt.Sprintf("%s: client id %q rejected", u.Host, id+"-doctor"), Hint: "check mqtt.client_id: the broker may restrict client ids"}, nil
 	case errors.As(err, &unknownCA), errors.As(err, &hostname):
-		return finding{Part: "broker", Verdict: fmt.Sprintf("%s: TLS: %v", u.Host, err), Hint: "mqtt.ca_file must hold the CA that signed the broker's certificate, issued for the host in mqtt.broker"}
+		return finding{Part: "broker", Verdict: fmt.Sprintf("%s: TLS: %v", u.Host, err), Hint: "mqtt.ca_file must hold the CA that signed the broker's certificate, issued for the host in mqtt.broker"}, nil
 	case err != nil:
-		return finding{Part: "broker", Verdict: fmt.Sprintf("%s unreachable: %v", u.Host, err), Hint: "the gate keeps deciding and recording offline; check the network and the broker address"}
+		return finding{Part: "broker", Verdict: fmt.Sprintf("%s unreachable: %v", u.Host, err), Hint: "the gate keeps deciding and recording offline; check the network and the broker address"}, nil
 	}
-	c.Disconnect(250)
 	who := "anonymously"
 	if cfg.MQTT.Username != "" {
 		who = fmt.Sprintf("as %q", cfg.MQTT.Username)
 	}
-	return finding{Part: "broker", OK: true, Verdict: fmt.Sprintf("%s: connected %s", u.Host, who)}
+	return finding{Part: "broker", OK: true, Verdict: fmt.Sprintf("%s: connected %s", u.Host, who)}, c
+}
+
+// retainedWait is how long the doctor waits for the hub's retained snapshot
+// manifest: a broker sends retained messages right after the subscription.
+const retainedWait = 5 * time.Second
+
+// checkRetainedList verifies the hub's retained whitelist snapshot manifest
+// with the hub keys this gate pins: a key mismatch makes the gate refuse
+// every list the hub publishes.
+func checkRetainedList(cfg *config.Config, c mqtt.Client) finding {
+	f := finding{Part: "hub list"}
+	var keys []ed25519.PublicKey
+	for _, p := range cfg.HubKeys {
+		k, err := lists.LoadPublicKey(p)
+		if err != nil {
+			f.Verdict, f.Hint = "not checked: a hub key does not load", "see the hub keys finding"
+			return f
+		}
+		keys = append(keys, k)
+	}
+	prefix := cfg.MQTT.Prefix
+	if prefix == "" {
+		prefix = uplink.DefaultPrefix
+	}
+	topic := lists.ManifestTopic(prefix, cfg.Site, "whitelist", lists.Snapshot, 0)
+	got := make(chan []byte, 1)
+	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case got <- m.Payload():
+		default:
+		}
+	})
+	if !tok.WaitTimeout(retainedWait) || tok.Error() != nil {
+		f.Verdict, f.Hint = fmt.Sprintf("cannot subscribe to %s: %v", topic, tok.Error()), "the hub's broker must let this gate read its site's topics"
+		return f
+	}
+	select {
+	case b := <-got:
+		if len(keys) == 0 {
+			f.Verdict, f.Hint = "the hub publishes a whitelist, but hub_keys is empty: the gate refuses it", "list the hub's public key in hub_keys"
+			return f
+		}
+		m, err := lists.ParseManifest(b, keys)
+		switch {
+		case errors.Is(err, lists.ErrSignature):
+			f.Verdict, f.Hint = "the hub's whitelist snapshot is signed with a key not in hub_keys: the gate refuses every list", "copy the hub's current public key (gatehub keygen printed it) into hub_keys"
+		case err != nil:
+			f.Verdict = err.Error()
+		case m.Site != cfg.Site:
+			f.Verdict = fmt.Sprintf("the snapshot on %s is signed for site %q", topic, m.Site)
+		default:
+			f.OK, f.Verdict = true, fmt.Sprintf("the hub keys verify the hub's whitelist snapshot v%d", m.Version)
+		}
+	case <-time.After(retainedWait):
+		f.OK, f.Verdict = true, "the hub has published no whitelist snapshot for site "+cfg.Site+" yet"
+		f.Hint = "gatehub publish --site " + cfg.Site + " --snapshot"
+	}
+	return f
 }
 
 // brokerTLS is the TLS the uplink uses: the pinned CA and the client

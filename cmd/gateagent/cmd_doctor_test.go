@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
@@ -15,13 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mynagate/mynagate/config"
-	"github.com/mynagate/mynagate/offline/hsm"
-	"github.com/mynagate/mynagate/vcard/pki"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pcsctest"
 	"github.com/mynagate/mynagate/internal/taptest"
+	"github.com/mynagate/mynagate/offline/hsm"
+	"github.com/mynagate/mynagate/sync/lists"
+	"github.com/mynagate/mynagate/vcard/pki"
 )
 
 // TestDoctor checks a healthy gate, then breaks it the ways operators do.
@@ -92,31 +95,62 @@ func TestDoctor(t *testing.T) {
 }
 
 // TestDoctorBroker logs in to a real Mosquitto that demands passwords: a
-// wrong password is an authentication error, a stopped broker is out of reach.
+// wrong password is an authentication error, a stopped broker is out of reach,
+// and the hub keys are checked against the hub's retained list manifest.
 func TestDoctorBroker(t *testing.T) {
-	broker := mqtttest.Start(t, mqtttest.WithPasswords(map[string]string{"north-3": "right"}))
+	broker := mqtttest.Start(t, mqtttest.WithPasswords(map[string]string{"north-3": "right", "hub": "hub"}))
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "mqtt.password")
-	cfg := &config.Config{Site: "s", Gate: "g", MQTT: config.MQTT{Broker: broker.Addr(), Username: "north-3", PasswordFile: pw}}
-	for _, tc := range []struct {
-		password string
-		ok       bool
-		verdict  string
-		hint     string
-	}{
-		{"right\n", true, `connected as "north-3"`, ""},
-		{"wrong\n", false, `authentication refused for user "north-3"`, "mqtt.password_file"},
-	} {
-		os.WriteFile(pw, []byte(tc.password), 0o600)
-		f := checkBroker(cfg)
-		if f.OK != tc.ok || !strings.Contains(f.Verdict, tc.verdict) || !strings.Contains(f.Hint, tc.hint) {
-			t.Errorf("password %q: %+v", tc.password, f)
-		}
+	hubPub, hubKey, _ := ed25519.GenerateKey(nil)
+	otherPub, _, _ := ed25519.GenerateKey(nil)
+	keyFile := func(name string, k ed25519.PublicKey) string {
+		b, _ := lists.MarshalPublicKey(k)
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
 	}
+	cfg := &config.Config{Site: "s", Gate: "g", MQTT: config.MQTT{Broker: broker.Addr(), Username: "north-3", PasswordFile: pw},
+		HubKeys: []string{keyFile("hub.pub", hubPub)}}
+
+	os.WriteFile(pw, []byte("wrong\n"), 0o600)
+	fs := checkBroker(cfg)
+	if len(fs) != 1 || fs[0].OK || !strings.Contains(fs[0].Verdict, `authentication refused for user "north-3"`) || !strings.Contains(fs[0].Hint, "mqtt.password_file") {
+		t.Errorf("wrong password: %+v", fs)
+	}
+
+	os.WriteFile(pw, []byte("right\n"), 0o600)
+	fs = checkBroker(cfg)
+	if len(fs) != 2 || !fs[0].OK || !strings.Contains(fs[0].Verdict, `connected as "north-3"`) || !fs[1].OK || !strings.Contains(fs[1].Verdict, "no whitelist snapshot") {
+		t.Errorf("right password, nothing published: %+v", fs)
+	}
+
+	// The hub publishes a signed snapshot, retained, as gatehub publish does.
+	signed, err := lists.Build(hubKey, lists.Manifest{Site: "s", List: "whitelist", Kind: lists.Snapshot, Version: 7, Created: time.Now()}, lists.EncodePayload(&lists.Change{}), lists.DefaultChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.Addr()).SetUsername("hub").SetPassword("hub").SetProtocolVersion(4))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("hub client: %v", tok.Error())
+	}
+	if tok := pub.Publish(lists.ManifestTopic("mynagate/v1", "s", "whitelist", lists.Snapshot, 0), 1, true, signed.Envelope); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	pub.Disconnect(50)
+	fs = checkBroker(cfg)
+	if len(fs) != 2 || !fs[1].OK || !strings.Contains(fs[1].Verdict, "the hub keys verify the hub's whitelist snapshot v7") {
+		t.Errorf("matching hub key: %+v", fs)
+	}
+	cfg.HubKeys = []string{keyFile("other.pub", otherPub)}
+	fs = checkBroker(cfg)
+	if len(fs) != 2 || fs[1].OK || !strings.Contains(fs[1].Verdict, "signed with a key not in hub_keys") || fs[1].Hint == "" {
+		t.Errorf("another hub key: %+v", fs)
+	}
+
 	broker.Stop()
-	f := checkBroker(cfg)
-	if f.OK || !strings.Contains(f.Verdict, "unreachable") || strings.Contains(f.Verdict, "authentication") {
-		t.Errorf("stopped broker: %+v", f)
+	fs = checkBroker(cfg)
+	if len(fs) != 1 || fs[0].OK || !strings.Contains(fs[0].Verdict, "unreachable") || strings.Contains(fs[0].Verdict, "authentication") {
+		t.Errorf("stopped broker: %+v", fs)
 	}
 }
 
