@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,4 +202,27 @@ func certHealth(c *pinless.Certificate, now time.Time) string {
 		return fmt.Sprintf("renew now: %d day(s) left, valid through %s", days, c.NotAfter.Format(time.DateOnly))
 	}
 	return fmt.Sprintf("ok: %d day(s) left, valid through %s", days, c.NotAfter.Format(time.DateOnly))
+}
+
+// timesyncFile is touched by systemd-timesyncd at each synchronisation.
+const timesyncFile = "/run/systemd/timesync/synchronized"
+
+// clockStale is how long a clock may go without a confirmed synchronisation
+// before the status says so: certificate validity and ticket windows are
+// judged by it, offline.
+const clockStale = 24 * time.Hour
+
+// clockHealth says when systemd-timesyncd last confirmed the clock.
+func clockHealth(syncFile string, now time.Time) string {
+	fi, err := os.Stat(syncFile)
+	switch {
+	case err == nil && now.Sub(fi.ModTime()) > clockStale:
+		return fmt.Sprintf("not confirmed for %s: last synchronised %s", now.Sub(fi.ModTime()).Round(time.Minute), fi.ModTime().UTC().Format(time.RFC3339))
+	case err == nil:
+		return "ok: synchronised " + fi.ModTime().UTC().Format(time.RFC3339)
+	}
+	if _, err := os.Stat(filepath.Dir(syncFile)); err != nil {
+		return "unknown: systemd-timesyncd does not run here"
+	}
+	return "not confirmed: no synchronisation since boot; check the network to the NTP servers (timedatectl timesync-status)"
 }
