@@ -354,8 +354,8 @@ func (g *gate) subscribe() error {
 
 // health reports the parts an operator must act on, for the status message:
 // the readers and pcscd, the HSM token, the institution certificate's days
-// left, the clock's last confirmation, the printer (paper out, cover open) and taps the journal could not
-// take.
+// left, the clock's last confirmation, the printer (paper out, cover open)
+// and taps the journal could not take.
 func (g *gate) health() map[string]string {
 	h := map[string]string{"journal": "ok", "clock": clockHealth(timesyncFile, time.Now())}
 	g.readerHealth(h)

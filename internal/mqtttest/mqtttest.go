@@ -38,9 +38,10 @@ type Broker struct {
 }
 
 // Start runs mosquitto with a generated configuration in t.TempDir(): anonymous
-// access unless an option says otherwise, loopback only, persistence on (so that persistent sessions survive
-// Restart) and generous queue limits so that outage tests never hit broker-side
-// drops. The broker's log is printed if the test fails.
+// access (unless an option, such as WithPasswords, says otherwise; the last
+// one applies), loopback only, persistence on (so that persistent sessions
+// survive Restart) and generous queue limits so that outage tests never hit
+// broker-side drops. The broker's log is printed if the test fails.
 func Start(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
 	bin := testenv.LookPath(t, "mosquitto", "mosquitto")
