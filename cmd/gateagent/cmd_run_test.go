@@ -147,7 +147,8 @@ func TestRunAsAService(t *testing.T) {
 		Health map[string]string                `json:"health"`
 	}
 	if err := json.Unmarshal(status[0].Payload, &st); err != nil || !st.Online || st.Lists["whitelist"].Version != 1 ||
-		st.Health["journal"] != "ok" || !strings.Contains(st.Health["printer"], "status") {
+		st.Health["journal"] != "ok" || !strings.Contains(st.Health["printer"], "status") ||
+		st.Health["pcscd"] != "ok" || !strings.HasPrefix(st.Health["readers"], "ok: 1 lane(s)") || st.Health["hsm"] != "ok" {
 		t.Errorf("status %s (%v)", status[0].Payload, err)
 	}
 	stop()

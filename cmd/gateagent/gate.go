@@ -19,6 +19,7 @@ import (
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hw"
 	"github.com/mynagate/mynagate/hw/turnstile"
+	"github.com/mynagate/mynagate/internal/cli"
 	"github.com/mynagate/mynagate/internal/sdnotify"
 	"github.com/mynagate/mynagate/metrics"
 	"github.com/mynagate/mynagate/offline/cardkey"
@@ -54,6 +55,10 @@ type gate struct {
 	// list may override field by field.
 	basePolicy policy.Policy
 	metrics    *metrics.Registry
+	// institution is the PIN-less institution certificate, for its days left.
+	institution *pinless.Certificate
+	// ready tells systemd and the status whether every lane has its reader.
+	ready *readiness
 }
 
 // cardKeyer opens the card-key secret: in the HSM when one is configured, else
@@ -143,7 +148,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 			Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Prefix: cfg.MQTT.Prefix,
 			Site: cfg.Site, Gate: cfg.Gate, Username: cfg.MQTT.Username,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
-			SoftwareVersion: version(), Lists: g.listStatus, Health: g.health,
+			SoftwareVersion: cli.BuildVersion(), Lists: g.listStatus, Health: g.health,
 		}
 		if cfg.MQTT.PasswordFile != "" {
 			pw, err := os.ReadFile(cfg.MQTT.PasswordFile)
@@ -197,9 +202,11 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		log.Warn("emergency declared in the config: fallback assurance levels are accepted", "fallback", cfg.Policy.Fallback)
 	}
 	if cfg.PINLess.Certificate != "" {
-		if g.agent.PINLess, err = openPINLess(cfg, g.hsm, log); err != nil {
+		a, err := openPINLess(cfg, g.hsm, log)
+		if err != nil {
 			return nil, err
 		}
+		g.agent.PINLess, g.institution = a, a.Certificate()
 	}
 	if g.hubcfg != nil {
 		if d, v := g.hubcfg.Current(); v > 0 {
@@ -207,6 +214,9 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		}
 	}
 	g.watcher = &reader.Watcher{Patterns: patterns, Log: log.With("part", "reader")}
+	g.ready = newReadiness(cfg, func() {
+		log.Info("gate ready", "site", cfg.Site, "gate", cfg.Gate, "mode", cfg.Mode, "lanes", len(cfg.Lanes), "list_version", g.list.Version())
+	})
 	opened = true
 	return g, nil
 }
@@ -216,6 +226,12 @@ func (g *gate) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
+	// Readers first: the status published on connecting carries them.
+	g.ready.check()
+	if st := g.ready.readers(); !st.ok() {
+		g.log.Warn("gate not ready: READY=1 waits until every lane has its reader", "status", st.status(len(g.cfg.Lanes)), "hint", "plug in the reader or fix lanes[].reader; gateagent doctor lists the readers pcscd sees")
+	}
+	wg.Go(func() { g.ready.run(ctx, readerPoll) })
 	if g.uplink != nil {
 		wg.Add(1)
 		go func() {
@@ -246,8 +262,6 @@ func (g *gate) Run(ctx context.Context) error {
 	if iv := sdnotify.WatchdogInterval(); iv > 0 {
 		wg.Go(func() { g.watchdog(ctx, iv) })
 	}
-	g.log.Info("gate ready", "site", g.cfg.Site, "gate", g.cfg.Gate, "mode", g.cfg.Mode, "lanes", len(g.cfg.Lanes), "list_version", g.list.Version())
-	sdnotify.Notify("READY=1\nSTATUS=deciding taps")
 	err := g.watcher.Run(ctx, g.agent.Tap)
 	sdnotify.Notify("STOPPING=1")
 	return err
@@ -341,9 +355,18 @@ func (g *gate) subscribe() error {
 }
 
 // health reports the parts an operator must act on, for the status message:
-// the printer (paper out, cover open) and taps the journal could not take.
+// the readers and pcscd, the HSM token, the institution certificate's days
+// left, the clock's last confirmation, the printer (paper out, cover open)
+// and taps the journal could not take.
 func (g *gate) health() map[string]string {
-	h := map[string]string{"journal": "ok"}
+	h := map[string]string{"journal": "ok", "clock": clockHealth(timesyncFile, time.Now())}
+	g.readerHealth(h)
+	if g.hsm != nil {
+		h["hsm"] = g.hsmHealth()
+	}
+	if g.institution != nil {
+		h["institution_certificate"] = certHealth(g.institution, time.Now())
+	}
 	if g.agent.Emergency.Load() {
 		h["emergency"] = "declared: fallback assurance levels accepted"
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/mynagate/mynagate/internal/cli"
@@ -34,20 +33,4 @@ func main() {
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return commands.Dispatch(ctx, "gateagent", args, stdout, stderr)
-}
-
-// version is the software version reported in the gate's status: the module
-// version, or the VCS revision of a development build.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
-			v = "devel-" + s.Value[:12]
-		}
-	}
-	return v
 }

@@ -10,6 +10,8 @@
 //	gatehub config set --config FILE --site SITE [--emergency=true|false] [--anti-passback=true|false|gate]
 //	        [--accept=LEVELS|gate] [--fallback=LEVELS|none|gate] [--note=TEXT]
 //	gatehub config show --config FILE [--site SITE]
+//	gatehub config check FILE
+//	gatehub version
 //
 // Each command prints human text, or one JSON object per line with --json.
 package main
@@ -31,6 +33,7 @@ var commands = cli.Set{
 	"revoke":        {Summary: "revoke (or --undo) card keys; takes effect at the next publish", Run: cmdRevoke},
 	"publish":       {Summary: "sign and publish the next list version (delta or snapshot)", Run: cmdPublish},
 	"lists":         {Summary: "show a list's size and publishing state", Run: cmdLists},
+	"config check":  {Summary: "check a hub config file and the keys and password files it names", Run: cmdConfigCheck},
 	"config set":    {Summary: "change a site's gate config (emergency, anti-passback, levels) and publish it signed", Run: cmdConfigSet},
 	"config show":   {Summary: "show the gate config the hub keeps for a site, or for every site", Run: cmdConfigShow},
 }

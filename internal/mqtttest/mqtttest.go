@@ -38,34 +38,38 @@ type Broker struct {
 }
 
 // Start runs mosquitto with a generated configuration in t.TempDir(): anonymous
-// access, loopback only, persistence on (so that persistent sessions survive
-// Restart) and generous queue limits so that outage tests never hit broker-side
-// drops. The broker's log is printed if the test fails.
-func Start(t testing.TB) *Broker {
+// access (unless an option, such as WithPasswords, says otherwise; the last
+// one applies), loopback only, persistence on (so that persistent sessions
+// survive Restart) and generous queue limits so that outage tests never hit
+// broker-side drops. The broker's log is printed if the test fails.
+func Start(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
-	return start(t, `persistence true
-autosave_interval 0
+	return start(t, `autosave_interval 0
 max_queued_messages 0
 max_inflight_messages 0
 max_packet_size 1048576
-`)
+`, opts)
 }
 
 // StartDefault runs mosquitto as a site would run it out of the box: its
 // default queue limits (1,000 queued and 20 in-flight messages per client) and
 // persistence as Debian ships it, on, autosaved every 1,800 s and on a clean
-// stop. Only what a test must have is set: the loopback listener, anonymous
-// access and where to keep the persistence file. Promises of the delivery
+// stop. Only what a test must have is set: the loopback listener, access (as
+// for Start) and where to keep the persistence file. Promises of the delivery
 // path are tested against this, not against Start's forgiving limits.
-func StartDefault(t testing.TB) *Broker {
+func StartDefault(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
-	return start(t, "persistence true\n")
+	return start(t, "", opts)
 }
 
-func start(t testing.TB, settings string) *Broker {
+func start(t testing.TB, settings string, opts []Option) *Broker {
 	t.Helper()
 	bin := testenv.LookPath(t, "mosquitto", "mosquitto")
 	b := &Broker{t: t, bin: bin, dir: t.TempDir(), port: FreePort(t)}
+	access := "allow_anonymous true"
+	for _, o := range opts {
+		access = o(t, b.dir)
+	}
 	// Run as the invoking user: mosquitto started as root otherwise switches
 	// to "mosquitto", which cannot write its persistence file in the test's
 	// private temporary directory.
@@ -75,13 +79,14 @@ func start(t testing.TB, settings string) *Broker {
 	}
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 user %s
-allow_anonymous true
+%s
+persistence true
 persistence_location %s/
 log_dest stderr
 log_type error
 log_type warning
 log_type notice
-%s`, b.port, who, b.dir, settings)
+%s`, b.port, who, access, b.dir, settings)
 	if err := os.WriteFile(filepath.Join(b.dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatalf("mqtttest: write config: %v", err)
 	}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/sync/lists"
+)
+
+func cmdConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gatehub config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gatehub config check FILE\n\nChecks the hub's config strictly and the files it names: the signing key and\nthe card-key secret parse, password and key files are readable by their\nowner only, the broker CA parses.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("want exactly one config file")
+	}
+	path := fs.Arg(0)
+	cfg, err := hub.LoadConfig(path)
+	if err == nil {
+		err = checkHubFiles(cfg)
+	} else if inner := errors.Unwrap(err); inner != nil && err.Error() == fmt.Sprintf("hub: config %s: %s", path, inner) {
+		// Each line is printed after the file's name already.
+		err = inner
+	}
+	if err != nil {
+		var n int
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				fmt.Fprintf(stdout, "%s: %s\n", path, l)
+				n++
+			}
+		}
+		return fmt.Errorf("%d problem(s) in %s", n, path)
+	}
+	broker := "embedded broker on " + cfg.Listen
+	if cfg.Broker != "" {
+		broker = "external broker " + cfg.Broker
+	}
+	fmt.Fprintf(stdout, "%s: ok (%s, %d gate user(s))\n", path, broker, len(cfg.Users))
+	return nil
+}
+
+// checkHubFiles checks the files a loaded hub config names, as the hub will
+// open them: every problem is returned, joined.
+func checkHubFiles(cfg *hub.Config) error {
+	var errs []error
+	secret := func(key, path string) bool {
+		if path == "" {
+			return false
+		}
+		if err := ownerOnly(path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			return false
+		}
+		return true
+	}
+	if secret("signing_key", cfg.SigningKey) {
+		if _, err := lists.LoadPrivateKey(cfg.SigningKey); err != nil {
+			errs = append(errs, fmt.Errorf("signing_key: %w", err))
+		}
+	}
+	if secret("card_key_secret", cfg.CardKeySecret) {
+		if _, err := cardkey.LoadSecretFile(cfg.CardKeySecret); err != nil {
+			errs = append(errs, fmt.Errorf("card_key_secret: %w", err))
+		}
+	}
+	secret("password_file", cfg.PasswordFile)
+	seen := map[string]int{}
+	for i, u := range cfg.Users {
+		secret(fmt.Sprintf("users[%d].password_file", i), u.PasswordFile)
+		if j, dup := seen[u.Username]; dup {
+			errs = append(errs, fmt.Errorf("users[%d]: username %q is users[%d]'s too; give each gate its own", i, u.Username, j))
+		}
+		seen[u.Username] = i
+	}
+	if cfg.CAFile != "" {
+		if b, err := os.ReadFile(cfg.CAFile); err != nil {
+			errs = append(errs, fmt.Errorf("ca_file: %w", err))
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			errs = append(errs, fmt.Errorf("ca_file %s: no PEM certificate in it", cfg.CAFile))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ownerOnly checks that a secret file exists and that no one but its owner
+// may read or change it.
+func ownerOnly(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s has mode %#o; run chmod 600 %s (owner: the service user)", path, perm, path)
+	}
+	return nil
+}
