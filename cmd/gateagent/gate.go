@@ -80,7 +80,12 @@ func openPINLess(cfg *config.Config, h *hsm.HSM, log *slog.Logger) (*pinless.Aut
 	if err != nil {
 		return nil, fmt.Errorf("pinless: %w", err)
 	}
-	a, err := pinless.NewAuthenticator(der, cfg.PINLess.InstitutionCode, signer)
+	opts := []pinless.Option{pinless.MaxExchange(cfg.PINLess.MaxExchange())}
+	if cfg.PINLess.AcceptV1 {
+		log.Warn("pinless.accept_v1 is on: a card's version 1 answer can be forged by anyone who knows its PIN", "hint", "turn it off once no version 1 cards are in use")
+		opts = append(opts, pinless.AcceptV1())
+	}
+	a, err := pinless.NewAuthenticator(der, cfg.PINLess.InstitutionCode, signer, opts...)
 	if err != nil {
 		return nil, err
 	}

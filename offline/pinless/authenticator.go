@@ -192,6 +192,7 @@ func (p Proof) Verify(cardCert *x509.Certificate) error {
 // verifies the card's signature against cardCert, the certificate read from
 // the same card. The JPKI applet is selected afresh. It speaks version 2; a
 // card that refuses version 2 is ErrUnsupported unless AcceptV1 was given.
+// With ErrTooSlow the proof is returned too, for its Exchange time.
 func (a *Authenticator) Prove(t Transport, cardCert *x509.Certificate) (Proof, error) {
 	p := Proof{Version: V2, InstitutionCode: a.cert.InstitutionCode, CertificateHash: a.certHash[:], TerminalNonce: make([]byte, NonceLen)}
 	if _, err := io.ReadFull(a.rand, p.TerminalNonce); err != nil {
@@ -221,7 +222,7 @@ func (a *Authenticator) Prove(t Transport, cardCert *x509.Certificate) (Proof, e
 		return Proof{}, err
 	}
 	if a.maxExchange > 0 && p.Exchange > a.maxExchange {
-		return Proof{}, fmt.Errorf("%w: %v, bound %v (pinless.max_exchange_ms; a relay, or a slow card or reader: measure with gateagent card verify)", ErrTooSlow, p.Exchange.Round(time.Millisecond), a.maxExchange)
+		return p, fmt.Errorf("%w: %v, bound %v (pinless.max_exchange_ms; a relay, or a slow card or reader: measure with gateagent card verify)", ErrTooSlow, p.Exchange.Round(time.Millisecond), a.maxExchange)
 	}
 	slog.Debug("pinless: card proven present", "institution", p.InstitutionCode, "version", p.Version, "exchange_ms", p.Exchange.Milliseconds())
 	return p, nil
