@@ -113,7 +113,9 @@ type PINLess struct {
 }
 
 // MaxExchange is MaxExchangeMS as a duration (0: no bound).
-func (p PINLess) MaxExchange() time.Duration { return time.Duration(p.MaxExchangeMS) * time.Millisecond }
+func (p PINLess) MaxExchange() time.Duration {
+	return time.Duration(p.MaxExchangeMS) * time.Millisecond
+}
 
 // Policy is the gate's decision policy (see offline/policy).
 type Policy struct {
