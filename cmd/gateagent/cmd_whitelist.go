@@ -118,7 +118,7 @@ func progressBar(w io.Writer, f *os.File) func(int) {
 
 type statsResult struct {
 	whitelist.Stats
-	BytesPerEntry float64 `json:"bytes_per_entry"`
+	BytesPerEntry float64    `json:"bytes_per_entry"`
 	CRLs          []crlState `json:"crls,omitempty"`
 }
 
