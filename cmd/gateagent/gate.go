@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,21 @@ func (g *gate) cardKeyer() (cardkey.Keyer, error) {
 		return nil, err
 	}
 	return g.hsm.CardKeyer(g.cfg.CardKey.HSMLabel)
+}
+
+// warnStaleCRLs logs each CRL applied at this gate that is past its next
+// update: cards revoked since are still admitted.
+func (g *gate) warnStaleCRLs(now time.Time) {
+	crls, err := g.list.CRLs()
+	if err != nil {
+		g.log.Warn("read the applied CRLs", "err", err)
+		return
+	}
+	for _, c := range crls {
+		if c.Stale(now) {
+			g.log.Warn("CRL is stale: cards revoked since are still admitted", "issuer", c.Issuer, "next_update", c.NextUpdate, "hint", "import the current CRL (gateagent whitelist revoke --crl) or connect the gate to the hub")
+		}
+	}
 }
 
 // openPINLess builds the PIN-less authenticator from the institution
@@ -249,6 +265,7 @@ func (g *gate) Run(ctx context.Context) error {
 	if iv := sdnotify.WatchdogInterval(); iv > 0 {
 		wg.Go(func() { g.watchdog(ctx, iv) })
 	}
+	g.warnStaleCRLs(time.Now())
 	g.log.Info("gate ready", "site", g.cfg.Site, "gate", g.cfg.Gate, "mode", g.cfg.Mode, "lanes", len(g.cfg.Lanes), "list_version", g.list.Version())
 	sdnotify.Notify("READY=1\nSTATUS=deciding taps")
 	err := g.watcher.Run(ctx, g.agent.Tap)
@@ -436,6 +453,18 @@ func (g *gate) newMetrics() *metrics.Registry {
 			}
 		}
 		slices.SortFunc(out, func(a, b metrics.Sample) int { return strings.Compare(a.Labels[1], b.Labels[1]) })
+		return out
+	})
+	r.Gauge("mynagate_crl_next_update_seconds", "Seconds until the next update of each CRL applied at this gate, by issuer key id; negative once stale.", func() []metrics.Sample {
+		crls, err := g.list.CRLs()
+		if err != nil {
+			g.log.Warn("metrics: read the applied CRLs", "err", err)
+			return nil
+		}
+		var out []metrics.Sample
+		for _, c := range crls {
+			out = append(out, metrics.Sample{Labels: []string{"issuer_key_id", hex.EncodeToString(c.IssuerKeyID)}, Value: time.Until(c.NextUpdate).Seconds()})
+		}
 		return out
 	})
 	r.Gauge("mynagate_emergency", "1 while an emergency is declared (config file or hub).", metrics.Value(func() float64 {
