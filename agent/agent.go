@@ -576,6 +576,9 @@ func (a *Agent) prove(card *jpki.Card, cert *x509.Certificate) (string, event.Re
 					return level, event.ReasonCardRemoved, err
 				case errors.Is(err, pinless.ErrCardSignature):
 					return level, event.ReasonCardSigInvalid, err
+				case errors.Is(err, pinless.ErrTooSlow):
+					a.log().Warn("PIN-less exchange slower than pinless.max_exchange_ms; a relay or a slow reader", "err", err)
+					return level, event.ReasonPINLessTooSlow, err
 				case errors.Is(err, pinless.ErrTerminalAuth):
 					a.log().Error("card rejected this terminal", "err", err)
 					return level, event.ReasonTerminalAuthFailed, err

@@ -77,6 +77,10 @@ func TestEveryReasonThroughPCSCAndHSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired := pinlessAuth(t, "institution-expired.cvc")
+	bounded, err := pinless.NewAuthenticator(instCert, pki.InstitutionCode, signer, pinless.MaxExchange(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
 	prover := &swappable{}
 	prover.p.Store(good)
 
@@ -137,6 +141,11 @@ func TestEveryReasonThroughPCSCAndHSM(t *testing.T) {
 
 	copied := *taptest.Profile(t, "card-001.json")
 	copied.Certificate = taptest.Profile(t, "card-002.json").Certificate
+	v1 := *taptest.Profile(t, "card-001.json")
+	v1.Version = 1
+	// A relay adds its round trip to every APDU the card answers.
+	relayed := *taptest.Profile(t, "card-001.json")
+	relayed.Delay = vcard.Duration(40 * time.Millisecond)
 	for _, tc := range []struct {
 		name      string
 		profile   *vcard.Profile
@@ -157,8 +166,10 @@ func TestEveryReasonThroughPCSCAndHSM(t *testing.T) {
 		{"phone", taptest.Profile(t, "phone.json"), nil, event.ReasonPhoneToken, agent.AssuranceNone},
 		{"copied certificate", &copied, nil, event.ReasonCardSigInvalid, "pinless"},
 		{"card without pinless", taptest.Profile(t, "no-pinless.json"), nil, event.ReasonPINLessUnsupported, "pinless"},
+		{"card speaking only version 1", &v1, nil, event.ReasonPINLessUnsupported, "pinless"},
 		{"emergency fallback", taptest.Profile(t, "no-pinless.json"), func() { a.Emergency.Store(true) }, event.ReasonAdmit, "cert"},
 		{"expired institution certificate", taptest.Profile(t, "card-001.json"), func() { a.Emergency.Store(false); prover.p.Store(expired) }, event.ReasonTerminalAuthFailed, "pinless"},
+		{"relayed card slower than the bound", &relayed, func() { prover.p.Store(bounded) }, event.ReasonPINLessTooSlow, "pinless"},
 	} {
 		if tc.before != nil {
 			tc.before()

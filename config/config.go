@@ -102,6 +102,19 @@ type PINLess struct {
 	Certificate string `json:"certificate"`
 	// InstitutionCode is the 特定機関コード the certificate names.
 	InstitutionCode string `json:"institution_code"`
+	// AcceptV1 admits cards that speak only version 1 of the protocol, whose
+	// answer anyone knowing the holder's PIN can forge (docs/pinless.md §9).
+	// Default false.
+	AcceptV1 bool `json:"accept_v1"`
+	// MaxExchangeMS bounds the live exchange (EXTERNAL AUTHENTICATE to the
+	// card's signature) in milliseconds, the relay mitigation of
+	// docs/pinless.md §8; 0 measures and logs without a bound.
+	MaxExchangeMS int `json:"max_exchange_ms"`
+}
+
+// MaxExchange is MaxExchangeMS as a duration (0: no bound).
+func (p PINLess) MaxExchange() time.Duration {
+	return time.Duration(p.MaxExchangeMS) * time.Millisecond
 }
 
 // Policy is the gate's decision policy (see offline/policy).
@@ -332,6 +345,9 @@ func (c *Config) validate() error {
 	}
 	if c.PINLess.Certificate != "" && c.HSM.Module == "" {
 		errs = append(errs, errors.New("pinless: needs hsm: the institution key never leaves the HSM"))
+	}
+	if c.PINLess.MaxExchangeMS < 0 {
+		errs = append(errs, fmt.Errorf("pinless.max_exchange_ms %d: want 0 (no bound) or a positive number of milliseconds", c.PINLess.MaxExchangeMS))
 	}
 	for _, l := range c.Policy.Accept {
 		if l == "pinless" && c.PINLess.Certificate == "" {

@@ -40,6 +40,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad broker", `{` + base + `,"mqtt":{"broker":"mqtt://x"}}`, "tcp://host:port"},
 		{"bad duration", `{` + base + `,"clock_skew":"5 minutes"}`, `duration "5 minutes"`},
 		{"trailing", `{` + base + `} {}`, "trailing data"},
+		{"negative exchange bound", `{` + base + `,"pinless":{"max_exchange_ms":-1}}`, "pinless.max_exchange_ms -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in))

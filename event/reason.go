@@ -22,6 +22,7 @@ const (
 	ReasonTerminalAuthFailed   Reason = "terminal_auth_failed"
 	ReasonCardSigInvalid       Reason = "card_signature_invalid"
 	ReasonPINLessUnsupported   Reason = "pinless_unsupported"
+	ReasonPINLessTooSlow       Reason = "pinless_too_slow"
 	ReasonAssuranceNotAccepted Reason = "assurance_not_accepted"
 	ReasonCardRemoved          Reason = "card_removed"
 	ReasonNotMyNumberCard      Reason = "not_my_number_card"

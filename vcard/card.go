@@ -213,7 +213,7 @@ func (c *Card) dispatch(apdu []byte) []byte {
 		return c.readBinary(cmd)
 	case cmd.cla == 0x00 && cmd.ins == 0x20:
 		return c.verify(cmd)
-	case cmd.cla == 0x80 && cmd.ins == 0x2A && cmd.p1 == 0x00 && cmd.p2 == 0x81 && c.pinless != nil:
+	case cmd.cla == 0x80 && cmd.ins == 0x2A && cmd.p1 == 0x00 && c.pinless != nil && cmd.p2 == c.pinless.signP2():
 		return c.signPINless(cmd)
 	case cmd.cla == 0x80 && cmd.ins == 0x2A:
 		return c.sign(cmd)

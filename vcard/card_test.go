@@ -126,7 +126,7 @@ func TestProcessStatusWords(t *testing.T) {
 		{"sign without EF", "card-001", []string{sel, signAPDU(t, "x") + " -> 6985"}},
 		{"sign without PIN", "card-001", []string{sel, selectAuthKey + " -> 9000", signAPDU(t, "x") + " -> 6982"}},
 		{"sign with signature key", "card-001", []string{sel, "00A4020C02001A -> 9000", signAPDU(t, "x") + " -> 6982"}},
-		{"sign wrong P2", "card-001", []string{sel, selectAuthPIN + " -> 9000", "0020008004" + "31323334 -> 9000", selectAuthKey + " -> 9000", "802A008201AA00 -> 6A86"}},
+		{"sign wrong P2", "card-001", []string{sel, selectAuthPIN + " -> 9000", "0020008004" + "31323334 -> 9000", selectAuthKey + " -> 9000", "802A008301AA00 -> 6A86"}},
 		{"sign", "card-001", []string{sel, selectAuthPIN + " -> 9000", "0020008004" + "31323334 -> 9000", selectAuthKey + " -> 9000", signAPDU(t, "x") + " -> 256:9000"}},
 		{"sign too long", "card-001", []string{sel, selectAuthPIN + " -> 9000", "0020008004" + "31323334 -> 9000", selectAuthKey + " -> 9000",
 			"802A0080F6" + strings.Repeat("AA", 246) + "00 -> 6700"}},

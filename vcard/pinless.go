@@ -2,14 +2,17 @@ package vcard
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"time"
 )
@@ -31,14 +34,21 @@ type PINless struct {
 	// CardDate (YYYY-MM-DD) is the card's notion of today at issue; it moves
 	// forward to the effective date of each institution certificate accepted.
 	CardDate string `json:"card_date"`
+	// Version is the protocol version the card speaks: 2 (also 0, the
+	// default) or 1, to model a card built to the first reference protocol.
+	// A card speaks exactly one version.
+	Version int `json:"pinless_version"`
 }
 
 func (p PINless) validate() error {
 	if !p.Enabled {
-		if p.Authority != "" || p.CardDate != "" {
-			return errors.New("pinless_authority and card_date need \"pinless\": true")
+		if p.Authority != "" || p.CardDate != "" || p.Version != 0 {
+			return errors.New("pinless_authority, card_date and pinless_version need \"pinless\": true")
 		}
 		return nil
+	}
+	if p.Version < 0 || p.Version > 2 {
+		return fmt.Errorf("pinless_version %d: want 1 or 2", p.Version)
 	}
 	if _, err := p.authority(); err != nil {
 		return err
@@ -76,15 +86,21 @@ const (
 
 // pinlessCard is the card's PIN-less state; zero when the profile disables it.
 type pinlessCard struct {
+	version   int
 	authority *ecdsa.PublicKey
 	authRef   [8]byte
-	date      time.Time
+	// date survives resets: it lives in the card's non-volatile memory.
+	date time.Time
+	// rand supplies challenges; crypto/rand unless SetChallengeSource.
+	rand io.Reader
 
 	state     taState
 	holder    *ecdsa.PublicKey
 	code      []byte
+	certHash  []byte // SHA-256 of the accepted certificate (version 2)
 	challenge []byte
 	nonce     []byte
+	termSig   []byte // SIG_T accepted (version 2)
 }
 
 func newPINlessCard(p PINless) (*pinlessCard, []byte) {
@@ -92,14 +108,26 @@ func newPINlessCard(p PINless) (*pinlessCard, []byte) {
 	date, _ := time.Parse(time.DateOnly, p.CardDate)
 	pt, _ := auth.Bytes()
 	h := sha256.Sum256(pt)
-	pc := &pinlessCard{authority: auth, date: date}
+	pc := &pinlessCard{version: 2, authority: auth, date: date, rand: rand.Reader}
+	if p.Version == 1 {
+		pc.version = 1
+	}
 	copy(pc.authRef[:], h[:8])
 	ef := append(append([]byte{0x42, 0x08}, pc.authRef[:]...), 0x86, byte(len(pt)))
 	return pc, append(ef, pt...)
 }
 
+// signP2 is P2 of the PIN-less signature command in the card's version: 81
+// in version 1, 82 in version 2. The other value is not a PIN-less command.
+func (pc *pinlessCard) signP2() byte {
+	if pc.version == 1 {
+		return 0x81
+	}
+	return 0x82
+}
+
 func (pc *pinlessCard) reset() {
-	pc.state, pc.holder, pc.code, pc.challenge, pc.nonce = taNone, nil, nil, nil, nil
+	pc.state, pc.holder, pc.code, pc.certHash, pc.challenge, pc.nonce, pc.termSig = taNone, nil, nil, nil, nil, nil, nil
 }
 
 // Status words of the PIN-less protocol beyond the applet's.
@@ -107,6 +135,7 @@ const (
 	swVerifyFailed  = 0x6300
 	swRefNotFound   = 0x6A88
 	swCertNotUsable = 0x6984
+	swNoRandom      = 0x6F00
 )
 
 // verifyCertificate handles PSO VERIFY CERTIFICATE (00 2A 00 BE).
@@ -136,7 +165,8 @@ func (c *Card) verifyCertificate(cmd command) []byte {
 	if cert.notBefore.After(pc.date) {
 		pc.date = cert.notBefore
 	}
-	pc.state, pc.holder, pc.code = taCertOK, cert.holder, cert.code
+	h = sha256.Sum256(cmd.data)
+	pc.state, pc.holder, pc.code, pc.certHash = taCertOK, cert.holder, cert.code, h[:]
 	return sw(swOK)
 }
 
@@ -150,18 +180,26 @@ func (c *Card) getChallenge(cmd command) []byte {
 	}
 	pc := c.pinless
 	pc.challenge = make([]byte, 8)
-	rand.Read(pc.challenge) //nolint:errcheck // crypto/rand never fails on Linux
+	if _, err := io.ReadFull(pc.rand, pc.challenge); err != nil {
+		pc.reset()
+		return sw(swNoRandom)
+	}
 	if pc.state == taTerminal {
 		pc.state = taCertOK
 	}
 	return append(append([]byte{}, pc.challenge...), sw(swOK)...)
 }
 
-// externalAuthenticate handles EXTERNAL AUTHENTICATE (00 82 00 00 50): the
-// terminal nonce and the institution key's signature over challenge || nonce
-// || institution code. Each challenge allows one attempt.
+// externalAuthenticate handles EXTERNAL AUTHENTICATE (00 82 02 00 50 in
+// version 2, 00 82 00 00 50 in version 1): the terminal nonce and the
+// institution key's signature over the version's terminal input. Each
+// challenge allows one attempt.
 func (c *Card) externalAuthenticate(cmd command) []byte {
-	if cmd.p1 != 0 || cmd.p2 != 0 {
+	p1 := byte(0x02) // algorithm reference: the version 2 terminal input
+	if c.pinless.version == 1 {
+		p1 = 0x00
+	}
+	if cmd.p1 != p1 || cmd.p2 != 0 {
 		return sw(swWrongP1P2)
 	}
 	pc := c.pinless
@@ -174,21 +212,34 @@ func (c *Card) externalAuthenticate(cmd command) []byte {
 	ch := pc.challenge
 	pc.challenge = nil
 	nonce, sig := cmd.data[:16], cmd.data[16:]
-	h := sha256.Sum256(bytes.Join([][]byte{ch, nonce, pc.code}, nil))
+	input := bytes.Join([][]byte{ch, nonce, pc.code}, nil)
+	if pc.version == 2 {
+		input = bytes.Join([][]byte{[]byte(labelTerminal), pc.certHash, ch, nonce, pc.code}, nil)
+	}
+	h := sha256.Sum256(input)
 	if !ecdsa.Verify(pc.holder, h[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		pc.reset()
 		return sw(swVerifyFailed)
 	}
-	pc.state, pc.challenge, pc.nonce = taTerminal, ch, append([]byte{}, nonce...)
+	pc.state, pc.challenge, pc.nonce, pc.termSig = taTerminal, ch, append([]byte{}, nonce...), append([]byte{}, sig...)
 	return sw(swOK)
 }
+
+// Domain labels of version 2 (docs/pinless.md §4), spelled out here rather
+// than shared with offline/pinless so that the two sides check each other.
+const (
+	labelTerminal = "mynagate pinless v2 terminal"
+	labelCard     = "mynagate pinless v2 card"
+)
 
 // sha256DigestInfo is the DER prefix of a SHA-256 DigestInfo.
 var sha256DigestInfo = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
 
-// signPINless handles COMPUTE DIGITAL SIGNATURE without PIN (80 2A 00 81 00):
-// the card signs only its own construct, SHA-256(nonce || challenge || code),
-// never terminal-chosen data, and only once per terminal authentication.
+// signPINless handles COMPUTE DIGITAL SIGNATURE without PIN: 80 2A 00 82 00
+// in version 2, 80 2A 00 81 00 in version 1. The card signs only its own
+// construct, never terminal-chosen data, and only once per terminal
+// authentication. Version 2 signs with RSASSA-PSS, a format the PIN-level
+// command (80 2A 00 80, PKCS#1 v1.5) never produces.
 func (c *Card) signPINless(cmd command) []byte {
 	pc := c.pinless
 	if pc.state != taTerminal {
@@ -197,12 +248,36 @@ func (c *Card) signPINless(cmd command) []byte {
 	if c.current != EFAuthKey {
 		return sw(swConditions)
 	}
-	if len(cmd.data) != 0 {
+	if pc.version == 1 {
+		if len(cmd.data) != 0 {
+			return sw(swWrongLength)
+		}
+		m := sha256.Sum256(bytes.Join([][]byte{pc.nonce, pc.challenge, pc.code}, nil))
+		pc.reset()
+		return c.signRaw(append(append([]byte{}, sha256DigestInfo...), m[:]...))
+	}
+	if len(cmd.data) != 0 || cmd.ne != 256 || cmd.extended {
 		return sw(swWrongLength)
 	}
-	m := sha256.Sum256(bytes.Join([][]byte{pc.nonce, pc.challenge, pc.code}, nil))
+	m := sha256.Sum256(bytes.Join([][]byte{[]byte(labelCard), pc.certHash, pc.nonce, pc.challenge, pc.code, pc.termSig}, nil))
 	pc.reset()
-	return c.signRaw(append(append([]byte{}, sha256DigestInfo...), m[:]...))
+	sig, err := rsa.SignPSS(rand.Reader, c.key, crypto.SHA256, m[:], &rsa.PSSOptions{SaltLength: 32})
+	if err != nil {
+		return sw(swWrongData)
+	}
+	return append(sig, sw(swOK)...)
+}
+
+// SetChallengeSource replaces where the card draws its GET CHALLENGE bytes
+// (crypto/rand by default). The test vectors of docs/pinless-vectors use it
+// to replay a published challenge; a read error makes GET CHALLENGE answer
+// 6F00. It does nothing on a card without PIN-less support.
+func (c *Card) SetChallengeSource(r io.Reader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pinless != nil {
+		c.pinless.rand = r
+	}
 }
 
 // institutionCert is the card's view of an institution certificate. The card

@@ -29,11 +29,22 @@ const (
 	ctlGetATR   = 0x04
 )
 
+// Responder is what Present puts in the reader. *Card is one; a test may wrap
+// a Card to model a device that lies on the card's behalf (a relay, a forger).
+// The profile's faults apply only to a *Card.
+type Responder interface {
+	ATR() []byte
+	// Process answers one command APDU with data || SW1 SW2.
+	Process(apdu []byte) []byte
+	// Reset is a power cycle or warm reset.
+	Reset()
+}
+
 // Present inserts c into the vpcd reader at addr ("" = DefaultVPCD) and answers
 // pcscd until ctx is done, then closes the connection, which pcscd sees as the
 // card being removed. It returns nil after ctx ends, ErrPulled when fault
 // injection removed the card, or the connection error.
-func Present(ctx context.Context, addr string, c *Card) error {
+func Present(ctx context.Context, addr string, c Responder) error {
 	if addr == "" {
 		addr = DefaultVPCD
 	}
@@ -62,7 +73,8 @@ func Present(ctx context.Context, addr string, c *Card) error {
 
 // serve runs the vpcd message loop: a 2-byte big-endian length, then a 1-byte
 // control or a command APDU.
-func serve(conn *net.TCPConn, raw syscall.RawConn, c *Card) error {
+func serve(conn *net.TCPConn, raw syscall.RawConn, c Responder) error {
+	faulty, _ := c.(*Card)
 	var hdr [2]byte
 	for {
 		// vpcd writes length and payload in two sends; without QUICKACK our
@@ -93,11 +105,11 @@ func serve(conn *net.TCPConn, raw syscall.RawConn, c *Card) error {
 		case len(msg) == 0:
 			continue
 		default:
-			if c.pulled() {
+			if faulty != nil && faulty.pulled() {
 				return ErrPulled
 			}
-			if d := c.delay(); d > 0 {
-				time.Sleep(time.Duration(d))
+			if faulty != nil && faulty.delay() > 0 {
+				time.Sleep(time.Duration(faulty.delay()))
 			}
 			out = c.Process(msg)
 		}

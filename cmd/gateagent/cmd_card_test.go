@@ -117,5 +117,8 @@ func TestCardVerifyPINLess(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &res); err != nil || code != tc.exit || string(res.Reason) != tc.reason || res.Assurance != "pinless" {
 			t.Errorf("%s: exit %d %s %s", tc.profile, code, out, errOut)
 		}
+		if tc.exit == 0 && (res.PINlessVersion != 2 || res.ExchangeMS <= 0) {
+			t.Errorf("%s: PIN-less version %d, exchange %v ms; want version 2 and a measured exchange", tc.profile, res.PINlessVersion, res.ExchangeMS)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/reader/jpki"
@@ -32,7 +34,24 @@ type verifyResult struct {
 	Assurance string       `json:"assurance"`
 	APDUs     int          `json:"apdus"`
 	ElapsedMS float64      `json:"elapsed_ms"`
-	Detail    string       `json:"detail,omitempty"`
+	// PINlessVersion and ExchangeMS report a PIN-less run: the protocol
+	// version the card answered in and the live exchange the gate measured,
+	// the figure pinless.max_exchange_ms bounds.
+	PINlessVersion int     `json:"pinless_version,omitempty"`
+	ExchangeMS     float64 `json:"pinless_exchange_ms,omitempty"`
+	Detail         string  `json:"detail,omitempty"`
+}
+
+// recordingProver keeps the last proof, for the exchange time.
+type recordingProver struct {
+	agent.Prover
+	last pinless.Proof
+}
+
+func (r *recordingProver) Prove(t pinless.Transport, c *x509.Certificate) (pinless.Proof, error) {
+	p, err := r.Prover.Prove(t, c)
+	r.last = p
+	return p, err
 }
 
 // stringList is a repeatable flag.
@@ -72,6 +91,7 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(roots) == 0 {
 		return errors.New("no pinned roots: pass --roots FILE or --config FILE")
 	}
+	var rec *recordingProver
 	r, err := certcheck.LoadRoots(roots...)
 	if err != nil {
 		return err
@@ -92,9 +112,12 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		defer h.Close()
-		if a.PINLess, err = openPINLess(cfg, h, a.Log); err != nil {
+		auth, err := openPINLess(cfg, h, a.Log)
+		if err != nil {
 			return err
 		}
+		rec = &recordingProver{Prover: auth}
+		a.PINLess = rec
 	}
 	ctx, cancel := context.WithTimeout(ctx, *wait)
 	defer cancel()
@@ -114,6 +137,9 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if c.Err != nil {
 			res.Detail = c.Err.Error()
 		}
+		if rec != nil && rec.last.Version != 0 {
+			res.PINlessVersion, res.ExchangeMS = rec.last.Version, float64(rec.last.Exchange.Microseconds())/1000
+		}
 		return nil
 	})
 	if err != nil {
@@ -124,6 +150,9 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		verdict = "INVALID"
 	}
 	text := fmt.Sprintf("%s  reason %s  assurance %s  serial %s  %d APDUs  %.1f ms", verdict, res.Reason, res.Assurance, orDash(res.Serial), res.APDUs, res.ElapsedMS)
+	if res.PINlessVersion != 0 {
+		text += fmt.Sprintf("\n  PIN-less version %d, live exchange %.1f ms (pinless.max_exchange_ms bounds it)", res.PINlessVersion, res.ExchangeMS)
+	}
 	if res.Detail != "" {
 		text += "\n  " + res.Detail
 	}

@@ -73,7 +73,7 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		found = append(found, checkSecret(cfg, time.Now())...)
 		add(checkHubKeys(cfg))
 		add(checkDisk(cfg.DataDir))
-		add(checkWhitelist(cfg))
+		found = append(found, checkWhitelist(cfg, time.Now())...)
 		found = append(found, checkBroker(cfg)...)
 		add(checkMetricsPort(cfg.MetricsListen))
 		for _, f := range hw.Check(ctx, cfg.Hardware) {
@@ -263,27 +263,42 @@ func checkDisk(dir string) finding {
 	return finding{Part: "disk", OK: true, Verdict: v}
 }
 
-func checkWhitelist(cfg *config.Config) finding {
+// checkWhitelist reports the list, and each CRL applied at the gate: a CRL
+// past its next update is a warning (revocations since are unknown).
+func checkWhitelist(cfg *config.Config, now time.Time) []finding {
 	s, err := whitelist.Open(cfg.WhitelistPath(), whitelist.Options{ReadOnly: true, Timeout: time.Second})
 	if errors.Is(err, os.ErrNotExist) {
-		return finding{Part: "whitelist", Verdict: "no whitelist yet at " + cfg.WhitelistPath(), Hint: "import one (gateagent whitelist import) or connect the gate to the hub"}
+		return []finding{{Part: "whitelist", Verdict: "no whitelist yet at " + cfg.WhitelistPath(), Hint: "import one (gateagent whitelist import) or connect the gate to the hub"}}
 	}
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return finding{Part: "whitelist", OK: true, Verdict: "in use by the running gateagent"}
+			return []finding{{Part: "whitelist", OK: true, Verdict: "in use by the running gateagent"}}
 		}
-		return finding{Part: "whitelist", Verdict: err.Error(), Hint: "see the gate log"}
+		return []finding{{Part: "whitelist", Verdict: err.Error(), Hint: "see the gate log"}}
 	}
 	defer s.Close()
 	st, err := s.Stats()
 	if err != nil {
-		return finding{Part: "whitelist", Verdict: err.Error()}
+		return []finding{{Part: "whitelist", Verdict: err.Error()}}
 	}
 	f := finding{Part: "whitelist", OK: st.Entries > 0, Verdict: fmt.Sprintf("version %d, %d entries, %d revoked, applied %s", st.Version, st.Entries, st.Revoked, st.AppliedAt.Format(time.RFC3339))}
 	if st.Entries == 0 {
 		f.Hint = "the list is empty: every card will be denied not_listed"
 	}
-	return f
+	out := []finding{f}
+	crls, err := s.CRLs()
+	if err != nil {
+		return append(out, finding{Part: "crl", Verdict: err.Error()})
+	}
+	for _, c := range crls {
+		cf := finding{Part: "crl", OK: true, Verdict: fmt.Sprintf("%s: number %s, %d entries, next update %s", c.Issuer, orDash(c.Number), c.Entries, c.NextUpdate.Format(time.RFC3339))}
+		if c.Stale(now) {
+			cf.Verdict = "warning: STALE since " + c.NextUpdate.Format(time.RFC3339) + "; " + cf.Verdict
+			cf.Hint = "import the current CRL (gateagent whitelist revoke --crl FILE --roots ROOT.pem); cards revoked since are still admitted"
+		}
+		out = append(out, cf)
+	}
+	return out
 }
 
 // checkBroker connects to the broker as the gate does (credentials, TLS),

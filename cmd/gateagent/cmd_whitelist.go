@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/crl"
 	"github.com/mynagate/mynagate/offline/whitelist"
 )
 
@@ -116,7 +118,14 @@ func progressBar(w io.Writer, f *os.File) func(int) {
 
 type statsResult struct {
 	whitelist.Stats
-	BytesPerEntry float64 `json:"bytes_per_entry"`
+	BytesPerEntry float64    `json:"bytes_per_entry"`
+	CRLs          []crlState `json:"crls,omitempty"`
+}
+
+// crlState is one applied CRL in whitelist stats.
+type crlState struct {
+	whitelist.AppliedCRL
+	Stale bool `json:"stale"`
 }
 
 func whitelistStatsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -142,7 +151,21 @@ func whitelistStatsCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	text := fmt.Sprintf("db          %s\nversion     %d\napplied at  %s\nentries     %d\nrevoked     %d\nfile size   %d bytes (%.1f bytes per entry; %d bytes in use)",
 		st.Path, st.Version, applied, st.Entries, st.Revoked, st.FileSize, st.BytesPerEntry(), st.DataSize)
-	return printer{w: stdout, json: *asJSON}.emit(statsResult{st, st.BytesPerEntry()}, text)
+	crls, err := s.CRLs()
+	if err != nil {
+		return err
+	}
+	res := statsResult{Stats: st, BytesPerEntry: st.BytesPerEntry()}
+	for _, c := range crls {
+		cs := crlState{AppliedCRL: c, Stale: c.Stale(time.Now())}
+		res.CRLs = append(res.CRLs, cs)
+		verdict := "current"
+		if cs.Stale {
+			verdict = "STALE: get the current CRL"
+		}
+		text += fmt.Sprintf("\ncrl         %s: number %s, %d entries, next update %s (%s)", c.Issuer, orDash(c.Number), c.Entries, c.NextUpdate.Format(time.RFC3339), verdict)
+	}
+	return printer{w: stdout, json: *asJSON}.emit(res, text)
 }
 
 type lookupResult struct {
@@ -238,17 +261,28 @@ func whitelistRevokeCmd(ctx context.Context, args []string, stdout, stderr io.Wr
 	fs := flag.NewFlagSet("gateagent whitelist revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := fs.String("db", defaultWhitelistDB, "whitelist database file")
-	asJSON := fs.Bool("json", false, "print one JSON object per card")
+	crlFile := fs.String("crl", "", "X.509 CRL file (DER or PEM) of a pinned CA: revoke every certificate it lists")
+	var roots stringList
+	fs.Var(&roots, "roots", "pinned root PEM file that issued the CRL (repeatable; with --crl)")
+	secretFile := fs.String("secret-file", "", "card-key secret file: FOR DEMOS ONLY (use --hsm-token on a gate; with --crl)")
+	hf := addHSMFlags(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object per card, or one for the CRL")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateagent whitelist revoke [--db FILE] CARDKEY...\n\nRevokes at this gate only, until the next snapshot from the hub: tell the hub too.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: gateagent whitelist revoke [--db FILE] CARDKEY...\n       gateagent whitelist revoke [--db FILE] --crl FILE --roots ROOT.pem (--hsm-token T --hsm-pin-file F | --secret-file F)\n\nRevokes at this gate only, until the next snapshot from the hub: tell the hub too\n(gatehub revoke, gatehub revoke import).\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *crlFile != "" {
+		if fs.NArg() != 0 {
+			return errors.New("give --crl FILE or card keys, not both")
+		}
+		return revokeCRL(*db, *crlFile, roots, *secretFile, hf, printer{w: stdout, json: *asJSON}, stderr)
+	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("give one or more card keys")
+		return errors.New("give one or more card keys, or --crl FILE")
 	}
 	keys := make([]cardkey.Key, fs.NArg())
 	for i, a := range fs.Args() {
@@ -272,4 +306,57 @@ func whitelistRevokeCmd(ctx context.Context, args []string, stdout, stderr io.Wr
 		}
 	}
 	return nil
+}
+
+// crlResult is what whitelist revoke --crl prints.
+type crlResult struct {
+	whitelist.AppliedCRL
+	DB      string  `json:"db"`
+	File    string  `json:"file"`
+	Stale   bool    `json:"stale"`
+	Seconds float64 `json:"seconds"`
+}
+
+// revokeCRL checks a CRL against the pinned roots and applies its card keys.
+func revokeCRL(db, file string, roots []string, secretFile string, hf *hsmFlags, out printer, stderr io.Writer) error {
+	if len(roots) == 0 {
+		return errors.New("--crl needs --roots ROOT.pem: the CRL's signature is checked against a pinned root, never against a CA it names")
+	}
+	r, err := certcheck.LoadRoots(roots...)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("read CRL: %w", err)
+	}
+	keyer, done, err := hf.keyer(secretFile)
+	if err != nil {
+		return err
+	}
+	defer done()
+	start := time.Now()
+	l, err := crl.Check(b, r)
+	if err != nil {
+		return err
+	}
+	keys, err := l.Keys(keyer)
+	if err != nil {
+		return err
+	}
+	s, err := whitelist.Open(db, whitelist.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	applied, err := s.ApplyCRL(l.Info, keys)
+	if err != nil {
+		return err
+	}
+	res := crlResult{AppliedCRL: applied, DB: db, File: file, Stale: l.Stale(time.Now()), Seconds: time.Since(start).Seconds()}
+	if res.Stale {
+		fmt.Fprintf(stderr, "WARNING: this CRL was due to be replaced at %s; get the current one\n", l.NextUpdate.Format(time.RFC3339))
+	}
+	return out.emit(res, fmt.Sprintf("CRL of %s (number %s, issued %s, next update %s): %d entries, %d newly revoked in %s, in %.2f s",
+		l.Issuer, orDash(l.Number), l.ThisUpdate.Format(time.RFC3339), l.NextUpdate.Format(time.RFC3339), l.Entries, applied.Added, db, res.Seconds))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,21 @@ func (g *gate) cardKeyer() (cardkey.Keyer, error) {
 	return g.hsm.CardKeyer(g.cfg.CardKey.HSMLabel)
 }
 
+// warnStaleCRLs logs each CRL applied at this gate that is past its next
+// update: cards revoked since are still admitted.
+func (g *gate) warnStaleCRLs(now time.Time) {
+	crls, err := g.list.CRLs()
+	if err != nil {
+		g.log.Warn("read the applied CRLs", "err", err)
+		return
+	}
+	for _, c := range crls {
+		if c.Stale(now) {
+			g.log.Warn("CRL is stale: cards revoked since are still admitted", "issuer", c.Issuer, "next_update", c.NextUpdate, "hint", "import the current CRL (gateagent whitelist revoke --crl) or connect the gate to the hub")
+		}
+	}
+}
+
 // openPINLess builds the PIN-less authenticator from the institution
 // certificate and the HSM's institution key.
 func openPINLess(cfg *config.Config, h *hsm.HSM, log *slog.Logger) (*pinless.Authenticator, error) {
@@ -85,7 +101,12 @@ func openPINLess(cfg *config.Config, h *hsm.HSM, log *slog.Logger) (*pinless.Aut
 	if err != nil {
 		return nil, fmt.Errorf("pinless: %w", err)
 	}
-	a, err := pinless.NewAuthenticator(der, cfg.PINLess.InstitutionCode, signer)
+	opts := []pinless.Option{pinless.MaxExchange(cfg.PINLess.MaxExchange())}
+	if cfg.PINLess.AcceptV1 {
+		log.Warn("pinless.accept_v1 is on: a card's version 1 answer can be forged by anyone who knows its PIN", "hint", "turn it off once no version 1 cards are in use")
+		opts = append(opts, pinless.AcceptV1())
+	}
+	a, err := pinless.NewAuthenticator(der, cfg.PINLess.InstitutionCode, signer, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +283,7 @@ func (g *gate) Run(ctx context.Context) error {
 	if iv := sdnotify.WatchdogInterval(); iv > 0 {
 		wg.Go(func() { g.watchdog(ctx, iv) })
 	}
+	g.warnStaleCRLs(time.Now())
 	err := g.watcher.Run(ctx, g.agent.Tap)
 	sdnotify.Notify("STOPPING=1")
 	return err
@@ -471,6 +493,18 @@ func (g *gate) newMetrics() *metrics.Registry {
 			}
 		}
 		slices.SortFunc(out, func(a, b metrics.Sample) int { return strings.Compare(a.Labels[1], b.Labels[1]) })
+		return out
+	})
+	r.Gauge("mynagate_crl_next_update_seconds", "Seconds until the next update of each CRL applied at this gate, by issuer key id; negative once stale.", func() []metrics.Sample {
+		crls, err := g.list.CRLs()
+		if err != nil {
+			g.log.Warn("metrics: read the applied CRLs", "err", err)
+			return nil
+		}
+		var out []metrics.Sample
+		for _, c := range crls {
+			out = append(out, metrics.Sample{Labels: []string{"issuer_key_id", hex.EncodeToString(c.IssuerKeyID)}, Value: time.Until(c.NextUpdate).Seconds()})
+		}
 		return out
 	})
 	r.Gauge("mynagate_emergency", "1 while an emergency is declared (config file or hub).", metrics.Value(func() float64 {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/mynagate/mynagate/hub"
 	"github.com/mynagate/mynagate/offline/cardkey"
@@ -248,8 +249,26 @@ func cmdLists(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	return printOut(stdout, c.json, st, fmt.Sprintf("%s/%s: %d entries, %d revoked, %d changes pending; version %d (snapshot %d, %d deltas retained), published %s",
-		st.Site, st.List, st.Entries, st.Revoked, st.Pending, st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt.Format("2006-01-02 15:04:05Z07:00")))
+	crls, err := m.CRLs(c.site, c.list)
+	if err != nil {
+		return err
+	}
+	text := fmt.Sprintf("%s/%s: %d entries, %d revoked, %d changes pending; version %d (snapshot %d, %d deltas retained), published %s",
+		st.Site, st.List, st.Entries, st.Revoked, st.Pending, st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt.Format("2006-01-02 15:04:05Z07:00"))
+	for _, cr := range crls {
+		stale := "current"
+		if cr.Stale(time.Now()) {
+			stale = "STALE: import the current CRL"
+		}
+		text += fmt.Sprintf("\n  CRL of %s: %d entries, next update %s (%s)", cr.Issuer, cr.Entries, cr.NextUpdate.Format(time.RFC3339), stale)
+	}
+	if c.json {
+		return printOut(stdout, true, struct {
+			hub.ListState
+			CRLs []hub.ImportedCRL `json:"crls,omitempty"`
+		}{st, crls}, "")
+	}
+	return printOut(stdout, false, nil, text)
 }
 
 // signingKey loads the hub's list-signing key named in the config.

@@ -5,6 +5,7 @@
 //	gatehub keygen --out FILE
 //	gatehub enroll import --config FILE --site SITE [--list whitelist] [--replace] FILE.csv
 //	gatehub revoke --config FILE --site SITE [--list whitelist] [--undo] CARDKEY...
+//	gatehub revoke import --config FILE --site SITE [--list whitelist] --roots ROOT.pem CRLFILE
 //	gatehub publish --config FILE --site SITE [--list whitelist] [--snapshot]
 //	gatehub lists --config FILE --site SITE [--list whitelist]
 //	gatehub config set --config FILE --site SITE [--emergency=true|false] [--anti-passback=true|false|gate]
@@ -31,6 +32,7 @@ var commands = cli.Set{
 	"keygen":        {Summary: "create the list-signing key and print its public key for the gates", Run: cmdKeygen},
 	"enroll import": {Summary: "enrol whitelist entries from a CSV file", Run: cmdEnrollImport},
 	"revoke":        {Summary: "revoke (or --undo) card keys; takes effect at the next publish", Run: cmdRevoke},
+	"revoke import": {Summary: "revoke every certificate of an X.509 CRL checked against a pinned root; takes effect at the next publish", Run: cmdRevokeImport},
 	"publish":       {Summary: "sign and publish the next list version (delta or snapshot)", Run: cmdPublish},
 	"lists":         {Summary: "show a list's size and publishing state", Run: cmdLists},
 	"config check":  {Summary: "check a hub config file and the keys and password files it names", Run: cmdConfigCheck},

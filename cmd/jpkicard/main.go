@@ -5,6 +5,7 @@
 //	jpkicard tap --profile FILE [--vpcd HOST:PORT] [--hold DURATION] [--transcript]
 //	jpkicard pki init DIR [--cards N]
 //	jpkicard pki institution DIR --public-key FILE --out FILE [--code DIGITS] [--days N]
+//	jpkicard pki crl DIR --out FILE [--card PROFILE]... [--serial HEX]... [--number N] [--hours N]
 package main
 
 import (
@@ -32,8 +33,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = pkiInit(args[2:], stdout)
 	case len(args) >= 2 && args[0] == "pki" && args[1] == "institution":
 		err = pkiInstitution(args[2:], stdout)
+	case len(args) >= 2 && args[0] == "pki" && args[1] == "crl":
+		err = pkiCRL(args[2:], stdout)
 	default:
-		fmt.Fprintln(stderr, "usage:\n  jpkicard tap --profile FILE [--vpcd HOST:PORT] [--hold DURATION] [--transcript]\n  jpkicard pki init DIR [--cards N]\n  jpkicard pki institution DIR --public-key FILE --out FILE [--code DIGITS] [--days N]")
+		fmt.Fprintln(stderr, "usage:\n  jpkicard tap --profile FILE [--vpcd HOST:PORT] [--hold DURATION] [--transcript]\n  jpkicard pki init DIR [--cards N]\n  jpkicard pki institution DIR --public-key FILE --out FILE [--code DIGITS] [--days N]\n  jpkicard pki crl DIR --out FILE [--card PROFILE]... [--serial HEX]... [--number N] [--hours N]")
 		return 2
 	}
 	if err != nil {

@@ -23,6 +23,8 @@ func TestRun(t *testing.T) {
 		{"pki init", []string{"pki", "init", dir, "--cards", "1"}, 0},
 		{"pki institution without key", []string{"pki", "institution", dir, "--out", filepath.Join(dir, "x.cvc")}, 1},
 		{"pki institution", []string{"pki", "institution", dir, "--public-key", filepath.Join(dir, "pinless-authority.pem"), "--out", filepath.Join(dir, "x.cvc"), "--code", "27000001"}, 0},
+		{"pki crl", []string{"pki", "crl", dir, "--card", filepath.Join(dir, "card-001.json"), "--serial", "1F", "--out", filepath.Join(dir, "jpki.crl")}, 0},
+		{"pki crl bad serial", []string{"pki", "crl", dir, "--serial", "xyz", "--out", filepath.Join(dir, "jpki.crl")}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

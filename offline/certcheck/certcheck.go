@@ -245,3 +245,27 @@ func (r *Roots) Check(cert *x509.Certificate, at time.Time) error {
 	}
 	return nil
 }
+
+// CRLIssuer returns the pinned CA (root or intermediate) that signed the
+// revocation list: named as its issuer and whose key verifies its signature.
+// Several J-LIS root generations share one name; the signature decides.
+func (r *Roots) CRLIssuer(l *x509.RevocationList) (*x509.Certificate, error) {
+	named := false
+	cas := append([]*x509.Certificate{}, r.anchors...)
+	for _, in := range r.intermediates {
+		cas = append(cas, in.cert)
+	}
+	for _, ca := range cas {
+		if !bytes.Equal(ca.RawSubject, l.RawIssuer) {
+			continue
+		}
+		named = true
+		if l.CheckSignatureFrom(ca) == nil {
+			return ca, nil
+		}
+	}
+	if !named {
+		return nil, fmt.Errorf("certcheck: the revocation list's issuer %q is not a pinned CA; pin its root (roots in the config, or --roots)", l.Issuer)
+	}
+	return nil, fmt.Errorf("certcheck: the revocation list's signature does not verify with any pinned CA named %q; the file is damaged or forged", l.Issuer)
+}

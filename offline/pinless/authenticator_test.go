@@ -13,6 +13,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/vcard"
@@ -75,9 +76,9 @@ func (tr *transport) Transmit(cmd []byte) ([]byte, error) {
 	return r, nil
 }
 
-func authenticator(t testing.TB, certFile string) *pinless.Authenticator {
+func authenticator(t testing.TB, certFile string, opts ...pinless.Option) *pinless.Authenticator {
 	t.Helper()
-	a, err := pinless.NewAuthenticator(read(t, certFile), code, institutionKey(t))
+	a, err := pinless.NewAuthenticator(read(t, certFile), code, institutionKey(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +95,9 @@ func TestProve(t *testing.T) {
 	if p.InstitutionCode != code || len(p.TerminalNonce) != pinless.NonceLen || len(p.CardChallenge) != pinless.ChallengeLen || len(p.Signature) != 256 {
 		t.Errorf("proof %+v", p)
 	}
+	if p.Version != pinless.V2 {
+		t.Errorf("proof version %d, want 2", p.Version)
+	}
 	if len(tr.sent) != 6 {
 		t.Errorf("Prove sent %d APDUs, want 6 (docs/pinless.md §4)", len(tr.sent))
 	}
@@ -102,14 +106,44 @@ func TestProve(t *testing.T) {
 	}
 }
 
+// v1Card is card-001 built to version 1 of the protocol.
+func v1Card(t testing.TB) (*vcard.Card, *x509.Certificate) {
+	t.Helper()
+	p, err := vcard.LoadProfile("testdata/card-001.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Version = 1
+	_, cert, _ := card(t, "card-001")
+	return vcard.NewCard(p), cert
+}
+
+func isSign(cmd []byte) bool {
+	return bytes.HasPrefix(cmd, []byte{0x80, 0x2A, 0x00, 0x81}) || bytes.HasPrefix(cmd, []byte{0x80, 0x2A, 0x00, 0x82})
+}
+
 func TestProveRejects(t *testing.T) {
-	// A signature recorded from an earlier, genuine session.
+	// Answers recorded from earlier, genuine sessions of each version.
 	c0, cert, key := card(t, "card-001")
 	recorded, err := authenticator(t, "institution.cvc").Prove(&transport{card: c0}, cert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	isSign := func(cmd []byte) bool { return bytes.HasPrefix(cmd, []byte{0x80, 0x2A, 0x00, 0x81}) }
+	v1c, _ := v1Card(t)
+	recordedV1, err := authenticator(t, "institution.cvc", pinless.AcceptV1()).Prove(&transport{card: v1c}, cert)
+	if err != nil || recordedV1.Version != pinless.V1 {
+		t.Fatalf("version 1 session: %+v, %v", recordedV1, err)
+	}
+	replay := func(sig []byte) func() func(cmd, resp []byte) []byte {
+		return func() func(cmd, resp []byte) []byte {
+			return func(cmd, resp []byte) []byte {
+				if isSign(cmd) {
+					return append(append([]byte{}, sig...), 0x90, 0x00)
+				}
+				return resp
+			}
+		}
+	}
 
 	tests := []struct {
 		name    string
@@ -119,29 +153,49 @@ func TestProveRejects(t *testing.T) {
 		want    error
 		sw      uint16
 	}{
-		{name: "replayed card signature", profile: "card-001", cert: "institution.cvc", want: pinless.ErrCardSignature,
+		{name: "replayed card signature", profile: "card-001", cert: "institution.cvc", want: pinless.ErrCardSignature, rewrite: replay(recorded.Signature)},
+		{name: "replayed version 1 answer", profile: "card-001", cert: "institution.cvc", want: pinless.ErrCardSignature, rewrite: replay(recordedV1.Signature)},
+		{name: "signature over another institution code", profile: "card-001", cert: "institution.cvc", want: pinless.ErrCardSignature,
+			// The card key itself signs the session's construct, but bound
+			// to another institution: a relay from another gate.
 			rewrite: func() func(cmd, resp []byte) []byte {
+				var p pinless.Proof
 				return func(cmd, resp []byte) []byte {
-					if isSign(cmd) {
-						return append(append([]byte{}, recorded.Signature...), 0x90, 0x00)
+					switch {
+					case bytes.HasPrefix(cmd, []byte{0x00, 0x2A}):
+						h := sha256.Sum256(cmd[5:])
+						p.CertificateHash = h[:]
+					case bytes.HasPrefix(cmd, []byte{0x00, 0x84}):
+						p.CardChallenge = resp[:8]
+					case bytes.HasPrefix(cmd, []byte{0x00, 0x82}):
+						p.TerminalNonce, p.TerminalSignature = cmd[5:21], cmd[21:85]
+					case isSign(cmd):
+						p.Version, p.InstitutionCode = pinless.V2, "13000002"
+						sig, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, p.Message(), &rsa.PSSOptions{SaltLength: pinless.PSSSaltLen})
+						if err != nil {
+							panic(err)
+						}
+						return append(sig, 0x90, 0x00)
 					}
 					return resp
 				}
 			}},
-		{name: "signature over another institution code", profile: "card-001", cert: "institution.cvc", want: pinless.ErrCardSignature,
-			// The card key itself signs the session's nonce and challenge,
-			// but bound to another institution: a relay from another gate.
+		{name: "version 2 construct signed at the PIN level", profile: "card-001", cert: "institution.cvc", want: pinless.ErrCardSignature,
+			// Right message, PKCS#1 v1.5 form: what a forger gets from the
+			// PIN-level command (see TestPINLevelForgery for the whole attack).
 			rewrite: func() func(cmd, resp []byte) []byte {
-				var challenge, nonce []byte
+				p := pinless.Proof{Version: pinless.V2, InstitutionCode: code}
 				return func(cmd, resp []byte) []byte {
 					switch {
+					case bytes.HasPrefix(cmd, []byte{0x00, 0x2A}):
+						h := sha256.Sum256(cmd[5:])
+						p.CertificateHash = h[:]
 					case bytes.HasPrefix(cmd, []byte{0x00, 0x84}):
-						challenge = resp[:8]
+						p.CardChallenge = resp[:8]
 					case bytes.HasPrefix(cmd, []byte{0x00, 0x82}):
-						nonce = cmd[5:21]
+						p.TerminalNonce, p.TerminalSignature = cmd[5:21], cmd[21:85]
 					case isSign(cmd):
-						m := sha256.Sum256(bytes.Join([][]byte{nonce, challenge, []byte("13000002")}, nil))
-						sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, m[:])
+						sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, p.Message())
 						if err != nil {
 							panic(err)
 						}
@@ -178,6 +232,50 @@ func TestProveRejects(t *testing.T) {
 				t.Errorf("Prove error = %v, want status word %04X", err, tt.sw)
 			}
 		})
+	}
+}
+
+// TestVersion1Card: a card built to version 1 is unsupported at a gate that
+// does not accept version 1 (it falls back to the PIN level) and proven at one
+// that does.
+func TestVersion1Card(t *testing.T) {
+	c, cert := v1Card(t)
+	_, err := authenticator(t, "institution.cvc").Prove(&transport{card: c}, cert)
+	if !errors.Is(err, pinless.ErrUnsupported) {
+		t.Fatalf("version 2 gate: Prove error = %v, want ErrUnsupported", err)
+	}
+	tr := &transport{card: c}
+	p, err := authenticator(t, "institution.cvc", pinless.AcceptV1()).Prove(tr, cert)
+	if err != nil || p.Version != pinless.V1 {
+		t.Fatalf("gate accepting version 1: proof %+v, error %v", p, err)
+	}
+	// SELECT, PSO, GET CHALLENGE, the refused version 2 EXTERNAL
+	// AUTHENTICATE, then GET CHALLENGE to the signature in version 1.
+	if len(tr.sent) != 8 {
+		t.Errorf("sent %d APDUs, want 8", len(tr.sent))
+	}
+}
+
+// TestMaxExchange: the gate measures the live exchange and refuses a card
+// slower than the bound, whatever its signature.
+func TestMaxExchange(t *testing.T) {
+	slow := func(cmd, resp []byte) []byte {
+		if isSign(cmd) {
+			time.Sleep(20 * time.Millisecond) // a relay's round trip
+		}
+		return resp
+	}
+	c, cert, _ := card(t, "card-001")
+	_, err := authenticator(t, "institution.cvc", pinless.MaxExchange(time.Millisecond)).Prove(&transport{card: c, rewrite: slow}, cert)
+	if !errors.Is(err, pinless.ErrTooSlow) {
+		t.Fatalf("Prove error = %v, want ErrTooSlow", err)
+	}
+	p, err := authenticator(t, "institution.cvc").Prove(&transport{card: c, rewrite: slow}, cert)
+	if err != nil {
+		t.Fatalf("without a bound: %v", err)
+	}
+	if p.Exchange < 20*time.Millisecond {
+		t.Errorf("Exchange = %v, want at least the 20ms the relay added", p.Exchange)
 	}
 }
 

@@ -19,6 +19,9 @@ var (
 	ErrCardSignature = errors.New("pinless: card signature invalid")
 	// ErrCardRemoved: the card stopped answering mid-protocol.
 	ErrCardRemoved = errors.New("pinless: card removed")
+	// ErrTooSlow: the card's answer was valid but the live exchange took
+	// longer than the configured bound (MaxExchange): possibly relayed.
+	ErrTooSlow = errors.New("pinless: exchange slower than the bound")
 )
 
 // CardError is a status word the card answered at one step.

@@ -294,6 +294,9 @@ func (s *Store) Apply(version uint64, snapshot bool, puts []Record, deletes []ca
 			if err := m.Put(metaRevoked, be64(0)); err != nil {
 				return err
 			}
+			if err := forgetCRLs(tx); err != nil {
+				return err
+			}
 		} else {
 			b := entries(tx)
 			n := int64(u64(m.Get(metaCount)))
