@@ -1,17 +1,20 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
@@ -131,4 +134,55 @@ func drainGates(t *testing.T, cfg *Config, n int, now time.Time) float64 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return float64(n) / time.Since(start).Seconds()
+}
+
+// TestBenchEnrolImport measures hub_enrol_import_1m_s: a 1,000,000-row
+// enrolment CSV (by issuer key id and serial, so every row is keyed with the
+// card-key secret) read, checked and imported into a list of 1,000,000
+// entries of which it changes a tenth, as gatehub enroll import does.
+func TestBenchEnrolImport(t *testing.T) {
+	if os.Getenv("MYNAGATE_BENCH") != "1" {
+		t.Skip("benchmark; set MYNAGATE_BENCH=1")
+	}
+	const n = 1_000_000
+	dir := t.TempDir()
+	keyer := cardkey.NewSoftware([]byte("0123456789abcdef0123456789abcdef"))
+	write := func(name, prefix string, changed int) string {
+		var b bytes.Buffer
+		b.WriteString("issuer_key_id,serial,service_id,kind,valid_from,valid_until,zones,seat,group\n")
+		for i := range n {
+			p := "T-"
+			if i < changed {
+				p = prefix
+			}
+			fmt.Fprintf(&b, "8c4d2a1f0b7e6d5c4b3a29180706050403020100,%X,%s%07d,ticket,2026-12-01T17:00:00+09:00,2026-12-01T23:00:00+09:00,north;east,1階 A列 %d番,G-%d\n",
+				i+1, p, i, i%50+1, i/4)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	lists := filepath.Join(dir, "lists.db")
+	run := func(path string) time.Duration {
+		start := time.Now()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		e, err := ParseEnrolCSV(context.Background(), f, keyer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ImportEnrolment(context.Background(), lists, "stadium", "whitelist", e, ImportOptions{Replace: true}); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	first := run(write("first.csv", "T-", 0))
+	again := run(write("again.csv", "U-", n/10))
+	fmt.Printf("BENCH hub_enrol_import_1m_s %.1f s rows=%d by issuer_key_id+serial into an empty list, cpus=%d\n", first.Seconds(), n, runtime.NumCPU())
+	fmt.Printf("BENCH hub_enrol_reimport_1m_s %.1f s rows=%d over a 1M list, a tenth changed\n", again.Seconds(), n)
 }
