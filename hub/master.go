@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -245,6 +246,46 @@ func (m *Master) Revoke(site, list string, keys []cardkey.Key, undo bool) error 
 		return fmt.Errorf("hub: revoke in %s/%s: %w", site, list, err)
 	}
 	return nil
+}
+
+// CardsByService returns the card keys enrolled under each of ids in site's
+// list (a ticket may bind a buyer's companions' cards too). An id with no card
+// is an error naming it, so that a typo revokes nothing silently.
+func (m *Master) CardsByService(site, list string, ids []string) (map[string][]cardkey.Key, error) {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	found := map[string][]cardkey.Key{}
+	err := m.db.View(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		return b.Bucket(subEntries).ForEach(func(k, v []byte) error {
+			var e struct{ ServiceID string }
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("corrupt entry %x: %w", k, err)
+			}
+			if want[e.ServiceID] && len(k) == 32 {
+				found[e.ServiceID] = append(found[e.ServiceID], cardkey.Key(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: find cards by service id in %s/%s: %w", site, list, err)
+	}
+	var missing []string
+	for _, id := range ids {
+		if len(found[id]) == 0 {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("hub: no card is enrolled under service id %s in %s/%s; nothing was revoked; check the id with the office", strings.Join(missing, ", "), site, list)
+	}
+	return found, nil
 }
 
 // Publisher sends one message and returns once the broker acknowledged it.
