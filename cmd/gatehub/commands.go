@@ -101,31 +101,46 @@ func cmdKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if *out == "" {
 		return errors.New("--out is required")
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generate key: %w", err)
-	}
-	pemPriv, err := lists.MarshalPrivateKey(priv)
+	pemPub, err := writeSigningKey(*out)
 	if err != nil {
 		return err
-	}
-	pemPub, err := lists.MarshalPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("write key: %w; an existing key is never overwritten", err)
-	}
-	if _, err := f.Write(pemPriv); err != nil {
-		f.Close()
-		return fmt.Errorf("write key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write key: %w", err)
 	}
 	fmt.Fprintf(stdout, "# signing key written to %s; pin this public key on every gate:\n%s", *out, pemPub)
 	return nil
+}
+
+// writeSigningKey creates a new Ed25519 list-signing key at path (owner-only,
+// never overwriting a file) and returns its public key in PEM.
+func writeSigningKey(path string) ([]byte, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	pemPriv, err := lists.MarshalPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	pemPub, err := lists.MarshalPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(path, pemPriv, 0o600); err != nil {
+		return nil, fmt.Errorf("write key: %w; an existing key is never overwritten", err)
+	}
+	return pemPub, nil
+}
+
+// writeNew writes a file that must not exist yet, with mode perm.
+func writeNew(path string, b []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func cmdEnrollImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -33,6 +33,7 @@ var commands = cli.Set{
 	"lists":         {Summary: "show a list's size and publishing state", Run: cmdLists},
 	"config set":    {Summary: "change a site's gate config (emergency, anti-passback, levels) and publish it signed", Run: cmdConfigSet},
 	"config show":   {Summary: "show the gate config the hub keeps for a site, or for every site", Run: cmdConfigShow},
+	"init":          {Summary: "make a hub directory: config, signing key, card-key secret; prints the next steps", Run: cmdInit},
 }
 
 func main() {
