@@ -14,12 +14,16 @@ import (
 )
 
 // Handler serves the dashboard: "/" (HTML), "/api/view" (JSON) and "/metrics"
-// (Prometheus text format). Everything shown is counts, versions and ages: no
-// card keys, service ids or names.
+// (Prometheus text format), where everything shown is counts, versions and
+// ages; and the records: "/api/events" (paged events, with service ids and
+// card keys, never names) and "/api/counts" (entries and exits per gate per
+// interval).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.serveHTML)
 	mux.HandleFunc("GET /api/view", h.serveJSON)
+	mux.HandleFunc("GET /api/events", h.serveEvents)
+	mux.HandleFunc("GET /api/counts", h.serveCounts)
 	mux.HandleFunc("GET /metrics", h.serveMetrics)
 	return mux
 }
