@@ -3,6 +3,7 @@ package hub
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -73,5 +74,28 @@ func TestConfigsExample(t *testing.T) {
 	}
 	if len(c.Users) != 2 || c.HTTP == "" || c.Zone("stadium").String() != "Asia/Tokyo" {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestREADMEDocumentsConfigAndCSV fails when a hub config key or an enrolment
+// column is added without its line in the README.
+func TestREADMEDocumentsConfigAndCSV(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[User]()} {
+		for f := range typ.Fields() {
+			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" {
+				names = append(names, tag)
+			}
+		}
+	}
+	names = append(names, enrolColumns...)
+	for _, n := range names {
+		if !strings.Contains(string(readme), "`"+n+"`") {
+			t.Errorf("README.md does not document %q", n)
+		}
 	}
 }
