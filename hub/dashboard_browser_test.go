@@ -170,7 +170,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	shot := filepath.Join(t.TempDir(), "dashboard.png")
 	dom := runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=1400,700", "--hide-scrollbars",
-		"http://"+cfg.HTTP+"/")
+		"http://"+cfg.HTTP+"/?lang=en")
 
 	const ago = `\d+s ago`
 	gates := tableRows(t, dom, "gates")
@@ -213,14 +213,46 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the page shows %s, a card key or service id", s)
 		}
 	}
-	if m := regexp.MustCompile(`(?i)(src|href|action)\s*=\s*"?\s*(https?:)?//|url\(|@import|<script`).FindString(dom); m != "" {
-		t.Errorf("the page loads something (%q): it must work without external assets or scripts", m)
+	if m := regexp.MustCompile(`(?i)(src|href|action)\s*=\s*"?\s*(https?:)?//|url\(|@import|<script[^>]*\ssrc`).FindString(dom); m != "" {
+		t.Errorf("the page loads something (%q): it must work without external assets", m)
 	}
-	if !regexp.MustCompile(`<meta http-equiv="refresh" content="\d+">`).MatchString(dom) {
-		t.Error("the page does not refresh itself")
+	if !strings.Contains(dom, `new EventSource("/api/live")`) || !regexp.MustCompile(`<noscript><meta http-equiv="refresh" content="\d+"></noscript>`).MatchString(dom) {
+		t.Error("the page neither listens for changes nor, without scripts, refreshes itself")
 	}
-
 	checkScreenshot(t, shot, 1400)
+
+	// By default the page is in Japanese, and fits an 800 px tablet: the
+	// gate table becomes one card per gate.
+	shot = artefact(t, "dashboard-ja-800.png")
+	dom = runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=800,1000", "--hide-scrollbars", "http://"+cfg.HTTP+"/")
+	if !strings.Contains(dom, `<html lang="ja">`) || !strings.Contains(dom, `hreflang="en"`) {
+		t.Error("the page is not in Japanese by default or offers no English")
+	}
+	ja := tableRows(t, dom, "gates")
+	if g := ja["g1"]; g["接続"] != "接続中" || g["許可"] != "3" || g["拒否"] != "1" || !regexp.MustCompile(`^whitelist v1、適用 \d+s前$`).MatchString(g["ゲートのリスト"]) {
+		t.Errorf("Japanese gate row g1: %v", g)
+	}
+	if g := ja["g2"]; !regexp.MustCompile(`^\d+月\d+日 \d\d:\d\d:\d\d から切断`).MatchString(g["接続"]) {
+		t.Errorf("Japanese gate row g2: %v", g)
+	}
+	if s := tableRows(t, dom, "sites")["stadium"]; s["現在の入場者"] != "5" {
+		t.Errorf("Japanese site row: %v", s)
+	}
+	checkScreenshot(t, shot, 800)
+}
+
+// artefact returns where a test keeps a file for people to look at: under
+// $MYNAGATE_ARTEFACTS (CI uploads it) or the test's temporary directory.
+func artefact(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("MYNAGATE_ARTEFACTS")
+	if dir == "" {
+		return filepath.Join(t.TempDir(), name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, name)
 }
 
 // runChromium loads a page in headless Chromium with a throwaway profile and
@@ -363,7 +395,8 @@ func TestDashboardRows(t *testing.T) {
 			tc.gate.Site, tc.gate.Gate = "stadium", "g1"
 			tc.want.Site, tc.want.Gate, tc.want.Lists, tc.want.Health = "stadium", "g1", tc.listed, tc.health
 			got := rows(View{Gates: []GateView{tc.gate}, At: at,
-				Lists: []ListInfo{{Site: "stadium", List: "whitelist", Version: 2}, {Site: "elsewhere", List: "whitelist", Version: 9}}})
+				Lists: []ListInfo{{Site: "stadium", List: "whitelist", Version: 2}, {Site: "elsewhere", List: "whitelist", Version: 9}}},
+				langEN, func(string) *time.Location { return time.Local })
 			if len(got) != 1 || fmt.Sprintf("%+v", got[0]) != fmt.Sprintf("%+v", tc.want) {
 				t.Fatalf("row\n got %+v\nwant %+v", got, tc.want)
 			}

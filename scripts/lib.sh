@@ -9,6 +9,7 @@ MYNAGATE_APT_PACKAGES=(
   opensc                                  # independent check that the virtual card behaves like a real one
   gcc pkg-config                          # cgo for ebfe/scard and miekg/pkcs11
   chromium                                # headless browser for the hub dashboard test
+  fonts-ipafont-gothic                    # Japanese glyphs for the dashboard's screenshot
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
