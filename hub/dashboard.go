@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -21,7 +22,8 @@ import (
 // interval).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", h.serveHTML)
+	sb := &siteBanners{path: filepath.Join(h.cfg.DataDir, "lists.db")}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { h.serveHTML(w, r, sb) })
 	mux.HandleFunc("GET /api/view", h.serveJSON)
 	mux.HandleFunc("GET /api/events", h.serveEvents)
 	mux.HandleFunc("GET /api/counts", h.serveCounts)
@@ -157,13 +159,15 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <title>{{if .Down}}{{.Down}} {{call $.T "down"}} · {{end}}{{call $.T "MynaGate hub"}}</title>
 <style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#eee}.l{text-align:left}.bad{color:#b00;font-weight:bold}
-nav{float:right}
+nav{float:right}.banner{background:#b00;color:#fff;padding:.6em 1em;margin:.5em 0;font-size:1.1em}.warn{background:#ff0;color:#000;padding:0 .3em}
 @media (max-width:900px){#gates tr:first-child{display:none}#gates,#gates tbody,#gates tr,#gates td{display:block;width:auto}
 #gates tr{border:1px solid #ccc;margin-bottom:.8em}#gates td{border:0;text-align:left}#gates td::before{content:attr(data-label) ": ";color:#555}}</style>
 </head><body>
 <nav><a href="?lang={{.Other.Code}}" hreflang="{{.Other.Code}}">{{.Other.Name}}</a></nav>
 <main id="live">
 <h1>{{call $.T "MynaGate hub"}}</h1>
+{{range .Banners}}<div class="banner" role="alert" data-site="{{.Site}}"><strong>{{.Text}}</strong>{{if .Warning}}<br><span class="warn">⚠ {{.Warning}}</span>{{end}}</div>{{end}}
+{{if .Busy}}<p class="l">{{call $.T "a list command holds lists.db: the emergency banners may be a moment old"}}</p>{{end}}
 <p>{{.Now}} &middot; {{call $.T "gates"}} {{len .Rows}}, {{call $.T "not online"}} {{.Down}} &middot; {{call $.T "anti-passback conflicts"}}: {{.View.Conflicts}}</p>
 <h2>{{call $.T "Sites"}}</h2>
 <table id="sites"><tr><th class="l">{{call $.T "site"}}</th><th>{{call $.T "inside now"}}</th><th>{{call $.T "events"}}</th></tr>
@@ -203,13 +207,17 @@ var gateCols = []string{"site", "gate", "link", "backlog", "oldest unsent", "lis
 // gateColsLeft are the gate table's left-aligned (text) columns.
 var gateColsLeft = map[int]bool{0: true, 1: true, 2: true, 5: true, 6: true, 15: true}
 
-func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request) {
+func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request, sb *siteBanners) {
 	v, err := h.store.View()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	l := langOf(r)
+	bs, busy, err := sb.read(l)
+	if err != nil {
+		h.log.Warn("hub: dashboard: emergency banners", "err", err)
+	}
 	rs := rows(v, l, h.cfg.Zone)
 	down := 0
 	for _, r := range rs {
@@ -229,6 +237,8 @@ func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	data := struct {
 		View     View
+		Banners  []banner
+		Busy     bool
 		Rows     []gateRow
 		GateCols []col
 		Down     int
@@ -236,7 +246,7 @@ func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request) {
 		L, Other lang
 		T        func(string) string
 		Ago      func(time.Time) string
-	}{v, rs, cols, down, l.stamp(v.At.In(h.cfg.Zone(""))) + " " + v.At.In(h.cfg.Zone("")).Format("MST"), l, l.other(), l.s,
+	}{v, bs, busy, rs, cols, down, l.stamp(v.At.In(h.cfg.Zone(""))) + " " + v.At.In(h.cfg.Zone("")).Format("MST"), l, l.other(), l.s,
 		func(t time.Time) string { return ago(l, v.At, t) }}
 	if err := page.Execute(w, data); err != nil {
 		h.log.Warn("hub: render dashboard", "err", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
@@ -221,6 +222,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	checkScreenshot(t, shot, 1400)
 
+	// The disaster office declares an emergency at the stadium, whose gates
+	// have no fallback level: the banner says it changes nothing.
+	if _, err := m.PublishConfig(context.Background(), p, signKey, "stadium", gateconfig.Doc{Emergency: true, Fallback: []string{}}, PublishOptions{Prefix: cfg.Prefix}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
 	// By default the page is in Japanese, and fits an 800 px tablet: the
 	// gate table becomes one card per gate.
 	shot = artefact(t, "dashboard-ja-800.png")
@@ -237,6 +245,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if s := tableRows(t, dom, "sites")["stadium"]; s["現在の入場者"] != "5" {
 		t.Errorf("Japanese site row: %v", s)
+	}
+	if !regexp.MustCompile(`(?s)<div class="banner" role="alert" data-site="stadium"><strong>緊急事態宣言中 \(stadium\)[^<]*</strong><br><span class="warn">⚠ この宣言では何も変わりません`).MatchString(dom) {
+		t.Errorf("no emergency banner warning that the declaration changes nothing:\n%s", dom)
 	}
 	checkScreenshot(t, shot, 800)
 }

@@ -52,6 +52,14 @@ var (
 		", applied %s":                          "、適用 %s",
 		", hub has v%d":                         "、ハブは v%d",
 		"outbox: full, taps cannot be recorded": "送信待ち: 満杯、タッチを記録できません",
+		"EMERGENCY declared at %s: the gates also accept their own fallback levels": "緊急事態宣言中 (%s): ゲートは各自のフォールバック方式も受け付けます",
+		"EMERGENCY declared at %s: no fallback level":                               "緊急事態宣言中 (%s): フォールバック方式なし",
+		"EMERGENCY declared at %s: the gates also accept %s":                        "緊急事態宣言中 (%s): ゲートは %s も受け付けます",
+		" (not yet published)": " (まだ配信されていません)",
+		NoFallback:             "この宣言では何も変わりません: この会場のフォールバック方式が「なし」です。--fallback=cert などで指定してください",
+		GatesOwnFallback:       "フォールバック方式を設定したゲートでのみ有効です (各ゲートの policy.fallback)。会場として --fallback=cert で指定できます",
+		FallbackAccepted:       "この宣言では何も変わりません: フォールバック方式はすべて通常時から受け付けています",
+		"a list command holds lists.db: the emergency banners may be a moment old": "リスト操作中のため、緊急表示は少し前の状態です",
 	}}
 	langEN = lang{Code: "en", Name: "English"}
 )

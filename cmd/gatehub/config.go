@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mynagate/mynagate/hub"
-	"github.com/mynagate/mynagate/sync/gateconfig"
 )
 
 // gateOwn is the flag value that drops an override: the gates follow their
@@ -89,26 +87,10 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if w := emergencyWarning(sc.Doc); w != "" {
+	if w := hub.EmergencyWarning(sc.Doc); w != "" {
 		fmt.Fprintln(stderr, "gatehub config set: WARNING: "+w)
 	}
 	return printOut(stdout, c.json, sc, describeConfig(sc))
-}
-
-// emergencyWarning says when a declared emergency changes nothing at the
-// gates: an emergency only adds the fallback levels to those accepted.
-func emergencyWarning(d gateconfig.Doc) string {
-	switch {
-	case !d.Emergency:
-		return ""
-	case d.Fallback != nil && len(d.Fallback) == 0:
-		return "the emergency changes nothing: the site's fallback levels are none; give them with --fallback=cert (or pin)"
-	case d.Fallback == nil:
-		return "the emergency takes effect only at gates whose own config has fallback levels (policy.fallback); set them for the site with --fallback=cert"
-	case d.Accept != nil && !slices.ContainsFunc(d.Fallback, func(l string) bool { return !slices.Contains(d.Accept, l) }):
-		return "the emergency changes nothing: every fallback level is accepted already"
-	}
-	return ""
 }
 
 func cmdConfigShow(_ context.Context, args []string, stdout, stderr io.Writer) error {

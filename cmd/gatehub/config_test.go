@@ -180,22 +180,3 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func TestEmergencyWarning(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		doc  gateconfig.Doc
-		want string
-	}{
-		{"no emergency", gateconfig.Doc{Fallback: []string{}}, ""},
-		{"fallback none", gateconfig.Doc{Emergency: true, Fallback: []string{}}, "changes nothing: the site's fallback levels are none"},
-		{"gates' own fallback", gateconfig.Doc{Emergency: true}, "only at gates whose own config has fallback levels"},
-		{"fallback already accepted", gateconfig.Doc{Emergency: true, Accept: []string{"pinless", "cert"}, Fallback: []string{"cert"}}, "every fallback level is accepted already"},
-		{"takes effect", gateconfig.Doc{Emergency: true, Accept: []string{"pinless"}, Fallback: []string{"cert"}}, ""},
-		{"takes effect, gates' own accept", gateconfig.Doc{Emergency: true, Fallback: []string{"cert"}}, ""},
-	} {
-		got := emergencyWarning(tc.doc)
-		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
-			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
-		}
-	}
-}
