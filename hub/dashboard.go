@@ -160,6 +160,8 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#eee}.l{text-align:left}.bad{color:#b00;font-weight:bold}
 nav{float:right}.banner{background:#b00;color:#fff;padding:.6em 1em;margin:.5em 0;font-size:1.1em}.warn{background:#ff0;color:#000;padding:0 .3em}
+.chart{width:100%;max-width:600px;height:auto;display:block}.admit{fill:#2a7}.deny{fill:#c33}.inside{stroke:#36c}figure{margin:0 0 1em}
+form label{margin-right:.6em}
 @media (max-width:900px){#gates tr:first-child{display:none}#gates,#gates tbody,#gates tr,#gates td{display:block;width:auto}
 #gates tr{border:1px solid #ccc;margin-bottom:.8em}#gates td{border:0;text-align:left}#gates td::before{content:attr(data-label) ": ";color:#555}}</style>
 </head><body>
@@ -180,6 +182,20 @@ nav{float:right}.banner{background:#b00;color:#fff;padding:.6em 1em;margin:.5em 
 <h2>{{call $.T "Published lists"}}</h2>
 <table id="lists"><tr><th class="l">{{call $.T "site"}}</th><th class="l">{{call $.T "list"}}</th><th>{{call $.T "version"}}</th><th class="l">{{call $.T "kind"}}</th><th>{{call $.T "created"}}</th></tr>
 {{range .View.Lists}}<tr><td class="l">{{.Site}}</td><td class="l">{{.List}}</td><td>{{.Version}}</td><td class="l">{{.Kind}}</td><td>{{call $.Ago .Created}}</td></tr>{{end}}
+</table>
+<h2>{{call $.T "The last hour"}}</h2>
+<h3>{{call $.T "Taps per minute (green admitted, red denied)"}}</h3>
+{{range .Recent.Gates}}<figure><figcaption>{{.Site}}/{{.Gate}}: {{call $.T "taps"}} {{.Total}}, {{call $.T "denied"}} {{.Denied}}</figcaption>{{call $.SVGTaps .}}</figure>{{else}}<p>{{call $.T "no taps in the last hour"}}</p>{{end}}
+<h3>{{call $.T "Deny reasons"}}</h3>
+{{if .Recent.Reasons}}{{call $.SVGReasons .Recent.Reasons}}{{else}}<p>{{call $.T "no denials in the last hour"}}</p>{{end}}
+<h3>{{call $.T "Inside over time"}}</h3>
+{{range .Recent.Inside}}<figure><figcaption>{{.Site}}</figcaption>{{call $.SVGInside .}}</figure>{{end}}
+<h2>{{call $.T "Events"}}</h2>
+<form method="get"><input type="hidden" name="lang" value="{{.L.Code}}">
+{{range .Filters}}<label>{{.Label}} <input name="{{.Name}}" value="{{.Value}}" size="10"></label>{{end}}<button>{{call $.T "filter"}}</button></form>
+{{if .FilterErr}}<p class="bad">{{.FilterErr}}</p>{{end}}
+<table id="events"><tr><th class="l">{{call $.T "time"}}</th><th class="l">{{call $.T "site"}}</th><th class="l">{{call $.T "gate"}}</th><th class="l">{{call $.T "lane"}}</th><th class="l">{{call $.T "kind"}}</th><th class="l">{{call $.T "decision"}}</th><th class="l">{{call $.T "reason"}}</th><th class="l">{{call $.T "assurance"}}</th><th class="l">{{call $.T "offline"}}</th></tr>
+{{range .Recent.Table}}<tr><td class="l">{{.At.Format "15:04:05"}}</td><td class="l">{{.Site}}</td><td class="l">{{.Gate}}</td><td class="l">{{.Lane}}</td><td class="l">{{.Kind}}</td><td class="l{{if eq .Decision "deny"}} bad{{end}}">{{.Decision}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Assurance}}</td><td class="l">{{if .Offline}}{{call $.T "yes"}}{{end}}</td></tr>{{end}}
 </table>
 </main>
 <script>
@@ -225,6 +241,26 @@ func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request, sb *siteBanners)
 			down++
 		}
 	}
+	zone := h.cfg.Zone("")
+	tq, ferr := ParseEventQuery(r.URL.Query(), h.cfg.Zone(r.URL.Query().Get("site")))
+	filterErr := ""
+	if ferr != nil {
+		filterErr, tq = ferr.Error(), EventQuery{}
+	}
+	tq.Since, tq.Until, tq.After = time.Time{}, time.Time{}, ""
+	inside := map[string]int{}
+	for _, s := range v.Sites {
+		inside[s.Site] = s.Inside
+	}
+	rec, err := collectRecent(h.store, v.At, inside, tq, h.cfg.Zone)
+	if err != nil {
+		h.log.Warn("hub: dashboard: recent events", "err", err)
+	}
+	type filter struct{ Name, Label, Value string }
+	var filters []filter
+	for _, f := range []string{"site", "gate", "lane", "kind", "decision", "reason"} {
+		filters = append(filters, filter{f, l.s(f), r.URL.Query().Get(f)})
+	}
 	type col struct {
 		Name string
 		Left bool
@@ -236,17 +272,29 @@ func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request, sb *siteBanners)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	data := struct {
-		View     View
-		Banners  []banner
-		Busy     bool
-		Rows     []gateRow
-		GateCols []col
-		Down     int
-		Now      string
-		L, Other lang
-		T        func(string) string
-		Ago      func(time.Time) string
-	}{v, bs, busy, rs, cols, down, l.stamp(v.At.In(h.cfg.Zone(""))) + " " + v.At.In(h.cfg.Zone("")).Format("MST"), l, l.other(), l.s,
+		View       View
+		Recent     recent
+		Filters    []filter
+		FilterErr  string
+		SVGTaps    func(gateSeries) template.HTML
+		SVGReasons func([]reasonCount) template.HTML
+		SVGInside  func(siteSeries) template.HTML
+		Banners    []banner
+		Busy       bool
+		Rows       []gateRow
+		GateCols   []col
+		Down       int
+		Now        string
+		L, Other   lang
+		T          func(string) string
+		Ago        func(time.Time) string
+	}{v, rec, filters, filterErr,
+		func(g gateSeries) template.HTML {
+			return svgTaps(g, l.s("Taps per minute (green admitted, red denied)")+": "+g.Site+"/"+g.Gate)
+		},
+		func(rs []reasonCount) template.HTML { return svgReasons(rs, l.s("Deny reasons")) },
+		func(s siteSeries) template.HTML { return svgInside(s, l.s("Inside over time")+": "+s.Site) },
+		bs, busy, rs, cols, down, l.stamp(v.At.In(zone)) + " " + v.At.In(zone).Format("MST"), l, l.other(), l.s,
 		func(t time.Time) string { return ago(l, v.At, t) }}
 	if err := page.Execute(w, data); err != nil {
 		h.log.Warn("hub: render dashboard", "err", err)

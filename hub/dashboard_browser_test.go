@@ -222,6 +222,28 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	checkScreenshot(t, shot, 1400)
 
+	// Charts of the last hour, drawn by the hub, and the event table.
+	for _, want := range []string{`<svg id="taps-stadium-g1"`, `<svg id="taps-stadium-g2"`, `<svg id="reasons"`, `<svg id="inside-stadium"`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	g1Chart := dom[strings.Index(dom, `<svg id="taps-stadium-g1"`):]
+	g1Chart = g1Chart[:strings.Index(g1Chart, "</svg>")]
+	if strings.Count(g1Chart, `class="deny"`) != 1 || !strings.Contains(g1Chart, `class="admit"`) {
+		t.Errorf("g1's chart has no admitted bar or not one denied bar:\n%s", g1Chart)
+	}
+	if !regexp.MustCompile(`<svg id="reasons"[^>]*>.*not_listed.*</svg>`).MatchString(dom) {
+		t.Error("the deny reasons chart lacks not_listed")
+	}
+	if n := strings.Count(eventsTable(t, dom), "<tr>"); n != 1+6 {
+		t.Errorf("event table: %d rows, want a header and the 6 events the hub has", n)
+	}
+	denied := runChromium(t, chromium, "--dump-dom", "http://"+cfg.HTTP+"/?lang=en&decision=deny&gate=g1")
+	if tb := eventsTable(t, denied); strings.Count(tb, "<tr>") != 2 || !strings.Contains(tb, "not_listed") {
+		t.Errorf("event table filtered to g1's denials:\n%s", tb)
+	}
+
 	// The disaster office declares an emergency at the stadium, whose gates
 	// have no fallback level: the banner says it changes nothing.
 	if _, err := m.PublishConfig(context.Background(), p, signKey, "stadium", gateconfig.Doc{Emergency: true, Fallback: []string{}}, PublishOptions{Prefix: cfg.Prefix}); err != nil {
@@ -232,7 +254,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// By default the page is in Japanese, and fits an 800 px tablet: the
 	// gate table becomes one card per gate.
 	shot = artefact(t, "dashboard-ja-800.png")
-	dom = runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=800,1000", "--hide-scrollbars", "http://"+cfg.HTTP+"/")
+	dom = runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=800,2600", "--hide-scrollbars", "http://"+cfg.HTTP+"/")
 	if !strings.Contains(dom, `<html lang="ja">`) || !strings.Contains(dom, `hreflang="en"`) {
 		t.Error("the page is not in Japanese by default or offers no English")
 	}
@@ -250,6 +272,17 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("no emergency banner warning that the declaration changes nothing:\n%s", dom)
 	}
 	checkScreenshot(t, shot, 800)
+}
+
+// eventsTable returns the event table of a serialized DOM.
+func eventsTable(t *testing.T, dom string) string {
+	t.Helper()
+	start := strings.Index(dom, `<table id="events">`)
+	if start < 0 {
+		t.Fatal("no event table on the page")
+	}
+	end := strings.Index(dom[start:], "</table>")
+	return dom[start : start+end]
 }
 
 // artefact returns where a test keeps a file for people to look at: under
