@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
@@ -185,4 +187,35 @@ func TestBenchEnrolImport(t *testing.T) {
 	again := run(write("again.csv", "U-", n/10))
 	fmt.Printf("BENCH hub_enrol_import_1m_s %.1f s rows=%d by issuer_key_id+serial into an empty list, cpus=%d\n", first.Seconds(), n, runtime.NumCPU())
 	fmt.Printf("BENCH hub_enrol_reimport_1m_s %.1f s rows=%d over a 1M list, a tenth changed\n", again.Seconds(), n)
+}
+
+// TestBenchTapToDashboard measures tap_to_dashboard_ms_p50 and _p95: a tap
+// recorded in a gate's outbox until the dashboard open in headless Chromium
+// shows it (count and chart), through the embedded broker and the hub's
+// store, pushed by /api/live.
+func TestBenchTapToDashboard(t *testing.T) {
+	if os.Getenv("MYNAGATE_BENCH") != "1" {
+		t.Skip("benchmark; set MYNAGATE_BENCH=1")
+	}
+	chromium := testenv.LookPath(t, "chromium", "chromium")
+	cfg := testConfig(t)
+	cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	h := startHub(t, cfg)
+	g1 := startBrowserGate(t, cfg, "g1", false, map[string]string{"journal": "ok"})
+	g1.tap(t, "g1", event.Admit, false)
+	waitFor(t, "the first tap at the hub", func() bool { return gateStats(t, h, "g1").Events == 1 })
+	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
+	waitFor(t, "the page", func() bool { return b.eval(gateCell("g1", 7)) == "1" })
+	const n = 30
+	var ms []float64
+	for i := range n {
+		d := event.Admit
+		if i%3 == 0 {
+			d = event.Deny
+		}
+		ms = append(ms, float64(dashboardTap(t, b, g1, d).Microseconds())/1000)
+	}
+	slices.Sort(ms)
+	fmt.Printf("BENCH tap_to_dashboard_ms_p50 %.0f ms taps=%d outbox -> embedded broker -> hub store -> /api/live -> open Chromium page redrawn\n", ms[n/2], n)
+	fmt.Printf("BENCH tap_to_dashboard_ms_p95 %.0f ms taps=%d same path\n", ms[n*95/100], n)
 }

@@ -447,3 +447,47 @@ func TestDashboardRows(t *testing.T) {
 		})
 	}
 }
+
+// dashboardTap records a tap at the gate and waits until the page open in
+// the browser shows it: the gate's event count and its chart's bars. It
+// returns how long that took from the tap's record on the gate.
+func dashboardTap(t *testing.T, b *browser, g *browserGate, d event.Decision) time.Duration {
+	t.Helper()
+	class := map[event.Decision]string{event.Admit: "admit", event.Deny: "deny"}[d]
+	events, bars := b.eval(gateCell("g1", 7)), b.eval(chartSum("taps-stadium-g1", class))
+	start := time.Now()
+	g.tap(t, "g1", d, false)
+	deadline := start.Add(30 * time.Second)
+	for b.eval(gateCell("g1", 7)) == events || b.eval(chartSum("taps-stadium-g1", class)) == bars {
+		if time.Now().After(deadline) {
+			t.Fatalf("the open page did not show the tap within 30 s (events %s, %s bars %s)", events, class, bars)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestDashboardLiveInBrowser keeps the dashboard open in headless Chromium:
+// a tap at a gate changes the gate's count and chart on the open page, with
+// no reload, pushed by the hub.
+func TestDashboardLiveInBrowser(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium", "chromium")
+	cfg := testConfig(t)
+	cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	h := startHub(t, cfg)
+	g1 := startBrowserGate(t, cfg, "g1", false, map[string]string{"journal": "ok"})
+	g1.tap(t, "g1", event.Admit, false)
+	waitFor(t, "the first tap at the hub", func() bool { return gateStats(t, h, "g1").Events == 1 })
+
+	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
+	waitFor(t, "the page", func() bool { return b.eval(gateCell("g1", 7)) == "1" })
+	b.eval(`document.body.dataset.loaded = "1"`) // gone if the page reloads
+	took := dashboardTap(t, b, g1, event.Deny)
+	if got := b.eval(gateCell("g1", 9)); got != "1" {
+		t.Errorf("denied cell %q after a denial", got)
+	}
+	if b.eval(`document.body.dataset.loaded || ""`) != "1" {
+		t.Error("the page reloaded instead of redrawing")
+	}
+	t.Logf("tap to the open page: %s", took)
+}
