@@ -179,4 +179,3 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
-
