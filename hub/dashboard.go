@@ -200,12 +200,19 @@ form label{margin-right:.6em}
 </main>
 <script>
 // Redraw on every change the hub reports; after a reconnect, once anyway.
+// Changes that come during a redraw make one more, not one each.
 (function () {
+  var busy = false, again = false;
   var redraw = function () {
+    if (busy) { again = true; return; }
+    busy = true;
     fetch(location.href, {cache: "no-store"}).then(function (r) { return r.text(); }).then(function (html) {
       var doc = new DOMParser().parseFromString(html, "text/html");
       document.getElementById("live").replaceWith(doc.getElementById("live"));
       document.title = doc.title;
+    }).finally(function () {
+      busy = false;
+      if (again) { again = false; redraw(); }
     });
   };
   var es = new EventSource("/api/live");
