@@ -1,11 +1,13 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/internal/testenv"
+	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
@@ -214,4 +218,86 @@ func drainGates(t *testing.T, cfg *Config, n int, now time.Time) float64 {
 		t.Fatalf("drained gates, but the store holds %d of %d events", total, n)
 	}
 	return float64(n) / elapsed.Seconds()
+}
+
+// TestBenchEnrolImport measures hub_enrol_import_1m_s: a 1,000,000-row
+// enrolment CSV (by issuer key id and serial, so every row is keyed with the
+// card-key secret) read, checked and imported into a list of 1,000,000
+// entries of which it changes a tenth, as gatehub enroll import does.
+func TestBenchEnrolImport(t *testing.T) {
+	if os.Getenv("MYNAGATE_BENCH") != "1" {
+		t.Skip("benchmark; set MYNAGATE_BENCH=1")
+	}
+	const n = 1_000_000
+	dir := t.TempDir()
+	keyer := cardkey.NewSoftware([]byte("0123456789abcdef0123456789abcdef"))
+	write := func(name, prefix string, changed int) string {
+		var b bytes.Buffer
+		b.WriteString("issuer_key_id,serial,service_id,kind,valid_from,valid_until,zones,seat,group\n")
+		for i := range n {
+			p := "T-"
+			if i < changed {
+				p = prefix
+			}
+			fmt.Fprintf(&b, "8c4d2a1f0b7e6d5c4b3a29180706050403020100,%X,%s%07d,ticket,2026-12-01T17:00:00+09:00,2026-12-01T23:00:00+09:00,north;east,1階 A列 %d番,G-%d\n",
+				i+1, p, i, i%50+1, i/4)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	lists := filepath.Join(dir, "lists.db")
+	run := func(path string) time.Duration {
+		start := time.Now()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		e, err := ParseEnrolCSV(context.Background(), f, keyer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ImportEnrolment(context.Background(), lists, "stadium", "whitelist", e, ImportOptions{Replace: true}); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	first := run(write("first.csv", "T-", 0))
+	again := run(write("again.csv", "U-", n/10))
+	fmt.Printf("BENCH hub_enrol_import_1m_s %.1f s rows=%d by issuer_key_id+serial into an empty list, cpus=%d\n", first.Seconds(), n, runtime.NumCPU())
+	fmt.Printf("BENCH hub_enrol_reimport_1m_s %.1f s rows=%d over a 1M list, a tenth changed\n", again.Seconds(), n)
+}
+
+// TestBenchTapToDashboard measures tap_to_dashboard_ms_p50 and _p95: a tap
+// recorded in a gate's outbox until the dashboard open in headless Chromium
+// shows it (count and chart), through the embedded broker and the hub's
+// store, pushed by /api/live.
+func TestBenchTapToDashboard(t *testing.T) {
+	if os.Getenv("MYNAGATE_BENCH") != "1" {
+		t.Skip("benchmark; set MYNAGATE_BENCH=1")
+	}
+	chromium := testenv.LookPath(t, "chromium", "chromium")
+	cfg := testConfig(t)
+	cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	h := startHub(t, cfg)
+	g1 := startBrowserGate(t, cfg, "g1", false, map[string]string{"journal": "ok"})
+	g1.tap(t, "g1", event.Admit, false)
+	waitFor(t, "the first tap at the hub", func() bool { return gateStats(t, h, "g1").Events == 1 })
+	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
+	waitFor(t, "the page", func() bool { return b.eval(gateCell("g1", 7)) == "1" })
+	const n = 30
+	var ms []float64
+	for i := range n {
+		d := event.Admit
+		if i%3 == 0 {
+			d = event.Deny
+		}
+		ms = append(ms, float64(dashboardTap(t, b, g1, d).Microseconds())/1000)
+	}
+	slices.Sort(ms)
+	fmt.Printf("BENCH tap_to_dashboard_ms_p50 %.0f ms taps=%d outbox -> embedded broker -> hub store -> /api/live -> open Chromium page redrawn\n", ms[n/2], n)
+	fmt.Printf("BENCH tap_to_dashboard_ms_p95 %.0f ms taps=%d same path\n", ms[n*95/100], n)
 }

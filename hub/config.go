@@ -17,6 +17,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+	// The time zone database inside the binary: a hub shows times in the
+	// sites' zone even on a host without tzdata.
+	_ "time/tzdata"
 
 	"github.com/mynagate/mynagate/sync/uplink"
 )
@@ -55,6 +59,13 @@ type Config struct {
 	HTTP string `json:"http"`
 	// Log is debug, info, warn or error.
 	Log string `json:"log"`
+	// TimeZone is the IANA time zone records and the dashboard show times
+	// in, default "Asia/Tokyo"; SiteTimeZones sets it per site.
+	TimeZone      string            `json:"time_zone"`
+	SiteTimeZones map[string]string `json:"site_time_zones"`
+
+	zone  *time.Location
+	zones map[string]*time.Location
 }
 
 // User is a gate account on the embedded broker.
@@ -130,7 +141,38 @@ func (c *Config) check() error {
 	default:
 		errs = append(errs, fmt.Errorf("log %q: want debug, info, warn or error", c.Log))
 	}
+	if c.TimeZone == "" {
+		c.TimeZone = DefaultTimeZone
+	}
+	var err error
+	if c.zone, err = time.LoadLocation(c.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("time_zone %q: %w; want an IANA name such as Asia/Tokyo", c.TimeZone, err))
+	}
+	c.zones = map[string]*time.Location{}
+	for site, name := range c.SiteTimeZones {
+		if c.zones[site], err = time.LoadLocation(name); err != nil {
+			errs = append(errs, fmt.Errorf("site_time_zones[%q] %q: %w; want an IANA name such as Asia/Tokyo", site, name, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// DefaultTimeZone is the time zone of records when the config names none.
+const DefaultTimeZone = "Asia/Tokyo"
+
+// Zone returns the time zone site's times are shown in.
+func (c *Config) Zone(site string) *time.Location {
+	if z := c.zones[site]; z != nil {
+		return z
+	}
+	if c.zone != nil {
+		return c.zone
+	}
+	z, err := time.LoadLocation(DefaultTimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return z
 }
 
 // BrokerURL returns the URL the hub's own clients connect to.

@@ -3,6 +3,7 @@ package hub
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad broker", body: `{"data_dir": "/d", "broker": "mqtt://x"}`, wantErr: "want tcp://"},
 		{name: "bad user", body: `{"data_dir": "/d", "users": [{"username": "g"}]}`, wantErr: "users[0]"},
 		{name: "bad log", body: `{"data_dir": "/d", "log": "loud"}`, wantErr: "log"},
+		{name: "time zones", body: `{"data_dir": "/d", "site_time_zones": {"guam": "Pacific/Guam"}}`, check: func(t *testing.T, c *Config) {
+			if c.TimeZone != "Asia/Tokyo" || c.Zone("stadium").String() != "Asia/Tokyo" || c.Zone("guam").String() != "Pacific/Guam" {
+				t.Fatalf("%s %s %s", c.TimeZone, c.Zone("stadium"), c.Zone("guam"))
+			}
+		}},
+		{name: "bad time zone", body: `{"data_dir": "/d", "time_zone": "Tokyo"}`, wantErr: "time_zone \"Tokyo\""},
+		{name: "bad site time zone", body: `{"data_dir": "/d", "site_time_zones": {"s": "JST+9"}}`, wantErr: "site_time_zones"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,5 +63,39 @@ func TestLoadConfig(t *testing.T) {
 func TestExampleConfig(t *testing.T) {
 	if _, err := LoadConfig(filepath.Join("testdata", "gatehub.json")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConfigsExample keeps configs/gatehub.json, the README's example, loadable.
+func TestConfigsExample(t *testing.T) {
+	c, err := LoadConfig(filepath.Join("..", "configs", "gatehub.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Users) != 2 || c.HTTP == "" || c.Zone("stadium").String() != "Asia/Tokyo" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+// TestREADMEDocumentsConfigAndCSV fails when a hub config key or an enrolment
+// column is added without its line in the README.
+func TestREADMEDocumentsConfigAndCSV(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[User]()} {
+		for f := range typ.Fields() {
+			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" {
+				names = append(names, tag)
+			}
+		}
+	}
+	names = append(names, enrolColumns...)
+	for _, n := range names {
+		if !strings.Contains(string(readme), "`"+n+"`") {
+			t.Errorf("README.md does not document %q", n)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
@@ -170,7 +171,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	shot := filepath.Join(t.TempDir(), "dashboard.png")
 	dom := runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=1400,700", "--hide-scrollbars",
-		"http://"+cfg.HTTP+"/")
+		"http://"+cfg.HTTP+"/?lang=en")
 
 	const ago = `\d+s ago`
 	gates := tableRows(t, dom, "gates")
@@ -213,14 +214,89 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the page shows %s, a card key or service id", s)
 		}
 	}
-	if m := regexp.MustCompile(`(?i)(src|href|action)\s*=\s*"?\s*(https?:)?//|url\(|@import|<script`).FindString(dom); m != "" {
-		t.Errorf("the page loads something (%q): it must work without external assets or scripts", m)
+	if m := regexp.MustCompile(`(?i)(src|href|action)\s*=\s*"?\s*(https?:)?//|url\(|@import|<script[^>]*\ssrc`).FindString(dom); m != "" {
+		t.Errorf("the page loads something (%q): it must work without external assets", m)
 	}
-	if !regexp.MustCompile(`<meta http-equiv="refresh" content="\d+">`).MatchString(dom) {
-		t.Error("the page does not refresh itself")
+	if !strings.Contains(dom, `new EventSource("/api/live")`) || !regexp.MustCompile(`<noscript><meta http-equiv="refresh" content="\d+"></noscript>`).MatchString(dom) {
+		t.Error("the page neither listens for changes nor, without scripts, refreshes itself")
+	}
+	checkScreenshot(t, shot, 1400)
+
+	// Charts of the last hour, drawn by the hub, and the event table.
+	for _, want := range []string{`<svg id="taps-stadium-g1"`, `<svg id="taps-stadium-g2"`, `<svg id="reasons"`, `<svg id="inside-stadium"`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	g1Chart := dom[strings.Index(dom, `<svg id="taps-stadium-g1"`):]
+	g1Chart = g1Chart[:strings.Index(g1Chart, "</svg>")]
+	if strings.Count(g1Chart, `class="deny"`) != 1 || !strings.Contains(g1Chart, `class="admit"`) {
+		t.Errorf("g1's chart has no admitted bar or not one denied bar:\n%s", g1Chart)
+	}
+	if !regexp.MustCompile(`<svg id="reasons"[^>]*>.*not_listed.*</svg>`).MatchString(dom) {
+		t.Error("the deny reasons chart lacks not_listed")
+	}
+	if n := strings.Count(eventsTable(t, dom), "<tr>"); n != 1+6 {
+		t.Errorf("event table: %d rows, want a header and the 6 events the hub has", n)
+	}
+	denied := runChromium(t, chromium, "--dump-dom", "http://"+cfg.HTTP+"/?lang=en&decision=deny&gate=g1")
+	if tb := eventsTable(t, denied); strings.Count(tb, "<tr>") != 2 || !strings.Contains(tb, "not_listed") {
+		t.Errorf("event table filtered to g1's denials:\n%s", tb)
 	}
 
-	checkScreenshot(t, shot, 1400)
+	// The disaster office declares an emergency at the stadium, whose gates
+	// have no fallback level: the banner says it changes nothing.
+	if _, err := m.PublishConfig(context.Background(), p, signKey, "stadium", gateconfig.Doc{Emergency: true, Fallback: []string{}}, PublishOptions{Prefix: cfg.Prefix}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
+	// By default the page is in Japanese, and fits an 800 px tablet: the
+	// gate table becomes one card per gate.
+	shot = artefact(t, "dashboard-ja-800.png")
+	dom = runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=800,2600", "--hide-scrollbars", "http://"+cfg.HTTP+"/")
+	if !strings.Contains(dom, `<html lang="ja">`) || !strings.Contains(dom, `hreflang="en"`) {
+		t.Error("the page is not in Japanese by default or offers no English")
+	}
+	ja := tableRows(t, dom, "gates")
+	if g := ja["g1"]; g["接続"] != "接続中" || g["許可"] != "3" || g["拒否"] != "1" || !regexp.MustCompile(`^whitelist v1、適用 \d+s前$`).MatchString(g["ゲートのリスト"]) {
+		t.Errorf("Japanese gate row g1: %v", g)
+	}
+	if g := ja["g2"]; !regexp.MustCompile(`^\d+月\d+日 \d\d:\d\d:\d\d から切断`).MatchString(g["接続"]) {
+		t.Errorf("Japanese gate row g2: %v", g)
+	}
+	if s := tableRows(t, dom, "sites")["stadium"]; s["現在の入場者"] != "5" {
+		t.Errorf("Japanese site row: %v", s)
+	}
+	if !regexp.MustCompile(`(?s)<div class="banner" role="alert" data-site="stadium"><strong>緊急事態宣言中 \(stadium\)[^<]*</strong><br><span class="warn">⚠ この宣言では何も変わりません`).MatchString(dom) {
+		t.Errorf("no emergency banner warning that the declaration changes nothing:\n%s", dom)
+	}
+	checkScreenshot(t, shot, 800)
+}
+
+// eventsTable returns the event table of a serialized DOM.
+func eventsTable(t *testing.T, dom string) string {
+	t.Helper()
+	start := strings.Index(dom, `<table id="events">`)
+	if start < 0 {
+		t.Fatal("no event table on the page")
+	}
+	end := strings.Index(dom[start:], "</table>")
+	return dom[start : start+end]
+}
+
+// artefact returns where a test keeps a file for people to look at: under
+// $MYNAGATE_ARTEFACTS (CI uploads it) or the test's temporary directory.
+func artefact(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("MYNAGATE_ARTEFACTS")
+	if dir == "" {
+		return filepath.Join(t.TempDir(), name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, name)
 }
 
 // runChromium loads a page in headless Chromium with a throwaway profile and
@@ -363,10 +439,55 @@ func TestDashboardRows(t *testing.T) {
 			tc.gate.Site, tc.gate.Gate = "stadium", "g1"
 			tc.want.Site, tc.want.Gate, tc.want.Lists, tc.want.Health = "stadium", "g1", tc.listed, tc.health
 			got := rows(View{Gates: []GateView{tc.gate}, At: at,
-				Lists: []ListInfo{{Site: "stadium", List: "whitelist", Version: 2}, {Site: "elsewhere", List: "whitelist", Version: 9}}})
+				Lists: []ListInfo{{Site: "stadium", List: "whitelist", Version: 2}, {Site: "elsewhere", List: "whitelist", Version: 9}}},
+				langEN, func(string) *time.Location { return time.Local })
 			if len(got) != 1 || fmt.Sprintf("%+v", got[0]) != fmt.Sprintf("%+v", tc.want) {
 				t.Fatalf("row\n got %+v\nwant %+v", got, tc.want)
 			}
 		})
 	}
+}
+
+// dashboardTap records a tap at the gate and waits until the page open in
+// the browser shows it: the gate's event count and its chart's bars. It
+// returns how long that took from the tap's record on the gate.
+func dashboardTap(t *testing.T, b *browser, g *browserGate, d event.Decision) time.Duration {
+	t.Helper()
+	class := map[event.Decision]string{event.Admit: "admit", event.Deny: "deny"}[d]
+	events, bars := b.eval(gateCell("g1", 7)), b.eval(chartSum("taps-stadium-g1", class))
+	start := time.Now()
+	g.tap(t, "g1", d, false)
+	deadline := start.Add(30 * time.Second)
+	for b.eval(gateCell("g1", 7)) == events || b.eval(chartSum("taps-stadium-g1", class)) == bars {
+		if time.Now().After(deadline) {
+			t.Fatalf("the open page did not show the tap within 30 s (events %s, %s bars %s)", events, class, bars)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestDashboardLiveInBrowser keeps the dashboard open in headless Chromium:
+// a tap at a gate changes the gate's count and chart on the open page, with
+// no reload, pushed by the hub.
+func TestDashboardLiveInBrowser(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium", "chromium")
+	cfg := testConfig(t)
+	cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	h := startHub(t, cfg)
+	g1 := startBrowserGate(t, cfg, "g1", false, map[string]string{"journal": "ok"})
+	g1.tap(t, "g1", event.Admit, false)
+	waitFor(t, "the first tap at the hub", func() bool { return gateStats(t, h, "g1").Events == 1 })
+
+	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
+	waitFor(t, "the page", func() bool { return b.eval(gateCell("g1", 7)) == "1" })
+	b.eval(`document.body.dataset.loaded = "1"`) // gone if the page reloads
+	took := dashboardTap(t, b, g1, event.Deny)
+	if got := b.eval(gateCell("g1", 9)); got != "1" {
+		t.Errorf("denied cell %q after a denial", got)
+	}
+	if b.eval(`document.body.dataset.loaded || ""`) != "1" {
+		t.Error("the page reloaded instead of redrawing")
+	}
+	t.Logf("tap to the open page: %s", took)
 }

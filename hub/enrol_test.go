@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestParseEnrolCSV(t *testing.T) {
 		{name: "unknown column", csv: "card_key,service_id,kind,name\n", wantErr: `column name`},
 		{name: "both identities", csv: "card_key,issuer_key_id,serial,service_id,kind\n", wantErr: "either card_key"},
 		{name: "missing kind", csv: "card_key,service_id\n", wantErr: "column kind"},
-		{name: "bad kind", csv: "card_key,service_id,kind\n" + k1 + ",T-1,vip\n", wantErr: "line 2"},
+		{name: "bad kind", csv: "card_key,service_id,kind\n" + k1 + ",T-1,vip\n", wantErr: "line 2: kind"},
 		{name: "bad key", csv: "card_key,service_id,kind\nzz,T-1,ticket\n", wantErr: "column card_key"},
 		{name: "bad time", csv: "card_key,service_id,kind,valid_from\n" + k1 + ",T-1,ticket,tomorrow\n", wantErr: "column valid_from"},
 		{name: "half window", csv: "card_key,service_id,kind,daily_from,daily_until\n" + k1 + ",T-1,ticket,18:00,\n", wantErr: "daily_until"},
@@ -48,14 +49,19 @@ func TestParseEnrolCSV(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			recs, err := ParseEnrolCSV(strings.NewReader(tc.csv), tc.keyer)
+			e, err := ParseEnrolCSV(context.Background(), strings.NewReader(tc.csv), tc.keyer, nil)
 			if tc.wantErr != "" {
 				var ce *CSVError
-				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("got %v, want a CSVError with %q", err, tc.wantErr)
+				var re *RowErrors
+				if !(errors.As(err, &ce) || errors.As(err, &re)) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, want a CSVError or RowErrors with %q", err, tc.wantErr)
 				}
 				return
 			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := e.Records()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,9 +78,13 @@ func FuzzParseEnrolCSV(f *testing.F) {
 	f.Add("issuer_key_id,serial,service_id,kind,daily_from,daily_until\n0a,1,R,resident,22:00,06:00\n")
 	keyer := cardkey.NewSoftware([]byte("0123456789abcdef0123456789abcdef"))
 	f.Fuzz(func(t *testing.T, s string) {
-		recs, err := ParseEnrolCSV(strings.NewReader(s), keyer)
+		e, err := ParseEnrolCSV(context.Background(), strings.NewReader(s), keyer, nil)
 		if err != nil {
 			return
+		}
+		recs, err := e.Records()
+		if err != nil {
+			t.Fatalf("accepted a row it cannot decode: %v", err)
 		}
 		for _, r := range recs {
 			if err := r.Entry.Validate(); err != nil {

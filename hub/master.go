@@ -1,12 +1,15 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,6 +59,9 @@ type listMeta struct {
 	SnapshotChunks  int             `json:"snapshot_chunks"`
 	RetainedDeltas  []retainedDelta `json:"retained_deltas"`
 	PublishedAt     time.Time       `json:"published_at"`
+	// Resnapshot makes the next publish a snapshot: an import changed so
+	// much that the hub kept no per-card pending marks for a delta.
+	Resnapshot bool `json:"resnapshot,omitempty"`
 }
 
 type retainedDelta struct {
@@ -140,7 +146,9 @@ type EnrolResult struct {
 
 // Enrol adds or replaces entries of site's list. With replace, entries not in
 // recs are removed, so that the list becomes exactly recs. Every entry is
-// validated first; one invalid entry refuses the whole call.
+// validated first; one invalid entry refuses the whole call. It writes in one
+// transaction, for the few entries of a kiosk or a test; ImportEnrolment
+// brings in whole files.
 func (m *Master) Enrol(site, list string, recs []whitelist.Record, replace bool) (EnrolResult, error) {
 	var res EnrolResult
 	for i, r := range recs {
@@ -148,6 +156,10 @@ func (m *Master) Enrol(site, list string, recs []whitelist.Record, replace bool)
 			return res, fmt.Errorf("hub: enrol record %d (card %s): %w; nothing was changed", i, r.Key, err)
 		}
 	}
+	// bbolt splits a transaction's nodes only at commit: keys put in random
+	// order each shift a growing node, keys put in order append to it.
+	recs = slices.Clone(recs)
+	slices.SortStableFunc(recs, func(a, b whitelist.Record) int { return bytes.Compare(a.Key[:], b.Key[:]) })
 	err := m.db.Update(func(tx *bolt.Tx) error {
 		b, err := listBucket(tx, site, list)
 		if err != nil {
@@ -177,29 +189,28 @@ func (m *Master) Enrol(site, list string, recs []whitelist.Record, replace bool)
 				return err
 			}
 		}
-		if !replace {
-			return nil
-		}
-		var drop [][]byte
-		err = eb.ForEach(func(k, _ []byte) error {
-			if len(k) == 32 && !keep[cardkey.Key(k)] {
-				drop = append(drop, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range drop {
-			if err := eb.Delete(k); err != nil {
+		if replace {
+			var drop [][]byte
+			err = eb.ForEach(func(k, _ []byte) error {
+				if len(k) == 32 && !keep[cardkey.Key(k)] {
+					drop = append(drop, append([]byte(nil), k...))
+				}
+				return nil
+			})
+			if err != nil {
 				return err
 			}
-			if err := markPending(b, k, pendingEntry); err != nil {
-				return err
+			for _, k := range drop {
+				if err := eb.Delete(k); err != nil {
+					return err
+				}
+				if err := markPending(b, k, pendingEntry); err != nil {
+					return err
+				}
+				res.Removed++
 			}
-			res.Removed++
 		}
-		return nil
+		return bumpGeneration(b)
 	})
 	if err != nil {
 		return EnrolResult{}, fmt.Errorf("hub: enrol into %s/%s: %w", site, list, err)
@@ -235,6 +246,46 @@ func (m *Master) Revoke(site, list string, keys []cardkey.Key, undo bool) error 
 		return fmt.Errorf("hub: revoke in %s/%s: %w", site, list, err)
 	}
 	return nil
+}
+
+// CardsByService returns the card keys enrolled under each of ids in site's
+// list (a ticket may bind a buyer's companions' cards too). An id with no card
+// is an error naming it, so that a typo revokes nothing silently.
+func (m *Master) CardsByService(site, list string, ids []string) (map[string][]cardkey.Key, error) {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	found := map[string][]cardkey.Key{}
+	err := m.db.View(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		return b.Bucket(subEntries).ForEach(func(k, v []byte) error {
+			var e struct{ ServiceID string }
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("corrupt entry %x: %w", k, err)
+			}
+			if want[e.ServiceID] && len(k) == 32 {
+				found[e.ServiceID] = append(found[e.ServiceID], cardkey.Key(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: find cards by service id in %s/%s: %w", site, list, err)
+	}
+	var missing []string
+	for _, id := range ids {
+		if len(found[id]) == 0 {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("hub: no card is enrolled under service id %s in %s/%s; nothing was revoked; check the id with the office", strings.Join(missing, ", "), site, list)
+	}
+	return found, nil
 }
 
 // Publisher sends one message and returns once the broker acknowledged it.
@@ -278,7 +329,7 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKe
 		eb, rb, pb := b.Bucket(subEntries), b.Bucket(subRevoked), b.Bucket(subPending)
 		pending := pb.Stats().KeyN
 		entries := eb.Stats().KeyN
-		snapshot := opt.Snapshot || meta.SnapshotVersion == 0 || meta.Dirty ||
+		snapshot := opt.Snapshot || meta.SnapshotVersion == 0 || meta.Dirty || meta.Resnapshot ||
 			len(meta.RetainedDeltas) >= maxRetainedDeltas || pending > entries/2
 		if !snapshot && pending == 0 {
 			return nil
@@ -300,7 +351,9 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKe
 		}
 		meta.Version++
 		version = meta.Version
-		meta.Dirty = true
+		// A publish that fails from here is followed by a snapshot anyway
+		// (Dirty), so the import's request is met.
+		meta.Dirty, meta.Resnapshot = true, false
 		return putMeta(b, &meta)
 	})
 	if err != nil {
@@ -471,6 +524,9 @@ type ListState struct {
 	SnapshotVersion uint64    `json:"snapshot_version"`
 	RetainedDeltas  int       `json:"retained_deltas"`
 	PublishedAt     time.Time `json:"published_at,omitzero"`
+	// SnapshotNext is set when the next publish sends a snapshot because an
+	// import changed most of the list (Pending does not count those).
+	SnapshotNext bool `json:"snapshot_next,omitempty"`
 }
 
 // State reports a list's size and publishing state.
@@ -491,6 +547,7 @@ func (m *Master) State(site, list string) (ListState, error) {
 			}
 		}
 		st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt = meta.Version, meta.SnapshotVersion, len(meta.RetainedDeltas), meta.PublishedAt
+		st.SnapshotNext = meta.Resnapshot
 		return nil
 	})
 	if err != nil {

@@ -555,3 +555,33 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// ScanEvents calls fn with each stored event whose id sorts after after ("":
+// from the first), in id order (ids are ULIDs: tap-time order), until fn
+// returns false. It reads one consistent snapshot. The record queries
+// (events.go) read the store through it.
+func (s *Store) ScanEvents(after string, fn func(Record) bool) error {
+	err := s.db.View(func(tx *bolt.Tx) error { return scanEvents(tx, after, fn) })
+	if err != nil {
+		return fmt.Errorf("hub: read events: %w", err)
+	}
+	return nil
+}
+
+func scanEvents(tx *bolt.Tx, after string, fn func(Record) bool) error {
+	c := tx.Bucket(bucketEvents).Cursor()
+	k, v := c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, v = c.Next()
+	}
+	for ; k != nil; k, v = c.Next() {
+		var rec Record
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("event %s: %w", k, err)
+		}
+		if !fn(rec) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ MYNAGATE_APT_PACKAGES=(
   gcc pkg-config                          # cgo for ebfe/scard and miekg/pkcs11
   chromium                                # headless browser for the hub dashboard test
   systemd                                 # systemd-analyze, -sysusers, -tmpfiles for the packaging test
+  fonts-ipafont-gothic                    # Japanese glyphs for the dashboard's screenshot
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

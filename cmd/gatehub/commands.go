@@ -102,34 +102,49 @@ func cmdKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if *out == "" {
 		return errors.New("--out is required")
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generate key: %w", err)
-	}
-	pemPriv, err := lists.MarshalPrivateKey(priv)
+	pemPub, err := writeSigningKey(*out)
 	if err != nil {
 		return err
-	}
-	pemPub, err := lists.MarshalPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("write key: %w; an existing key is never overwritten", err)
-	}
-	if _, err := f.Write(pemPriv); err != nil {
-		f.Close()
-		return fmt.Errorf("write key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write key: %w", err)
 	}
 	fmt.Fprintf(stdout, "# signing key written to %s; pin this public key on every gate:\n%s", *out, pemPub)
 	return nil
 }
 
-func cmdEnrollImport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// writeSigningKey creates a new Ed25519 list-signing key at path (owner-only,
+// never overwriting a file) and returns its public key in PEM.
+func writeSigningKey(path string) ([]byte, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	pemPriv, err := lists.MarshalPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	pemPub, err := lists.MarshalPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(path, pemPriv, 0o600); err != nil {
+		return nil, fmt.Errorf("write key: %w; an existing key is never overwritten", err)
+	}
+	return pemPub, nil
+}
+
+// writeNew writes a file that must not exist yet, with mode perm.
+func writeNew(path string, b []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func cmdEnrollImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	fs := newFlags("enroll import", &c, stderr)
 	replace := fs.Bool("replace", false, "make the list exactly the file (remove entries not in it)")
@@ -139,11 +154,15 @@ func cmdEnrollImport(_ context.Context, args []string, stdout, stderr io.Writer)
 	if fs.NArg() != 1 {
 		return errors.New("give one CSV file")
 	}
-	cfg, m, err := c.open(true, stderr)
+	cfg, err := c.load(true)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	// lists.db is opened only by the import's batches, so that other list
+	// commands run meanwhile.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	var keyer cardkey.Keyer
 	if cfg.CardKeySecret != "" {
 		if keyer, err = cardkey.LoadSecretFile(cfg.CardKeySecret); err != nil {
@@ -152,25 +171,39 @@ func cmdEnrollImport(_ context.Context, args []string, stdout, stderr io.Writer)
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
-		return err
+		return fmt.Errorf("open enrolment file: %w", err)
 	}
 	defer f.Close()
-	recs, err := hub.ParseEnrolCSV(f, keyer)
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open enrolment file: %w", err)
+	}
+	bar := newProgress(stderr)
+	bar.start("reading", "bytes")
+	e, err := hub.ParseEnrolCSV(ctx, f, keyer, func(n int64) { bar.update(n, st.Size()) })
+	bar.end()
 	if err != nil {
 		return err
 	}
-	res, err := m.Enrol(c.site, c.list, recs, *replace)
+	bar.start("importing", "rows")
+	res, err := hub.ImportEnrolment(ctx, filepath.Join(cfg.DataDir, "lists.db"), c.site, c.list, e, hub.ImportOptions{
+		Replace:  *replace,
+		Progress: func(done, total int) { bar.update(int64(done), int64(total)) },
+		Log:      logger(cfg, stderr),
+	})
+	bar.end()
 	if err != nil {
 		return err
 	}
-	return printOut(stdout, c.json, res, fmt.Sprintf("%s/%s: %d added, %d updated, %d unchanged, %d removed; run gatehub publish to send them",
-		c.site, c.list, res.Added, res.Updated, res.Unchanged, res.Removed))
+	return printOut(stdout, c.json, res, fmt.Sprintf("%s/%s: %d rows (%s): %d added, %d updated, %d unchanged, %d removed; run gatehub publish to send them",
+		c.site, c.list, e.Len(), e.Encoding, res.Added, res.Updated, res.Unchanged, res.Removed))
 }
 
 func cmdRevoke(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	fs := newFlags("revoke", &c, stderr)
 	undo := fs.Bool("undo", false, "remove the card keys from the revocation set")
+	byService := fs.Bool("service-id", false, "the arguments are service ids (ticket or resident numbers): revoke every card enrolled under them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -180,15 +213,28 @@ func cmdRevoke(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer m.Close()
 	if fs.NArg() == 0 {
-		return errors.New("give at least one card key (64 hex digits)")
+		if *byService {
+			return errors.New("give at least one service id")
+		}
+		return errors.New("give at least one card key (64 hex digits), or service ids with --service-id")
 	}
 	var keys []cardkey.Key
-	for _, a := range fs.Args() {
-		k, err := cardkey.ParseKey(a)
+	if *byService {
+		found, err := m.CardsByService(c.site, c.list, fs.Args())
 		if err != nil {
 			return err
 		}
-		keys = append(keys, k)
+		for _, id := range fs.Args() {
+			keys = append(keys, found[id]...)
+		}
+	} else {
+		for _, a := range fs.Args() {
+			k, err := cardkey.ParseKey(a)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+		}
 	}
 	if err := m.Revoke(c.site, c.list, keys, *undo); err != nil {
 		return err
@@ -255,6 +301,9 @@ func cmdLists(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	text := fmt.Sprintf("%s/%s: %d entries, %d revoked, %d changes pending; version %d (snapshot %d, %d deltas retained), published %s",
 		st.Site, st.List, st.Entries, st.Revoked, st.Pending, st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt.Format("2006-01-02 15:04:05Z07:00"))
+	if st.SnapshotNext {
+		text += "; an import changed most of the list: the next publish sends a snapshot"
+	}
 	for _, cr := range crls {
 		stale := "current"
 		if cr.Stale(time.Now()) {

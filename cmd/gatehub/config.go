@@ -87,6 +87,9 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if w := hub.EmergencyWarning(sc.Doc); w != "" {
+		fmt.Fprintln(stderr, "gatehub config set: WARNING: "+w)
+	}
 	return printOut(stdout, c.json, sc, describeConfig(sc))
 }
 

@@ -67,6 +67,9 @@ func TestConfigCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "shelter: config v") || !strings.Contains(out, "EMERGENCY DECLARED; anti-passback off; accept each gate's own; fallback cert") {
 		t.Fatalf("config set: %d %s %s", code, out, stderr)
 	}
+	if strings.Contains(stderr, "WARNING") {
+		t.Fatalf("config set warned about an emergency that takes effect: %s", stderr)
+	}
 	out, stderr, code = runCmd(t, ctx, "config", "show", "--config", cfgPath, "--site", "shelter", "--json")
 	var sc hub.SiteConfig
 	if code != 0 || json.Unmarshal([]byte(out), &sc) != nil {
@@ -131,6 +134,11 @@ func TestConfigCommands(t *testing.T) {
 	}
 	if sc := showConfig(t, cfgPath); sc.Version != ended.Version {
 		t.Fatalf("a refused config set changed the config: %+v", sc)
+	}
+	// An emergency with no fallback level is published, with a warning.
+	_, stderr, code = runCmd(t, ctx, "config", "set", "--config", cfgPath, "--site", "shelter", "--emergency", "--fallback=none")
+	if code != 0 || !strings.Contains(stderr, "WARNING: the emergency changes nothing") {
+		t.Fatalf("config set --fallback=none: %d %s", code, stderr)
 	}
 }
 

@@ -38,6 +38,8 @@ var commands = cli.Set{
 	"config check":  {Summary: "check a hub config file and the keys and password files it names", Run: cmdConfigCheck},
 	"config set":    {Summary: "change a site's gate config (emergency, anti-passback, levels) and publish it signed", Run: cmdConfigSet},
 	"config show":   {Summary: "show the gate config the hub keeps for a site, or for every site", Run: cmdConfigShow},
+	"init":          {Summary: "make a hub directory: config, signing key, card-key secret; prints the next steps", Run: cmdInit},
+	"events":        {Summary: "the records: events by site, gate, lane, decision, reason, time; --counts per gate per interval", Run: cmdEvents},
 }
 
 func main() {

@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/mynagate/mynagate/internal/textenc"
 	"github.com/mynagate/mynagate/offline/cardkey"
 )
 
@@ -138,7 +139,16 @@ func (s *Store) ImportCSV(r io.Reader, k cardkey.Keyer, progress func(n int)) (I
 }
 
 // readCSV parses and keys every row, or returns the first bad row's error.
+// A file (an io.ReadSeeker) may be UTF-8 or Shift_JIS (CP932), as Excel
+// writes it; other encodings are refused by name. A stream is read as UTF-8.
 func readCSV(r io.Reader, k cardkey.Keyer, progress func(n int)) ([]rec, error) {
+	if rs, ok := r.(io.ReadSeeker); ok {
+		text, _, err := textenc.Open(rs)
+		if err != nil {
+			return nil, &ImportError{Line: 1, Err: err}
+		}
+		r = text
+	}
 	br := bufio.NewReaderSize(r, 1<<16)
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte("\xEF\xBB\xBF")) {
 		br.Discard(3) // a byte-order mark from a spreadsheet export

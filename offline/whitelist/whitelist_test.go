@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/encoding/japanese"
+
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
 )
@@ -185,6 +187,29 @@ func TestImportReplacesAndOptionalColumns(t *testing.T) {
 	}
 	if want := (whitelist.Daily{From: 22 * 60, Until: 6 * 60}); e.Daily != want || !reflect.DeepEqual(e.Zones, []string{"A", "B"}) {
 		t.Fatalf("entry %+v", e)
+	}
+}
+
+// TestImportShiftJIS imports a file as Excel saves it in Japanese: the seat
+// comes out as written.
+func TestImportShiftJIS(t *testing.T) {
+	s := open(t)
+	const seat = "1階 Ａ列 12番 ﾛｰｼﾞｪ"
+	csv, err := japanese.ShiftJIS.NewEncoder().String("serial,issuer_key_id,service_id,kind,valid_from,valid_until,zones,seat,group\n" +
+		"0133C34A," + akid + ",T-0001,ticket,,,北," + seat + ",\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImportCSV(strings.NewReader(csv), keyer, nil); err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := s.Lookup(key(t, akid, "0133C34A"))
+	if err != nil || !ok || e.Seat != seat || !reflect.DeepEqual(e.Zones, []string{"北"}) {
+		t.Fatalf("entry %+v %v %v", e, ok, err)
+	}
+	utf16 := "\xff\xfes\x00"
+	if _, err := s.ImportCSV(strings.NewReader(utf16), keyer, nil); err == nil || !strings.Contains(err.Error(), "UTF-16") {
+		t.Fatalf("UTF-16 file: %v", err)
 	}
 }
 

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"text/template"
+
+	"github.com/mynagate/mynagate/hub"
+)
+
+// The files gatehub init makes, relative to the hub directory; the config
+// names them relatively so that the directory can be moved whole.
+const (
+	initConfig    = "gatehub.json"
+	initSigning   = "hub-signing.pem"
+	initPublic    = "hub-signing.pub.pem"
+	initSecret    = "cardkey.secret"
+	initDataDir   = "data"
+	initTimeZone  = hub.DefaultTimeZone
+	defaultListen = "127.0.0.1:1883"
+	defaultHTTP   = "127.0.0.1:8080"
+)
+
+// initResult is what gatehub init made; --json prints it.
+type initResult struct {
+	Dir           string `json:"dir"`
+	Config        string `json:"config"`
+	SigningKey    string `json:"signing_key"`
+	PublicKey     string `json:"public_key_file"`
+	PublicKeyPEM  string `json:"public_key"`
+	CardKeySecret string `json:"card_key_secret"`
+	DataDir       string `json:"data_dir"`
+}
+
+var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory {{.Dir}} is ready (owner-only):
+  gatehub.json      the hub's config: broker address, dashboard, keys, time zone
+  hub-signing.pem   the list-signing key: keep it here and in an offline backup
+  cardkey.secret    the card-key secret the gates share: never on a list, a mail or a ticket
+  data/             events (hub.db), master lists (lists.db), broker sessions (broker.db)
+
+Pin this public key on every gate (a file named in "hub_keys" of gateagent.json;
+it is also in {{.PublicKey}}):
+{{.PublicKeyPEM}}
+Next:
+  1. gatehub run --config {{.Config}}
+       the broker on {{.Listen}}, the dashboard on http://{{.HTTP}}/
+       Before gates connect from other machines: set "listen" to the hub's
+       address and add each gate to "users" (username, password_file, site,
+       gate); without users the broker lets anyone in (it warns).
+  2. gatehub enroll import --config {{.Config}} --site SITE tickets.csv
+       columns: see README "Enrolment CSV"; UTF-8 or Shift_JIS (Excel) files
+  3. gatehub publish --config {{.Config}} --site SITE
+       signs the list and sends it to every gate of the site
+  On each gate, once: copy {{.CardKeySecret}} over a secure channel, run
+  gateagent hsm init --import-secret FILE, then delete the copy.
+`))
+
+func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gatehub init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", defaultListen, "address of the embedded MQTT broker")
+	httpAddr := fs.String("http", defaultHTTP, "address of the dashboard")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("give the directory to create the hub in, e.g. gatehub init /etc/mynagate/hub")
+	}
+	for _, a := range []struct{ name, addr string }{{"--listen", *listen}, {"--http", *httpAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s %q: %w; want host:port", a.name, a.addr, err)
+		}
+	}
+	dir, err := filepath.Abs(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("hub directory: %w", err)
+	}
+	res := initResult{
+		Dir: dir, Config: filepath.Join(dir, initConfig), SigningKey: filepath.Join(dir, initSigning),
+		PublicKey: filepath.Join(dir, initPublic), CardKeySecret: filepath.Join(dir, initSecret), DataDir: filepath.Join(dir, initDataDir),
+	}
+	// Refuse before writing anything, so that a second init never leaves a
+	// half-replaced hub.
+	for _, p := range []string{res.Config, res.SigningKey, res.PublicKey, res.CardKeySecret} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s exists: this directory already holds a hub; nothing was changed (remove the files to start over)", p)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create hub directory: %w", err)
+	}
+	if err := os.MkdirAll(res.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	pub, err := writeSigningKey(res.SigningKey)
+	if err != nil {
+		return err
+	}
+	res.PublicKeyPEM = string(pub)
+	if err := writeNew(res.PublicKey, pub, 0o644); err != nil {
+		return fmt.Errorf("write public key: %w", err)
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return fmt.Errorf("generate card-key secret: %w", err)
+	}
+	if err := writeNew(res.CardKeySecret, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write card-key secret: %w", err)
+	}
+	cfg := map[string]any{
+		"data_dir":        initDataDir,
+		"listen":          *listen,
+		"http":            *httpAddr,
+		"signing_key":     initSigning,
+		"card_key_secret": initSecret,
+		"time_zone":       initTimeZone,
+		"users":           []hub.User{},
+		"log":             "info",
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	if err := writeNew(res.Config, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	// The config must load as written.
+	if _, err := hub.LoadConfig(res.Config); err != nil {
+		return fmt.Errorf("check the new config: %w", err)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	return nextSteps.Execute(stdout, struct {
+		initResult
+		Listen, HTTP string
+	}{res, *listen, *httpAddr})
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/offline/cardkey"
+)
+
+// TestInitFirstRun is the README's first run: init, run, enroll import by
+// issuer key id and serial (needs the card-key secret init made), publish.
+func TestInitFirstRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hub")
+	ctx := context.Background()
+	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	out, stderr, code := runCmd(t, ctx, "init", "--listen", listen, "--http", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)), "--json", dir)
+	var res initResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("init: %d %s %s", code, out, stderr)
+	}
+	if !strings.Contains(res.PublicKeyPEM, "BEGIN PUBLIC KEY") {
+		t.Fatalf("no public key to pin: %+v", res)
+	}
+	for path, mode := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, res.DataDir: 0o700 | os.ModeDir,
+		res.Config: 0o600, res.SigningKey: 0o600, res.CardKeySecret: 0o600, res.PublicKey: 0o644} {
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode() != mode {
+			t.Errorf("%s: %v %v, want %v", path, fi.Mode(), err, mode)
+		}
+	}
+	cfg, err := hub.LoadConfig(res.Config)
+	if err != nil || cfg.TimeZone != "Asia/Tokyo" {
+		t.Fatalf("config as written: %+v %v", cfg, err)
+	}
+	// A second init changes nothing.
+	before, _ := os.ReadFile(res.SigningKey)
+	if _, stderr, code := runCmd(t, ctx, "init", dir); code == 0 || !strings.Contains(stderr, "already holds a hub") {
+		t.Fatalf("second init: %d %s", code, stderr)
+	}
+	if after, _ := os.ReadFile(res.SigningKey); string(after) != string(before) {
+		t.Fatal("second init replaced the signing key")
+	}
+	// The human text names every next step.
+	out, _, code = runCmd(t, ctx, "init", filepath.Join(t.TempDir(), "other"))
+	for _, want := range []string{"BEGIN PUBLIC KEY", "gatehub run --config", "gatehub enroll import", "gatehub publish", "hsm init --import-secret"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("init's text lacks %q:\n%s", want, out)
+		}
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() {
+		_, _, code := runCmd(t, runCtx, "run", "--config", res.Config)
+		done <- code
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("run exited %d", code)
+		}
+	}()
+	keyer, err := cardkey.LoadSecretFile(res.CardKeySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvPath := filepath.Join(t.TempDir(), "residents.csv")
+	os.WriteFile(csvPath, []byte("issuer_key_id,serial,service_id,kind\n0a0b0c,1F,R-1,resident\n"), 0o600)
+	out, stderr, code = runCmd(t, ctx, "enroll", "import", "--config", res.Config, "--site", "shelter-1", csvPath)
+	if code != 0 || !strings.Contains(out, "1 added") {
+		t.Fatalf("enroll import: %d %s %s", code, out, stderr)
+	}
+	want, _ := keyer.CardKey([]byte{0x0a, 0x0b, 0x0c}, []byte{0x1f})
+	m, err := hub.OpenMaster(filepath.Join(res.DataDir, "lists.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.CardsByService("shelter-1", "whitelist", []string{"R-1"})
+	m.Close()
+	if err != nil || len(got["R-1"]) != 1 || got["R-1"][0] != want {
+		t.Fatalf("the row's card key is not the one the secret gives: %v %v", got, err)
+	}
+	deadline := time.Now().Add(20 * time.Second) // the broker may still be starting
+	for {
+		out, stderr, code = runCmd(t, ctx, "publish", "--config", res.Config, "--site", "shelter-1")
+		if code == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != 0 || !strings.Contains(out, "published snapshot v1") {
+		t.Fatalf("publish: %d %s %s", code, out, stderr)
+	}
+}

@@ -1,0 +1,69 @@
+package hub
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mynagate/mynagate/sync/gateconfig"
+)
+
+func TestEmergencyWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		doc  gateconfig.Doc
+		want string
+	}{
+		{"no emergency", gateconfig.Doc{Fallback: []string{}}, ""},
+		{"fallback none", gateconfig.Doc{Emergency: true, Fallback: []string{}}, NoFallback},
+		{"gates' own fallback", gateconfig.Doc{Emergency: true}, GatesOwnFallback},
+		{"fallback already accepted", gateconfig.Doc{Emergency: true, Accept: []string{"pinless", "cert"}, Fallback: []string{"cert"}}, FallbackAccepted},
+		{"takes effect", gateconfig.Doc{Emergency: true, Accept: []string{"pinless"}, Fallback: []string{"cert"}}, ""},
+		{"takes effect, gates' own accept", gateconfig.Doc{Emergency: true, Fallback: []string{"cert"}}, ""},
+	} {
+		if got := EmergencyWarning(tc.doc); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestEmergencyBanners reads the site configs as the dashboard does: one
+// banner per site in an emergency, with its warning, in both languages; the
+// last banners while a list command holds lists.db.
+func TestEmergencyBanners(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lists.db")
+	sb := &siteBanners{path: path}
+	if bs, busy, err := sb.read(langEN); err != nil || busy || len(bs) != 0 {
+		t.Fatalf("before any list command: %v %v %v", bs, busy, err)
+	}
+	m, err := OpenMaster(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &retainer{retained: map[string][]byte{}}
+	for site, doc := range map[string]gateconfig.Doc{
+		"shelter-1": {Emergency: true, Fallback: []string{}},
+		"stadium":   {Emergency: true, Accept: []string{"pinless"}, Fallback: []string{"cert"}},
+		"quiet":     {Fallback: []string{"cert"}},
+	} {
+		if _, err := m.PublishConfig(t.Context(), p, signKey, site, doc, PublishOptions{Prefix: "p"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Held by a list command: the (empty) last banners, flagged.
+	if _, busy, _ := sb.read(langEN); !busy {
+		t.Fatal("lists.db held, not reported busy")
+	}
+	m.Close()
+	bs, busy, err := sb.read(langEN)
+	if err != nil || busy || len(bs) != 2 {
+		t.Fatalf("%v %v %v", bs, busy, err)
+	}
+	if bs[0].Site != "shelter-1" || bs[0].Warning != NoFallback || bs[1].Site != "stadium" || bs[1].Warning != "" || !strings.HasSuffix(bs[1].Text, "also accept cert") || !strings.HasSuffix(bs[0].Text, "no fallback level") {
+		t.Fatalf("banners %+v", bs)
+	}
+	ja, _, _ := sb.read(langJA)
+	if !strings.Contains(ja[0].Text, "緊急事態宣言中 (shelter-1)") || !strings.Contains(ja[0].Warning, "何も変わりません") {
+		t.Fatalf("Japanese banners %+v", ja)
+	}
+}
