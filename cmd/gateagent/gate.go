@@ -365,7 +365,7 @@ func (g *gate) subscribe() error {
 	}
 	g.lists, err = lists.NewReceiver(lists.ReceiverConfig{
 		Prefix: prefix, Site: g.cfg.Site, Keys: keys,
-		Lists:           map[string]lists.Applier{"whitelist": g.list},
+		Lists:           map[string]lists.Applier{"whitelist": reportApplied{g.list, g.uplink.RefreshStatus}},
 		Raw:             map[string]lists.RawApplier{gateconfig.List: g.hubcfg},
 		RequestSnapshot: func() { g.uplink.Resubscribe(filter) },
 		Logger:          g.log.With("part", "lists"),
@@ -412,6 +412,23 @@ func (g *gate) health() map[string]string {
 // applyHubConfig puts the hub's signed config in force: its policy fields over
 // the config file's, and an emergency declared by either. A document that does
 // not make a valid policy leaves the one in force.
+// reportApplied passes list versions to the store and, once one is applied,
+// has the status published at once, so the hub shows the gate's new version
+// without waiting for the next status interval.
+type reportApplied struct {
+	lists.Applier
+	applied func()
+}
+
+// Apply applies a version and reports it.
+func (r reportApplied) Apply(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key) error {
+	if err := r.Applier.Apply(version, snapshot, puts, deletes, revoke, unrevoke); err != nil {
+		return err
+	}
+	r.applied()
+	return nil
+}
+
 func (g *gate) applyHubConfig(d gateconfig.Doc) {
 	p, err := d.Policy(g.basePolicy)
 	if err != nil {
@@ -422,6 +439,9 @@ func (g *gate) applyHubConfig(d gateconfig.Doc) {
 		g.log.Warn("the hub's config accepts pinless but this gate has no PIN-less credential; it proves cards at the other levels only")
 	}
 	g.agent.SetPolicy(p)
+	if g.uplink != nil {
+		g.uplink.RefreshStatus()
+	}
 	emergency := g.cfg.Policy.Emergency || d.Emergency
 	g.agent.Emergency.Store(emergency)
 	g.log.Warn("hub config in force", "config", d, "emergency", emergency, "accept", p.Accept, "fallback", p.Fallback, "anti_passback", p.AntiPassback)

@@ -125,6 +125,17 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
+// RefreshStatus asks for the status to be published now rather than at the
+// next interval: the gate calls it when it applied a list, so the hub shows
+// the new version at once. It never blocks; offline it does nothing (the
+// status goes out on connect).
+func (u *Uplink) RefreshStatus() {
+	select {
+	case u.statusNow <- struct{}{}:
+	default:
+	}
+}
+
 // statusLoop publishes the status on connect and then periodically, apart from
 // the event publisher so that a slow status never delays taps and the reverse.
 func (u *Uplink) statusLoop(ctx context.Context, done chan<- struct{}) {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,4 +140,58 @@ func TestStatusGolden(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("status format changed:\n got %s\nwant %s", got, want)
 	}
+}
+
+// TestWrongPasswordLoggedOnce: a refused login is called a refused login, once,
+// not "is the broker up?" at every retry; connecting again is logged once.
+func TestWrongPasswordLoggedOnce(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.WithPasswords(map[string]string{"g1": "right"}))
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&lockedBuffer{mu: &mu, b: &logs}, nil))
+	up, err := New(Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", Username: "g1", Password: "wrong", MaxReconnectInterval: time.Second}, newOutbox(t), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { up.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	count := func(s string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(logs.String(), s)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for up.failures.attemptsSoFar() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d attempts in 60 s", up.failures.attemptsSoFar())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := count("refused this gate's login"); n != 1 {
+		t.Fatalf("%d log lines name the refused login after %d attempts, want 1:\n%s", n, up.failures.attemptsSoFar(), logs.String())
+	}
+	if n := count("is the broker up"); n != 0 {
+		t.Fatalf("a refused login was blamed on reachability:\n%s", logs.String())
+	}
+}
+
+// lockedBuffer serialises log writes with the test's reads.
+type lockedBuffer struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// attemptsSoFar counts the failed attempts since the last connection.
+func (c *connectFailures) attemptsSoFar() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.attempts
 }

@@ -136,6 +136,8 @@ type Uplink struct {
 	// fmu guards the flight table, which only the publishing loop changes.
 	fmu sync.Mutex
 	fl  flights
+
+	failures *connectFailures
 }
 
 // New checks cfg and prepares the MQTT client; it does not connect. log may be
@@ -184,6 +186,7 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		receiptTop: receipts.Topic(cfg.Prefix, cfg.Site, cfg.Gate),
 		fl:         flights{byseq: map[uint64]*flight{}},
 	}
+	up.failures = &connectFailures{log: up.log, every: 5 * time.Minute}
 	will, err := json.Marshal(Status{Site: cfg.Site, Gate: cfg.Gate, Online: false, Software: cfg.SoftwareVersion})
 	if err != nil {
 		return nil, fmt.Errorf("uplink: encode will: %w", err)
@@ -201,6 +204,10 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		SetConnectRetryInterval(2*time.Second).
 		SetMaxReconnectInterval(30*time.Second).
 		SetConnectTimeout(10*time.Second).
+		// MQTT 3.1.1 only: paho would otherwise retry a refused login as
+		// 3.1 and report the broker's "not authorised" as "identifier
+		// rejected".
+		SetProtocolVersion(4).
 		SetKeepAlive(30*time.Second).
 		SetPingTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
@@ -303,7 +310,8 @@ func (u *Uplink) onLost(_ mqtt.Client, err error) {
 	u.log.Warn("uplink connection lost; taps are kept on disk and sent after reconnect", "err", err)
 }
 
-// onNotification logs failed attempts with a hint and adds the jitter.
+// onNotification adds the reconnect jitter and reports failed attempts
+// (connectFailures).
 func (u *Uplink) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	switch n := n.(type) {
 	case mqtt.ConnectionNotificationConnecting:
@@ -311,9 +319,11 @@ func (u *Uplink) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 			time.Sleep(rand.N(time.Second))
 		}
 	case mqtt.ConnectionNotificationBrokerFailed:
-		u.log.Warn("uplink: connect failed; is the broker up and reachable? the backlog is kept on disk", "err", n.Reason)
+		u.failures.failed(n.Reason, time.Now())
 	case mqtt.ConnectionNotificationFailed:
-		u.log.Warn("uplink: connect failed; is the broker up and reachable? the backlog is kept on disk", "err", n.Reason)
+		u.failures.failed(n.Reason, time.Now())
+	case mqtt.ConnectionNotificationConnected:
+		u.failures.connected()
 	}
 }
 
