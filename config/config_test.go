@@ -10,14 +10,18 @@ import (
 	"github.com/mynagate/mynagate/event"
 )
 
-// TestExampleConfigs loads every shipped example: an example that does not load
-// is a broken promise to the operator who copies it.
+// TestExampleConfigs loads every shipped example of a gate config: an example
+// that does not load is a broken promise to the operator who copies it. (The
+// hub's, configs/gatehub.json, is the hub package's to check.)
 func TestExampleConfigs(t *testing.T) {
 	files, err := filepath.Glob("../configs/*.json")
 	if err != nil || len(files) < 4 {
 		t.Fatalf("example configs: %v, %v", files, err)
 	}
 	for _, f := range files {
+		if filepath.Base(f) == "gatehub.json" {
+			continue
+		}
 		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
