@@ -1,34 +1,33 @@
-// Package metrics exposes a gate's counters and gauges in the Prometheus text
-// exposition format, written by hand: the gate runs on small boxes and needs a
-// dozen series, not a client library.
+// Package metrics is the seam between MynaGate's programs and Prometheus: a
+// small registry of counters, histograms and gauges read at scrape time, built
+// on github.com/prometheus/client_golang, with the Go runtime, process and
+// build_info collectors every exporter is expected to have.
+//
+// Programs declare a series once by name and then add to it by name, so that a
+// part of the gate can count without holding a client_golang type; a series
+// used without a declaration is a programming error and panics.
 package metrics
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
-// Registry holds counters and gauges. It is safe for concurrent use.
+// Registry holds a program's series. It is safe for concurrent use.
 type Registry struct {
-	mu       sync.Mutex
-	counters map[string]*counter
-	gauges   []gauge
-}
+	reg *prometheus.Registry
 
-type counter struct {
-	help   string
-	labels []string
-	values map[string]float64 // key: label values joined by \xff
-}
-
-type gauge struct {
-	name, help string
-	// read returns the current values by label set ("" for none).
-	read func() []Sample
+	mu         sync.Mutex
+	counters   map[string]*prometheus.CounterVec
+	histograms map[string]*prometheus.HistogramVec
 }
 
 // Sample is one gauge value with its labels, as name=value pairs.
@@ -37,33 +36,64 @@ type Sample struct {
 	Value  float64
 }
 
-// New returns an empty Registry.
-func New() *Registry { return &Registry{counters: map[string]*counter{}} }
+// New returns a registry with the Go runtime, process and build_info
+// collectors.
+func New() *Registry {
+	r := NewBare()
+	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
+	return r
+}
+
+// NewBare returns a registry without the standard collectors, for tests that
+// pin the exposition byte for byte.
+func NewBare() *Registry {
+	return &Registry{reg: prometheus.NewRegistry(), counters: map[string]*prometheus.CounterVec{}, histograms: map[string]*prometheus.HistogramVec{}}
+}
 
 // Counter declares a counter with the given label names.
 func (r *Registry) Counter(name, help string, labels ...string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	r.reg.MustRegister(c)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.counters[name] = &counter{help: help, labels: labels, values: map[string]float64{}}
+	r.counters[name] = c
+	r.mu.Unlock()
 }
 
-// Add adds v to the counter for these label values; an undeclared counter is a
-// programming error and panics.
+// Add adds v to the counter for these label values.
 func (r *Registry) Add(name string, v float64, labelValues ...string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	c, ok := r.counters[name]
-	if !ok || len(labelValues) != len(c.labels) {
-		panic(fmt.Sprintf("metrics: counter %s used with %d labels, declared with %v", name, len(labelValues), c))
+	r.mu.Unlock()
+	if !ok {
+		panic(fmt.Sprintf("metrics: counter %s used but not declared", name))
 	}
-	c.values[strings.Join(labelValues, "\xff")] += v
+	c.WithLabelValues(labelValues...).Add(v)
 }
 
-// Gauge declares a gauge whose samples read returns at every scrape.
-func (r *Registry) Gauge(name, help string, read func() []Sample) {
+// Histogram declares a histogram with the given upper bounds and label names.
+func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	r.reg.MustRegister(h)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.gauges = append(r.gauges, gauge{name: name, help: help, read: read})
+	r.histograms[name] = h
+	r.mu.Unlock()
+}
+
+// Observe records v in the histogram for these label values.
+func (r *Registry) Observe(name string, v float64, labelValues ...string) {
+	r.mu.Lock()
+	h, ok := r.histograms[name]
+	r.mu.Unlock()
+	if !ok {
+		panic(fmt.Sprintf("metrics: histogram %s used but not declared", name))
+	}
+	h.WithLabelValues(labelValues...).Observe(v)
+}
+
+// Gauge declares a gauge whose samples read returns at every scrape. Every
+// sample must carry the same label names.
+func (r *Registry) Gauge(name, help string, read func() []Sample) {
+	r.reg.MustRegister(&gaugeFunc{name: name, help: help, read: read})
 }
 
 // Value is a read func for a gauge with one unlabelled value.
@@ -71,65 +101,52 @@ func Value(f func() float64) func() []Sample {
 	return func() []Sample { return []Sample{{Value: f()}} }
 }
 
-// WriteText writes every series in the text exposition format, counters first,
-// each sorted by name and labels so the output is stable.
+// gaugeFunc is a gauge read at scrape time, with labels: client_golang's
+// GaugeFunc has none.
+type gaugeFunc struct {
+	name, help string
+	read       func() []Sample
+}
+
+// Describe sends nothing: the label names are known only once read runs,
+// which makes the collector unchecked.
+func (g *gaugeFunc) Describe(chan<- *prometheus.Desc) {}
+
+// Collect reads the samples.
+func (g *gaugeFunc) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range g.read() {
+		var names, values []string
+		for i := 0; i+1 < len(s.Labels); i += 2 {
+			names, values = append(names, s.Labels[i]), append(values, s.Labels[i+1])
+		}
+		d := prometheus.NewDesc(g.name, g.help, names, nil)
+		m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, s.Value, values...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(d, err)
+		}
+		ch <- m
+	}
+}
+
+// WriteText writes every series in the text exposition format, sorted by name
+// and labels.
 func (r *Registry) WriteText(w io.Writer) error {
-	r.mu.Lock()
-	names := make([]string, 0, len(r.counters))
-	for n := range r.counters {
-		names = append(names, n)
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		return fmt.Errorf("metrics: gather: %w", err)
 	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		c := r.counters[n]
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n", n, c.help, n)
-		keys := make([]string, 0, len(c.values))
-		for k := range c.values {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			var pairs []string
-			if len(c.labels) > 0 {
-				for i, v := range strings.Split(k, "\xff") {
-					pairs = append(pairs, c.labels[i], v)
-				}
-			}
-			writeSample(&b, n, pairs, c.values[k])
+	var b bytes.Buffer
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("metrics: encode %s: %w", mf.GetName(), err)
 		}
 	}
-	gauges := append([]gauge(nil), r.gauges...)
-	r.mu.Unlock()
-	for _, g := range gauges {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
-		for _, s := range g.read() {
-			writeSample(&b, g.name, s.Labels, s.Value)
-		}
-	}
-	_, err := io.WriteString(w, b.String())
+	_, err = w.Write(b.Bytes())
 	return err
 }
 
-func writeSample(b *strings.Builder, name string, pairs []string, v float64) {
-	b.WriteString(name)
-	if len(pairs) > 0 {
-		b.WriteByte('{')
-		for i := 0; i+1 < len(pairs); i += 2 {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(b, "%s=%q", pairs[i], pairs[i+1])
-		}
-		b.WriteByte('}')
-	}
-	fmt.Fprintf(b, " %g\n", v)
-}
-
-// Handler serves the registry at any path, for a local Prometheus to scrape.
+// Handler serves the registry, for a local Prometheus to scrape.
 func (r *Registry) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		r.WriteText(w)
-	})
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/internal/mqtttest"
@@ -62,12 +67,13 @@ func TestRunAsAService(t *testing.T) {
 	}
 	cfg := map[string]any{
 		"site": "arena", "gate": "north-1", "mode": "venue", "data_dir": data,
-		"lanes":   []map[string]string{{"name": "in-1", "reader": slot.Reader, "kind": "entry", "zone": "north"}},
-		"roots":   []string{filepath.Join(pkiDir, "root.pem")},
-		"hsm":     map[string]any{"module": tok.Module, "token_label": tok.TokenLabel, "pin_file": tok.PINFile},
-		"mqtt":    map[string]string{"broker": broker.Addr()},
-		"hw":      map[string]any{"printer": map[string]string{"transport": "file", "path": filepath.Join(dir, "paper.escpos")}},
-		"receipt": map[string]string{"event": "冬の公演", "gate_label": "北ゲート1"},
+		"lanes":          []map[string]string{{"name": "in-1", "reader": slot.Reader, "kind": "entry", "zone": "north"}},
+		"roots":          []string{filepath.Join(pkiDir, "root.pem")},
+		"hsm":            map[string]any{"module": tok.Module, "token_label": tok.TokenLabel, "pin_file": tok.PINFile},
+		"mqtt":           map[string]string{"broker": broker.Addr()},
+		"hw":             map[string]any{"printer": map[string]string{"transport": "file", "path": filepath.Join(dir, "paper.escpos")}},
+		"receipt":        map[string]string{"event": "冬の公演", "gate_label": "北ゲート1"},
+		"metrics_listen": fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)),
 	}
 	b, _ := json.Marshal(cfg)
 	cfgPath := filepath.Join(dir, "gateagent.json")
@@ -151,6 +157,7 @@ func TestRunAsAService(t *testing.T) {
 		st.Health["pcscd"] != "ok" || !strings.HasPrefix(st.Health["readers"], "ok: 1 lane(s)") || st.Health["hsm"] != "ok" {
 		t.Errorf("status %s (%v)", status[0].Payload, err)
 	}
+	checkMetrics(t, "http://"+cfg["metrics_listen"].(string)+"/metrics")
 	stop()
 	select {
 	case code := <-exited:
@@ -162,5 +169,39 @@ func TestRunAsAService(t *testing.T) {
 	}
 	if log := stderr.String(); strings.Contains(log, "secret_file") || !strings.Contains(log, "gate ready") {
 		t.Errorf("daemon log:\n%s", log)
+	}
+}
+
+// checkMetrics scrapes the running gate: both taps are counted by lane and
+// timed by lane and assurance level, the standard collectors are there, and
+// the exposition passes the Prometheus linter.
+func checkMetrics(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(body)
+	for _, want := range []string{
+		`mynagate_taps_total{decision="admit",lane="in-1",reason="admit"} 1`,
+		`mynagate_taps_total{decision="deny",lane="in-1",reason="not_listed"} 1`,
+		`mynagate_decision_seconds_count{assurance="cert",lane="in-1"} 2`,
+		`go_build_info{`, `process_start_time_seconds`, `go_goroutines`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s:\n%s", want, text)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }

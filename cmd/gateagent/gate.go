@@ -464,7 +464,10 @@ func (g *gate) listStatus() map[string]uplink.ListStatus {
 // newMetrics declares the gate's series for Prometheus.
 func (g *gate) newMetrics() *metrics.Registry {
 	r := metrics.New()
-	r.Counter("mynagate_taps_total", "Taps decided and journaled, by decision and reason.", "decision", "reason")
+	r.Counter("mynagate_taps_total", "Taps decided and journaled, by lane, decision and reason.", "lane", "decision", "reason")
+	// The 2016 pilot took 3.2 s a check; MynaGate aims well under half a second.
+	r.Histogram("mynagate_decision_seconds", "Card presented to decision, by lane and the assurance level proven.",
+		[]float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 3.5}, "lane", "assurance")
 	r.Counter("mynagate_peer_events_ignored_total", "Peer events not applied to the inside set, by reason.", "reason")
 	r.Gauge("mynagate_backlog_events", "Events recorded but not yet receipted by the hub.", metrics.Value(func() float64 {
 		n, _ := g.outbox.Backlog()
@@ -567,7 +570,8 @@ func (g *gate) awaiting() uplink.Awaiting {
 
 // count feeds every journaled decision into the metrics.
 func (g *gate) count(e event.Event) {
-	g.metrics.Add("mynagate_taps_total", 1, string(e.Decision), string(e.Reason))
+	g.metrics.Add("mynagate_taps_total", 1, e.Lane, string(e.Decision), string(e.Reason))
+	g.metrics.Observe("mynagate_decision_seconds", e.LatencyMS/1000, e.Lane, e.Assurance)
 }
 
 // Close closes what openGate opened.
