@@ -392,6 +392,9 @@ func (g *gate) health() map[string]string {
 	if g.agent.Emergency.Load() {
 		h["emergency"] = "declared: fallback assurance levels accepted"
 	}
+	if c := g.crlHealth(time.Now()); c != "" {
+		h["crl"] = c
+	}
 	if n := g.agent.Unrecorded(); n > 0 {
 		h["journal"] = fmt.Sprintf("%d taps held in memory: disk full or failing", n)
 	}
@@ -409,9 +412,6 @@ func (g *gate) health() map[string]string {
 	return h
 }
 
-// applyHubConfig puts the hub's signed config in force: its policy fields over
-// the config file's, and an emergency declared by either. A document that does
-// not make a valid policy leaves the one in force.
 // reportApplied passes list versions to the store and, once one is applied,
 // has the status published at once, so the hub shows the gate's new version
 // without waiting for the next status interval.
@@ -429,6 +429,32 @@ func (r reportApplied) Apply(version uint64, snapshot bool, puts []whitelist.Rec
 	return nil
 }
 
+// crlHealth sums up the CRLs applied at this gate: "" when none, else the
+// earliest next update, and STALE once it has passed (cards revoked since are
+// still admitted: import the current CRL).
+func (g *gate) crlHealth(now time.Time) string {
+	crls, err := g.list.CRLs()
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	if len(crls) == 0 {
+		return ""
+	}
+	first := crls[0]
+	for _, c := range crls[1:] {
+		if c.NextUpdate.Before(first.NextUpdate) {
+			first = c
+		}
+	}
+	if first.Stale(now) {
+		return fmt.Sprintf("STALE since %s: import the current CRL", first.NextUpdate.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("ok: %d CRL(s), next update %s", len(crls), first.NextUpdate.Format(time.RFC3339))
+}
+
+// applyHubConfig puts the hub's signed config in force: its policy fields over
+// the config file's, and an emergency declared by either. A document that does
+// not make a valid policy leaves the one in force.
 func (g *gate) applyHubConfig(d gateconfig.Doc) {
 	p, err := d.Policy(g.basePolicy)
 	if err != nil {
