@@ -264,6 +264,23 @@ func TestDeliveryTapsBeforeTheHubEverRan(t *testing.T) {
 	}
 }
 
+// burstTwoGates starts gates g1 and g2, each appending taps 0..each-1 in a
+// burst, and returns once 4,000 of them were receipted, with the bursts still
+// going (wait on wg for their end).
+func (r *rig) burstTwoGates(t *testing.T, each int) ([]*testGate, *sync.WaitGroup) {
+	t.Helper()
+	gates := []*testGate{
+		r.startGate(t, "g1", filepath.Join(t.TempDir(), "g1.db"), nil),
+		r.startGate(t, "g2", filepath.Join(t.TempDir(), "g2.db"), nil),
+	}
+	wg := new(sync.WaitGroup)
+	for _, g := range gates {
+		wg.Go(func() { g.burst(t, 0, each) })
+	}
+	waitFor(t, "4,000 taps receipted", func() bool { return gates[0].receipted()+gates[1].receipted() >= 4000 })
+	return gates, wg
+}
+
 // TestDeliveryHubKilledMidBurst: the hub is killed with SIGKILL while two
 // gates are in a 20,000-tap burst, and started again: every tap stored once,
 // every gate's backlog 0.
@@ -273,15 +290,7 @@ func TestDeliveryHubKilledMidBurst(t *testing.T) {
 			r := b.new(t)
 			const each = 10000
 			hub := r.startHub(t)
-			gates := []*testGate{
-				r.startGate(t, "g1", filepath.Join(t.TempDir(), "g1.db"), nil),
-				r.startGate(t, "g2", filepath.Join(t.TempDir(), "g2.db"), nil),
-			}
-			var wg sync.WaitGroup
-			for _, g := range gates {
-				wg.Go(func() { g.burst(t, 0, each) })
-			}
-			waitFor(t, "4,000 taps receipted", func() bool { return gates[0].receipted()+gates[1].receipted() >= 4000 })
+			gates, wg := r.burstTwoGates(t, each)
 			hub.kill()
 			before := gates[0].receipted() + gates[1].receipted()
 			hub = r.startHub(t)
@@ -301,15 +310,7 @@ func TestDeliveryBrokerKilledMidBurst(t *testing.T) {
 	r := newRig(t, mqtttest.StartDefault(t))
 	const each = 10000
 	hub := r.startHub(t)
-	gates := []*testGate{
-		r.startGate(t, "g1", filepath.Join(t.TempDir(), "g1.db"), nil),
-		r.startGate(t, "g2", filepath.Join(t.TempDir(), "g2.db"), nil),
-	}
-	var wg sync.WaitGroup
-	for _, g := range gates {
-		wg.Go(func() { g.burst(t, 0, each) })
-	}
-	waitFor(t, "4,000 taps receipted", func() bool { return gates[0].receipted()+gates[1].receipted() >= 4000 })
+	gates, wg := r.burstTwoGates(t, each)
 	r.mosquitto.Kill()
 	r.mosquitto.Restart()
 	wg.Wait()

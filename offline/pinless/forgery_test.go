@@ -11,11 +11,8 @@ import (
 	"github.com/ebfe/scard"
 
 	"github.com/mynagate/mynagate/internal/pcsctest"
-	"github.com/mynagate/mynagate/offline/hsm"
-	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
 	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/vcard"
-	"github.com/mynagate/mynagate/vcard/pki"
 )
 
 // pinForger is the attack of issue 15: a device that stands in for the card,
@@ -81,27 +78,7 @@ func (f *pinForger) Process(cmd []byte) []byte {
 // accepts version 1, which is why pinless.accept_v1 is off by default.
 func TestPINLevelForgeryThroughPCSCAndSoftHSM(t *testing.T) {
 	slot := pcsctest.Acquire(t, 1)
-	h, err := hsm.Open(hsmtest.NewToken(t, "forgery"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	pub, err := h.InitInstitutionKey(hsm.DefaultInstitutionKeyLabel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubPEM, err := hsm.PublicKeyPEM(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	instCert, err := pki.IssueInstitution("testdata", pki.InstitutionRequest{PublicKeyPEM: pubPEM, Code: code})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := h.InstitutionSigner(hsm.DefaultInstitutionKeyLabel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	instCert, signer := softHSMInstitution(t, "forgery")
 	v2Gate, err := pinless.NewAuthenticator(instCert, code, signer)
 	if err != nil {
 		t.Fatal(err)
