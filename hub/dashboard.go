@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/mynagate/mynagate/sync/uplink"
@@ -28,7 +26,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", h.serveEvents)
 	mux.HandleFunc("GET /api/counts", h.serveCounts)
 	mux.HandleFunc("GET /api/live", h.serveLive)
-	mux.HandleFunc("GET /metrics", h.serveMetrics)
+	mux.Handle("GET /metrics", newMetrics(h.store.View, h.log).Handler())
 	return mux
 }
 
@@ -308,72 +306,3 @@ func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request, sb *siteBanners)
 	}
 }
 
-func (h *Hub) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	v, err := h.store.View()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	WriteMetrics(w, v)
-}
-
-// WriteMetrics writes the overview in the Prometheus text exposition format.
-func WriteMetrics(w io.Writer, v View) {
-	type metric struct {
-		name, help, typ string
-		rows            []string
-	}
-	lbl := func(site, gate string) string {
-		return `{site="` + labelValue(site) + `",gate="` + labelValue(gate) + `"}`
-	}
-	ms := []metric{
-		{name: "mynagate_hub_events_total", help: "Distinct events stored per gate.", typ: "counter"},
-		{name: "mynagate_hub_duplicates_total", help: "Re-delivered events dropped by id per gate.", typ: "counter"},
-		{name: "mynagate_hub_offline_events_total", help: "Events decided while the gate was offline.", typ: "counter"},
-		{name: "mynagate_hub_conflicts_total", help: "Entries admitted while the holder was already inside.", typ: "counter"},
-		{name: "mynagate_gate_online", help: "1 if the gate's last status says online.", typ: "gauge"},
-		{name: "mynagate_gate_backlog", help: "Events waiting in the gate's outbox.", typ: "gauge"},
-		{name: "mynagate_gate_oldest_unsent_seconds", help: "Age of the gate's oldest unsent event.", typ: "gauge"},
-		{name: "mynagate_site_inside", help: "Holders inside per site.", typ: "gauge"},
-		{name: "mynagate_list_version", help: "Latest published list version per site.", typ: "gauge"},
-	}
-	for _, g := range v.Gates {
-		l := lbl(g.Site, g.Gate)
-		ms[0].rows = append(ms[0].rows, fmt.Sprintf("%s%s %d", ms[0].name, l, g.Events))
-		ms[1].rows = append(ms[1].rows, fmt.Sprintf("%s%s %d", ms[1].name, l, g.Duplicates))
-		ms[2].rows = append(ms[2].rows, fmt.Sprintf("%s%s %d", ms[2].name, l, g.Offline))
-		ms[3].rows = append(ms[3].rows, fmt.Sprintf("%s%s %d", ms[3].name, l, g.Conflicts))
-		if g.Status != nil {
-			var st uplink.Status
-			if json.Unmarshal(g.Status.Status, &st) == nil {
-				on := 0
-				if st.Online {
-					on = 1
-				}
-				ms[4].rows = append(ms[4].rows, fmt.Sprintf("%s%s %d", ms[4].name, l, on))
-				ms[5].rows = append(ms[5].rows, fmt.Sprintf("%s%s %d", ms[5].name, l, st.Backlog))
-				ms[6].rows = append(ms[6].rows, fmt.Sprintf("%s%s %g", ms[6].name, l, st.OldestUnsentS))
-			}
-		}
-	}
-	for _, s := range v.Sites {
-		ms[7].rows = append(ms[7].rows, fmt.Sprintf(`%s{site="%s"} %d`, ms[7].name, labelValue(s.Site), s.Inside))
-	}
-	for _, li := range v.Lists {
-		ms[8].rows = append(ms[8].rows, fmt.Sprintf(`%s{site="%s",list="%s"} %d`, ms[8].name, labelValue(li.Site), labelValue(li.List), li.Version))
-	}
-	for _, m := range ms {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
-		for _, r := range m.rows {
-			fmt.Fprintln(w, r)
-		}
-	}
-}
-
-// labelEscaper escapes what the text format requires in a label value
-// (backslash, double quote, newline), leaving UTF-8 as is.
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// labelValue escapes a label value for the text exposition format.
-func labelValue(s string) string { return labelEscaper.Replace(s) }

@@ -68,9 +68,12 @@ type GateStats struct {
 	MaxSeq uint64 `json:"max_seq"`
 	// Conflicts counts admitted entries of holders already inside (two gates
 	// that decided offline, or a passback).
-	Conflicts      uint64    `json:"conflicts"`
-	LastTapAt      time.Time `json:"last_tap_at,omitzero"`
-	LastReceivedAt time.Time `json:"last_received_at,omitzero"`
+	Conflicts uint64 `json:"conflicts"`
+	// ByReason counts the distinct events by "decision/reason"
+	// ("deny/not_listed"); stores from before it was kept lack it.
+	ByReason       map[string]uint64 `json:"by_reason,omitempty"`
+	LastTapAt      time.Time         `json:"last_tap_at,omitzero"`
+	LastReceivedAt time.Time         `json:"last_received_at,omitzero"`
 }
 
 // Conflict is an admitted entry of a holder the hub already had inside. It
@@ -311,6 +314,10 @@ func (s *Store) ingestOne(tx *bolt.Tx, stats map[string]*GateStats, r *ingestReq
 		return false, err
 	}
 	st.Events++
+	if st.ByReason == nil {
+		st.ByReason = map[string]uint64{}
+	}
+	st.ByReason[string(e.Decision)+"/"+string(e.Reason)]++
 	if e.Decision == event.Admit {
 		st.Admits++
 	} else {

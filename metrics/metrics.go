@@ -93,7 +93,14 @@ func (r *Registry) Observe(name string, v float64, labelValues ...string) {
 // Gauge declares a gauge whose samples read returns at every scrape. Every
 // sample must carry the same label names.
 func (r *Registry) Gauge(name, help string, read func() []Sample) {
-	r.reg.MustRegister(&gaugeFunc{name: name, help: help, read: read})
+	r.reg.MustRegister(&valueFunc{name: name, help: help, typ: prometheus.GaugeValue, read: read})
+}
+
+// CounterFunc declares a counter whose samples read returns at every scrape:
+// for counts kept elsewhere, such as the hub's stored events, which survive
+// restarts.
+func (r *Registry) CounterFunc(name, help string, read func() []Sample) {
+	r.reg.MustRegister(&valueFunc{name: name, help: help, typ: prometheus.CounterValue, read: read})
 }
 
 // Value is a read func for a gauge with one unlabelled value.
@@ -101,26 +108,27 @@ func Value(f func() float64) func() []Sample {
 	return func() []Sample { return []Sample{{Value: f()}} }
 }
 
-// gaugeFunc is a gauge read at scrape time, with labels: client_golang's
-// GaugeFunc has none.
-type gaugeFunc struct {
+// valueFunc is a gauge or counter read at scrape time, with labels:
+// client_golang's GaugeFunc and CounterFunc have none.
+type valueFunc struct {
 	name, help string
+	typ        prometheus.ValueType
 	read       func() []Sample
 }
 
 // Describe sends nothing: the label names are known only once read runs,
 // which makes the collector unchecked.
-func (g *gaugeFunc) Describe(chan<- *prometheus.Desc) {}
+func (g *valueFunc) Describe(chan<- *prometheus.Desc) {}
 
 // Collect reads the samples.
-func (g *gaugeFunc) Collect(ch chan<- prometheus.Metric) {
+func (g *valueFunc) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range g.read() {
 		var names, values []string
 		for i := 0; i+1 < len(s.Labels); i += 2 {
 			names, values = append(names, s.Labels[i]), append(values, s.Labels[i+1])
 		}
 		d := prometheus.NewDesc(g.name, g.help, names, nil)
-		m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, s.Value, values...)
+		m, err := prometheus.NewConstMetric(d, g.typ, s.Value, values...)
 		if err != nil {
 			m = prometheus.NewInvalidMetric(d, err)
 		}
