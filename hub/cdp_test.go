@@ -120,7 +120,7 @@ func (b *browser) call(session, method string, params any, out any) {
 	if _, err := b.in.Write(append(req, 0)); err != nil {
 		b.t.Fatalf("devtools %s: %v", method, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	select {
 	case a := <-ch:

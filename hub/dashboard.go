@@ -305,4 +305,3 @@ func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request, sb *siteBanners)
 		h.log.Warn("hub: render dashboard", "err", err)
 	}
 }
-
