@@ -140,6 +140,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	g2.tap(t, "g2", event.Admit, false)
 	g2.tap(t, "g2", event.Admit, false)
 	waitFor(t, "g2's two events at the hub", func() bool { return gateStats(t, h, "g2").Events == 2 })
+	waitFor(t, "g2's receipts for them", func() bool { n, _ := g2.ob.Backlog(); return n == 0 })
 	g2.stop()
 	for range 3 {
 		g2.tap(t, "g2", event.Admit, true)
