@@ -219,7 +219,7 @@ func TestEndToEnd(t *testing.T) {
 		if resp.StatusCode != 200 || strings.Contains(body.String(), "T-7") {
 			t.Fatalf("%s: status %d, body leaks a service id or fails:\n%s", path, resp.StatusCode, body.String())
 		}
-		if path == "/metrics" && !strings.Contains(body.String(), `mynagate_hub_events_total{site="stadium",gate="g1"} 200`) {
+		if path == "/metrics" && !strings.Contains(body.String(), `mynagate_hub_events_total{decision="admit",gate="g1",reason="admit",site="stadium"} 200`) {
 			t.Fatalf("metrics:\n%s", body.String())
 		}
 	}
