@@ -316,6 +316,7 @@ func (h *Hub) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	WriteMetrics(w, v)
+	writeRefused(w, h.refused.snapshot())
 }
 
 // WriteMetrics writes the overview in the Prometheus text exposition format.
