@@ -50,7 +50,7 @@ func hubAccount(t testing.TB, cfg *Config) uplink.Config {
 
 func withBroker(t testing.TB, cfg *Config, c uplink.Config) uplink.Config {
 	t.Helper()
-	c.Broker = cfg.BrokerURL()
+	c.Broker, c.CAFile = cfg.BrokerURL(), cfg.CAFile
 	if cfg.Broker == "" && strings.HasPrefix(c.Broker, "ssl://") {
 		// The CA is made at the broker's first start; make it now if the
 		// test provisions before starting the hub.
