@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,7 +88,7 @@ func (a *access) admit(user string, pass []byte, id string, will bool, willTopic
 	if !CheckPassword(acct.Hash, string(pass)) {
 		return false, "wrong password"
 	}
-	if id != acct.ClientID() {
+	if !slices.Contains(acct.ClientIDs(), id) {
 		return false, "a gate's account uses client id " + acct.ClientID() + " only"
 	}
 	if will && willTopic != a.gateTopic(acct, "status") {

@@ -90,7 +90,12 @@ func TestBrokerRefusesAttacks(t *testing.T) {
 		refusedConnect(t, "plain TCP", plain)
 	})
 	t.Run("another gate's or the hub's client id", func(t *testing.T) {
-		for _, id := range []string{g2.ClientID, "mynagate-hub-ingest", "mynagate-hub-publish-1", "anything"} {
+		// gateagent doctor checks the login as {id}-doctor, beside the
+		// daemon's session.
+		doctor := g1
+		doctor.ClientID += "-doctor"
+		hubtest.Connect(t, doctor).Disconnect(50)
+		for _, id := range []string{g2.ClientID, g2.ClientID + "-doctor", "mynagate-hub-ingest", "mynagate-hub-publish-1", "anything"} {
 			c := g1
 			c.ClientID = id
 			refusedConnect(t, "client id "+id, c)

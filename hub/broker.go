@@ -92,9 +92,11 @@ func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, lo
 	// A revoked gate's live session is cut at once; its logins are refused
 	// from then on (access).
 	gates.onRevoke = func(g GateAccount) {
-		if cl, ok := srv.Clients.Get(g.ClientID()); ok {
-			log.Warn("hub: gate revoked; disconnecting it", "site", g.Site, "gate", g.Gate)
-			cl.Stop(errGateRevoked)
+		for _, id := range g.ClientIDs() {
+			if cl, ok := srv.Clients.Get(id); ok {
+				log.Warn("hub: gate revoked; disconnecting it", "site", g.Site, "gate", g.Gate, "client", id)
+				cl.Stop(errGateRevoked)
+			}
 		}
 	}
 	go ih.forward()

@@ -55,8 +55,16 @@ type GateAccount struct {
 // may hold a '/', so no two gates share one, and no gate account is the hub's.
 func (g GateAccount) Username() string { return GateUsername(g.Site, g.Gate) }
 
-// ClientID is the one MQTT client id the gate's account may use.
+// ClientID is the MQTT client id the gate's account connects with.
 func (g GateAccount) ClientID() string { return GateClientID(g.Site, g.Gate) }
+
+// doctorSuffix ends the client id of gateagent doctor's login check, which
+// must not take the running daemon's session.
+const doctorSuffix = "-doctor"
+
+// ClientIDs are the only client ids the gate's account may use: its own and
+// its doctor's. No other account may use either (AddGate sees to it).
+func (g GateAccount) ClientIDs() []string { return []string{g.ClientID(), g.ClientID() + doctorSuffix} }
 
 // Active reports whether the gate is allowed in.
 func (g GateAccount) Active() bool { return g.Revoked.IsZero() }
@@ -119,7 +127,7 @@ func AddGate(dataDir, site, gate string, now time.Time) (GateAccount, string, er
 	var acct GateAccount
 	var pw string
 	err := updateGates(dataDir, func(g *Gates) error {
-		id := GateClientID(site, gate)
+		ids := GateAccount{Site: site, Gate: gate}.ClientIDs()
 		for _, a := range g.List {
 			if a.Site == site && a.Gate == gate {
 				if a.Active() {
@@ -127,8 +135,10 @@ func AddGate(dataDir, site, gate string, now time.Time) (GateAccount, string, er
 				}
 				continue
 			}
-			if a.ClientID() == id {
-				return fmt.Errorf("hub: gate %s/%s would share client id %q with gate %s/%s; choose another name", site, gate, id, a.Site, a.Gate)
+			for _, id := range a.ClientIDs() {
+				if slices.Contains(ids, id) {
+					return fmt.Errorf("hub: gate %s/%s would share client id %q with gate %s/%s; choose another name", site, gate, id, a.Site, a.Gate)
+				}
 			}
 		}
 		var err error
