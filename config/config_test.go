@@ -18,6 +18,9 @@ func TestExampleConfigs(t *testing.T) {
 		t.Fatalf("example configs: %v, %v", files, err)
 	}
 	for _, f := range files {
+		if filepath.Base(f) == "gatehub.json" {
+			continue // the hub's example, checked by package hub
+		}
 		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}

@@ -54,8 +54,8 @@ var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory
   data/             events (hub.db), master lists (lists.db), broker sessions (broker.db),
                     provisioned gates (gates.json), the hub's CA (tls/ca.pem, tls/ca-key.pem)
 
-Pin this public key on every gate (a file named in "hub_keys" of gateagent.json;
-it is also in {{.PublicKey}}):
+Every gate pins this public key ("hub_keys" of gateagent.json; gateagent enrol
+writes it from the gate's bundle; it is also in {{.PublicKey}}):
 {{.PublicKeyPEM}}
 Next:
   1. gatehub run --config {{.Config}}
