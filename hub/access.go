@@ -236,6 +236,9 @@ type refusals struct {
 }
 
 func (r *refusals) add(reason string) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n == nil {
@@ -246,6 +249,9 @@ func (r *refusals) add(reason string) {
 
 // snapshot returns a copy of the counts.
 func (r *refusals) snapshot() map[string]uint64 {
+	if r == nil {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make(map[string]uint64, len(r.n))

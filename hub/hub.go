@@ -221,7 +221,7 @@ func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 	}
 	site, gate := parts[0], parts[1]
 	// With an external broker, its ACL is what keeps a gate to its own
-	// topics (README "External broker"); the hub still stores nothing for a
+	// topics (README "Security model"); the hub still stores nothing for a
 	// gate it has not provisioned, so no phantom gate or site appears.
 	if !h.gates.get().Known(site, gate) {
 		h.refused.add("unknown_gate")
