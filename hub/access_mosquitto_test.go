@@ -119,6 +119,25 @@ func TestMosquittoWithGateEntries(t *testing.T) {
 		t.Fatalf("g2 has %d events: the forged one got in", g.Events)
 	}
 
+	// A last will aimed at another gate's status: the connection dies
+	// abruptly, Mosquitto publishes the will only if the ACL lets g1 write
+	// there.
+	hubtest.Publish(t, g2, p+"/stadium/g2/status", []byte(`{"site":"stadium","gate":"g2","online":true}`), true)
+	proxy := mqtttest.NewProxy(t, b.HostPort())
+	wopts := paho.NewClientOptions().AddBroker(strings.Replace(proxy.Addr(), "tcp://", "ssl://", 1)).SetClientID(g1.ClientID+"-will").
+		SetUsername(g1.Username).SetPassword(g1.Password).SetConnectTimeout(10*time.Second).SetAutoReconnect(false).
+		SetWill(p+"/stadium/g2/status", `{"site":"stadium","gate":"g2","online":false}`, 1, true).SetTLSConfig(tlsFor(t, g1))
+	if wc := paho.NewClient(wopts); wc.Connect().WaitTimeout(20*time.Second) && wc.IsConnected() {
+		proxy.Cut()
+		// The will, if published, precedes this receipt-bearing event.
+		hubtest.Publish(t, g2, p+"/stadium/g2/events", eventPayload(t, "stadium", "g3"), false)
+		waitFor(t, "g2's second event", func() bool { return gateStats(t, h, "g2").Events == 2 })
+	}
+	got, _ := hubtest.Subscribe(t, hubAccount(t, cfg), p+"/stadium/g2/status").Wait(1, 10*time.Second)
+	if len(got) != 1 || !strings.Contains(string(got[0].Payload), `"online":true`) {
+		t.Fatalf("g2's retained status after g1's will: %+v", got)
+	}
+
 	// Revoked: the files are rewritten without it; Mosquitto reads them
 	// again at a restart (or SIGHUP, for new logins).
 	if _, err := RevokeGate(cfg.DataDir, "stadium", "g1", time.Now()); err != nil {
