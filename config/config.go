@@ -55,6 +55,12 @@ type Config struct {
 	// list signed by any other key is refused. Empty: lists come only by
 	// `gateagent whitelist import`.
 	HubKeys []string `json:"hub_keys"`
+	// MinListVersions is, by list name (whitelist, config), the lowest
+	// version the gate may apply: the versions the hub had published when
+	// the gate was provisioned (gateagent enrol writes them from the bundle),
+	// so that a fresh or reset gate cannot be fed an older signed list that
+	// would undo a revocation or bring back an ended emergency.
+	MinListVersions map[string]uint64 `json:"min_list_versions"`
 	// OutboxMaxMB is the outbox's disk budget in MiB (default 512); past it
 	// taps cannot be recorded and the mode's fail-open rule applies.
 	OutboxMaxMB int64 `json:"outbox_max_mb"`

@@ -96,14 +96,15 @@ func TestHubAndGate(t *testing.T) {
 
 	secret := filepath.Join(dir, "cardkey.secret")
 	os.WriteFile(secret, []byte(hex.EncodeToString(bytes.Repeat([]byte{0x5c}, 32))+"\n"), 0o600)
-	keygen := run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
-	pub := keygen[strings.Index(keygen, "-----BEGIN"):]
-	os.WriteFile(filepath.Join(dir, "hub.pub"), []byte(pub), 0o644)
+	run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
+	os.WriteFile(filepath.Join(dir, "hub.password"), []byte("e2e-hub-password\n"), 0o600)
 
 	brokerPort, httpPort := mqtttest.FreePort(t), mqtttest.FreePort(t)
 	hubCfg := filepath.Join(dir, "gatehub.json")
+	// The broker as in production: TLS from the hub's own CA, logins only.
 	writeJSON(t, hubCfg, map[string]any{
 		"data_dir": filepath.Join(dir, "hub"), "listen": fmt.Sprintf("127.0.0.1:%d", brokerPort),
+		"username": "hub", "password_file": filepath.Join(dir, "hub.password"),
 		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": secret,
 		"http": fmt.Sprintf("127.0.0.1:%d", httpPort),
 	})
@@ -119,6 +120,15 @@ func TestHubAndGate(t *testing.T) {
 		t.Fatalf("publish: %s", published)
 	}
 
+	// Provisioning, one command on each side: gate add writes the bundle
+	// (broker, CA, account, pinned key, the site's published versions);
+	// enrol sets the gate up from it and deletes it.
+	bundle := filepath.Join(dir, "north-1.bundle.json")
+	run(t, gatehub, "gate", "add", "--config", hubCfg, "--site", "arena", "--gate", "north-1", "--out", bundle)
+	if fi, err := os.Stat(bundle); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("bundle: %v %v, want owner-only", fi, err)
+	}
+
 	metricsPort := mqtttest.FreePort(t)
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	gateCfg := filepath.Join(dir, "gateagent.json")
@@ -127,10 +137,22 @@ func TestHubAndGate(t *testing.T) {
 		"lanes":          []map[string]string{{"name": "in-1", "reader": slot.Reader, "kind": "entry", "zone": "north"}},
 		"roots":          []string{filepath.Join(pkiDir, "root.pem")},
 		"card_key":       map[string]string{"secret_file": secret},
-		"mqtt":           map[string]string{"broker": fmt.Sprintf("tcp://127.0.0.1:%d", brokerPort)},
-		"hub_keys":       []string{filepath.Join(dir, "hub.pub")},
 		"metrics_listen": fmt.Sprintf("127.0.0.1:%d", metricsPort),
 	})
+	run(t, gateagent, "enrol", "--config", gateCfg, bundle)
+	if _, err := os.Stat(bundle); !os.IsNotExist(err) {
+		t.Fatalf("the bundle is still there after enrol: %v", err)
+	}
+	var enrolled struct {
+		MQTT struct {
+			Broker string `json:"broker"`
+		} `json:"mqtt"`
+		MinListVersions map[string]uint64 `json:"min_list_versions"`
+	}
+	b, _ := os.ReadFile(gateCfg)
+	if json.Unmarshal(b, &enrolled); !strings.HasPrefix(enrolled.MQTT.Broker, "ssl://") || enrolled.MinListVersions["whitelist"] != 1 {
+		t.Fatalf("enrolled config: %s", b)
+	}
 	start(t, gateagent, "run", "--config", gateCfg)
 	waitFor(t, "the hub's list applied on the gate", 30*time.Second, func() bool {
 		return metric(metricsURL, "mynagate_list_version", `list="whitelist"`) == 1

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/cardkey"
@@ -99,7 +100,7 @@ func TestBenchTapToHubStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: "g1"}, ob, nil)
+		up, err := uplink.New(gateAccount(t, cfg, "stadium", "g1"), ob, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +177,7 @@ func drainGates(t *testing.T, cfg *Config, n int, now time.Time) float64 {
 			}
 			wg.Wait()
 		}
-		up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: gate}, ob, nil)
+		up, err := uplink.New(gateAccount(t, cfg, "stadium", gate), ob, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,8 +185,9 @@ func drainGates(t *testing.T, cfg *Config, n int, now time.Time) float64 {
 	}
 	// With an external broker the hub's subscription must exist before the
 	// gates publish: wait for its session by watching a probe status.
+	probe := gateAccount(t, cfg, "stadium", "probe")
 	waitFor(t, "hub subscribed", func() bool {
-		mqtttest.Publish(t, cfg.BrokerURL(), cfg.Prefix+"/stadium/probe/status", []byte(`{"site":"stadium","gate":"probe"}`), false)
+		hubtest.Publish(t, probe, cfg.Prefix+"/stadium/probe/status", []byte(`{"site":"stadium","gate":"probe"}`), false)
 		return gateStats(t, h, "probe").Status != nil
 	})
 	start := time.Now()

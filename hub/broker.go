@@ -1,7 +1,7 @@
 package hub
 
 import (
-	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +24,11 @@ type Broker struct {
 	receipts *receipts.Batcher
 }
 
-// StartBroker runs the embedded broker on cfg.Listen.
+// startBroker runs the embedded broker on cfg.Listen: TLS with a certificate
+// from the hub's own CA (made in data_dir/tls at the first start), or plain
+// TCP on a loopback address when the config asks for it by name. Only the
+// hub's account and the gates of the registry get in, each with its own
+// rights (access).
 //
 // Events are ingested into st inside the broker, before the PUBACK goes back
 // to the gate (ingestHook), and each stored event is receipted to its gate
@@ -36,23 +40,42 @@ type Broker struct {
 // gates' anti-passback feed) are not persisted: paying an fsync per message
 // per subscriber would cap the broker at a few hundred events a second, and
 // that feed is advisory (the hub flags what it misses).
-func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
-	// The inline client forwards events to other subscribers once stored.
-	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker"), InlineClient: true})
-	a, err := newAccess(cfg)
+func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, log *slog.Logger) (*Broker, error) {
+	hubPass, err := password(cfg.PasswordFile)
 	if err != nil {
 		return nil, err
 	}
-	if a.anonymous {
-		log.Warn("hub: embedded broker allows anonymous clients; set users in the config before exposing it", "listen", cfg.Listen)
+	if cfg.Username == "" || hubPass == "" {
+		return nil, errors.New("hub: the embedded broker needs the hub's username and password_file (it lets nobody in without an account); gatehub init makes them")
 	}
+	lc := listeners.Config{ID: "tcp", Address: cfg.Listen}
+	if cfg.InsecurePlainTCPOnLoopback {
+		if !loopback(cfg.Listen) {
+			return nil, fmt.Errorf("hub: insecure_plain_tcp_on_loopback with listen %q: plain TCP is allowed on a loopback address only", cfg.Listen)
+		}
+		log.Warn("hub: embedded broker without TLS, on loopback only (insecure_plain_tcp_on_loopback): for demos and tests", "listen", cfg.Listen)
+	} else {
+		ca, err := ensureCA(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := ca.serverCert(cfg.brokerNames())
+		if err != nil {
+			return nil, err
+		}
+		lc.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	// The inline client forwards events to other subscribers once stored.
+	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "broker"), InlineClient: true})
+	a := &access{prefix: cfg.Prefix, hubUser: cfg.Username, hubPass: []byte(hubPass), gates: gates, refused: refused, log: log}
 	if err := srv.AddHook(a, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker access hook: %w", err)
 	}
 	rb := receipts.NewBatcher(cfg.Prefix, func(topic string, payload []byte) error {
 		return srv.Publish(topic, payload, false, 1)
 	}, log)
-	ih := &ingestHook{store: st, prefix: cfg.Prefix, log: log, srv: srv, receipts: rb, fanout: make(chan packets.Packet, 4096), stop: make(chan struct{})}
+	ih := &ingestHook{store: st, prefix: cfg.Prefix, log: log, srv: srv, receipts: rb, gates: gates, refused: refused,
+		fanout: make(chan packets.Packet, 4096), stop: make(chan struct{})}
 	if err := srv.AddHook(ih, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker ingest hook: %w", err)
 	}
@@ -60,15 +83,28 @@ func StartBroker(cfg *Config, st *Store, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(&brokerStore{Hook: new(bolt.Hook)}, &bolt.Options{Path: dbPath}); err != nil {
 		return nil, fmt.Errorf("hub: broker storage %s: %w", dbPath, err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})); err != nil {
+	if err := srv.AddListener(listeners.NewTCP(lc)); err != nil {
 		return nil, fmt.Errorf("hub: broker listen %s: %w; is another broker on that port?", cfg.Listen, err)
 	}
 	if err := srv.Serve(); err != nil {
 		return nil, fmt.Errorf("hub: broker serve: %w", err)
 	}
+	// A revoked gate's live session is cut at once; its logins are refused
+	// from then on (access).
+	gates.onRevoke = func(g GateAccount) {
+		for _, id := range g.ClientIDs() {
+			if cl, ok := srv.Clients.Get(id); ok {
+				log.Warn("hub: gate revoked; disconnecting it", "site", g.Site, "gate", g.Gate, "client", id)
+				cl.Stop(errGateRevoked)
+			}
+		}
+	}
 	go ih.forward()
 	return &Broker{srv: srv, ingest: ih, receipts: rb}, nil
 }
+
+// errGateRevoked is the cause of a revoked gate's disconnection.
+var errGateRevoked = errors.New("gate revoked")
 
 // Close stops the broker.
 func (b *Broker) Close() error {
@@ -78,77 +114,6 @@ func (b *Broker) Close() error {
 		return fmt.Errorf("hub: broker close: %w", err)
 	}
 	return nil
-}
-
-// access authenticates clients and limits topics: the hub account may do
-// anything; a gate may publish only under {prefix}/{site}/{gate}/ and read
-// under {prefix}/{site}/.
-type access struct {
-	mqtt.HookBase
-	anonymous bool
-	hubUser   string
-	passwords map[string][]byte
-	gates     map[string]User
-	prefix    string
-}
-
-func newAccess(cfg *Config) (*access, error) {
-	a := &access{anonymous: len(cfg.Users) == 0, hubUser: cfg.Username, passwords: map[string][]byte{}, gates: map[string]User{}, prefix: cfg.Prefix}
-	if a.anonymous {
-		return a, nil
-	}
-	if cfg.Username != "" {
-		pw, err := password(cfg.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		a.passwords[cfg.Username] = []byte(pw)
-	}
-	for _, u := range cfg.Users {
-		pw, err := password(u.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		a.passwords[u.Username] = []byte(pw)
-		a.gates[u.Username] = u
-	}
-	return a, nil
-}
-
-// ID names the hook.
-func (a *access) ID() string { return "mynagate-access" }
-
-// Provides says which hook events the access hook handles.
-func (a *access) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
-}
-
-// OnConnectAuthenticate checks the username and password.
-func (a *access) OnConnectAuthenticate(_ *mqtt.Client, pk packets.Packet) bool {
-	if a.anonymous {
-		return true
-	}
-	want, ok := a.passwords[string(pk.Connect.Username)]
-	return ok && subtle.ConstantTimeCompare(want, pk.Connect.Password) == 1
-}
-
-// OnACLCheck limits a gate to its own and its site's topics.
-func (a *access) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if a.anonymous {
-		return true
-	}
-	user := string(cl.Properties.Username)
-	if user == a.hubUser && user != "" {
-		return true
-	}
-	u, ok := a.gates[user]
-	if !ok {
-		return false
-	}
-	if write {
-		return strings.HasPrefix(topic, a.prefix+"/"+u.Site+"/"+u.Gate+"/")
-	}
-	return strings.HasPrefix(topic, a.prefix+"/"+u.Site+"/")
 }
 
 // brokerStore is mochi's bbolt storage without in-flight messages (see
@@ -181,6 +146,10 @@ type ingestHook struct {
 	srv    *mqtt.Server
 	// receipts tells gates what is stored.
 	receipts *receipts.Batcher
+	// gates and refused: an event is stored only from its own gate's
+	// account, for a provisioned gate.
+	gates   *gateWatch
+	refused *refusals
 	// fanout queues stored events for forward, in order.
 	fanout chan packets.Packet
 	stop   chan struct{}
@@ -208,6 +177,14 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil
 	}
 	site, gate := parts[0], parts[1]
+	// access already keeps a gate to its own topic; this holds even if a
+	// rule there changes, and catches a gate revoked while connected.
+	if user := string(cl.Properties.Username); user != GateUsername(site, gate) || !h.gates.get().Known(site, gate) {
+		h.refused.add("unknown_gate")
+		h.log.Warn("hub: refused an event not from its own provisioned gate", "topic", pk.TopicName, "client", cl.ID)
+		cl.Stop(errGateRevoked)
+		return pk, packets.ErrRejectPacket
+	}
 	if pk.FixedHeader.Qos == 0 {
 		// Nothing to acknowledge: store and receipt it on the way through.
 		h.store.IngestThen(site, gate, pk.Payload, time.Now(), func(in Ingested, err error) {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,17 +39,29 @@ type Config struct {
 	// Broker is an external broker URL (tcp://host:port, ssl://host:port);
 	// empty runs the embedded broker.
 	Broker string `json:"broker"`
-	// Username and PasswordFile are the hub's own MQTT credentials (ingest and
-	// publish). With the embedded broker they are added to its users.
+	// Username and PasswordFile are the hub's own MQTT account (ingest,
+	// receipts, publish). The embedded broker needs them: it lets nobody in
+	// without an account, the hub included. gatehub init makes them.
 	Username     string `json:"username"`
 	PasswordFile string `json:"password_file"`
-	// CAFile pins an external broker's CA.
+	// CAFile pins an external broker's CA. The embedded broker's CA is the
+	// hub's own, made at its first start in data_dir/tls.
 	CAFile string `json:"ca_file"`
-	// Users are the gates allowed on the embedded broker. Each may publish
-	// only under its own {prefix}/{site}/{gate}/ and read its site's topics.
-	// Empty allows anonymous access to anyone who reaches Listen: for demos
-	// and tests only; the hub logs a warning.
-	Users []User `json:"users"`
+	// InsecurePlainTCPOnLoopback lets the embedded broker listen without TLS,
+	// on a loopback address only (demos, tests). Clients still log in.
+	InsecurePlainTCPOnLoopback bool `json:"insecure_plain_tcp_on_loopback"`
+	// TLSNames are the extra DNS names and IP addresses the embedded
+	// broker's certificate is made for, besides localhost, the loopback
+	// addresses, the listen address and gate_broker's host.
+	TLSNames []string `json:"tls_names"`
+	// GateBroker is the broker URL written into gate bundles, as gates reach
+	// it (ssl://hub.example.org:8883); default: from listen, when that is a
+	// specific address.
+	GateBroker string `json:"gate_broker"`
+	// MosquittoDir, with an external broker, is where gatehub gate add and
+	// revoke write Mosquitto's password file (mosquitto.passwd) and ACL file
+	// (mosquitto.acl) for the provisioned gates; default data_dir.
+	MosquittoDir string `json:"mosquitto_dir"`
 	// SigningKey is the Ed25519 list-signing key (PKCS#8 PEM), made by
 	// gatehub keygen. Needed by publish only.
 	SigningKey string `json:"signing_key"`
@@ -66,14 +79,6 @@ type Config struct {
 
 	zone  *time.Location
 	zones map[string]*time.Location
-}
-
-// User is a gate account on the embedded broker.
-type User struct {
-	Username     string `json:"username"`
-	PasswordFile string `json:"password_file"`
-	Site         string `json:"site"`
-	Gate         string `json:"gate"`
 }
 
 // LoadConfig reads and checks a hub configuration file. Relative paths in it
@@ -100,9 +105,7 @@ func LoadConfig(path string) (*Config, error) {
 	abs(&c.CAFile)
 	abs(&c.SigningKey)
 	abs(&c.CardKeySecret)
-	for i := range c.Users {
-		abs(&c.Users[i].PasswordFile)
-	}
+	abs(&c.MosquittoDir)
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("hub: config %s: %w", path, err)
 	}
@@ -131,10 +134,16 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
 		}
 	}
-	for i, u := range c.Users {
-		if u.Username == "" || u.PasswordFile == "" || u.Site == "" || u.Gate == "" {
-			errs = append(errs, fmt.Errorf("users[%d]: username, password_file, site and gate are required", i))
+	if c.Broker == "" {
+		if c.InsecurePlainTCPOnLoopback && !loopback(c.Listen) {
+			errs = append(errs, fmt.Errorf("insecure_plain_tcp_on_loopback: listen %q is not a loopback address; plain TCP would carry passwords and events in clear", c.Listen))
 		}
+	}
+	if c.GateBroker != "" && !strings.HasPrefix(c.GateBroker, "ssl://") && !strings.HasPrefix(c.GateBroker, "tcp://") {
+		errs = append(errs, fmt.Errorf("gate_broker %q: want ssl://host:port", c.GateBroker))
+	}
+	if c.MosquittoDir == "" {
+		c.MosquittoDir = c.DataDir
 	}
 	switch c.Log {
 	case "debug", "info", "warn", "error":
@@ -184,7 +193,64 @@ func (c *Config) BrokerURL() string {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return "tcp://" + net.JoinHostPort(host, port)
+	scheme := "ssl://"
+	if c.InsecurePlainTCPOnLoopback {
+		scheme = "tcp://"
+	}
+	return scheme + net.JoinHostPort(host, port)
+}
+
+// GateBrokerURL returns the broker URL gates are given in their bundle.
+func (c *Config) GateBrokerURL() (string, error) {
+	if c.GateBroker != "" {
+		return c.GateBroker, nil
+	}
+	if c.Broker != "" {
+		return c.Broker, nil
+	}
+	host, _, _ := net.SplitHostPort(c.Listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "", fmt.Errorf("hub: listen %q names no address gates can reach; set gate_broker (ssl://HOST:PORT) in the hub config", c.Listen)
+	}
+	return c.BrokerURL(), nil
+}
+
+// clientTLS is the TLS setting of the hub's own clients: the external
+// broker's pinned CA, or the hub's own CA for the embedded broker; nil for
+// plain TCP.
+func (c *Config) clientTLS() (*tls.Config, error) {
+	if c.Broker != "" {
+		return tlsConfig(c.CAFile)
+	}
+	if c.InsecurePlainTCPOnLoopback {
+		return nil, nil
+	}
+	return tlsConfig(CAFile(c.DataDir))
+}
+
+// brokerNames are the names the embedded broker's certificate is made for.
+func (c *Config) brokerNames() []string {
+	names := []string{"localhost", "127.0.0.1", "::1"}
+	if host, _, err := net.SplitHostPort(c.Listen); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
+		names = append(names, host)
+	}
+	if u, err := url.Parse(c.GateBroker); err == nil && u.Hostname() != "" {
+		names = append(names, u.Hostname())
+	}
+	return append(names, c.TLSNames...)
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // password reads a password file, trimming a final newline.

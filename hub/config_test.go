@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -13,14 +14,28 @@ func TestLoadConfig(t *testing.T) {
 		name, body, wantErr string
 		check               func(*testing.T, *Config)
 	}{
-		{name: "defaults", body: `{"data_dir": "data"}`, check: func(t *testing.T, c *Config) {
-			if c.Prefix != "mynagate/v1" || c.Listen != "127.0.0.1:1883" || c.BrokerURL() != "tcp://127.0.0.1:1883" || !filepath.IsAbs(c.DataDir) {
+		{name: "defaults", body: `{"data_dir": "data", "username": "hub", "password_file": "hub.password"}`, check: func(t *testing.T, c *Config) {
+			if c.Prefix != "mynagate/v1" || c.Listen != "127.0.0.1:1883" || c.BrokerURL() != "ssl://127.0.0.1:1883" || !filepath.IsAbs(c.DataDir) {
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{name: "wildcard listen", body: `{"data_dir": "/d", "listen": "0.0.0.0:1884"}`, check: func(t *testing.T, c *Config) {
-			if c.BrokerURL() != "tcp://127.0.0.1:1884" {
+		{name: "wildcard listen", body: `{"data_dir": "/d", "listen": "0.0.0.0:1884", "username": "hub", "password_file": "hub.password"}`, check: func(t *testing.T, c *Config) {
+			if c.BrokerURL() != "ssl://127.0.0.1:1884" {
 				t.Fatal(c.BrokerURL())
+			}
+			if _, err := c.GateBrokerURL(); err == nil || !strings.Contains(err.Error(), "gate_broker") {
+				t.Fatalf("gate broker of a wildcard listen: %v", err)
+			}
+		}},
+		{name: "plain on loopback", body: `{"data_dir": "/d", "insecure_plain_tcp_on_loopback": true, "username": "hub", "password_file": "hub.password"}`, check: func(t *testing.T, c *Config) {
+			if c.BrokerURL() != "tcp://127.0.0.1:1883" {
+				t.Fatal(c.BrokerURL())
+			}
+		}},
+		{name: "plain elsewhere", body: `{"data_dir": "/d", "listen": "0.0.0.0:1883", "insecure_plain_tcp_on_loopback": true, "username": "hub", "password_file": "hub.password"}`, wantErr: "not a loopback address"},
+		{name: "gate broker", body: `{"data_dir": "/d", "listen": "0.0.0.0:8883", "gate_broker": "ssl://hub.example:8883", "username": "hub", "password_file": "hub.password"}`, check: func(t *testing.T, c *Config) {
+			if u, err := c.GateBrokerURL(); err != nil || u != "ssl://hub.example:8883" || !slices.Contains(c.brokerNames(), "hub.example") {
+				t.Fatal(u, err, c.brokerNames())
 			}
 		}},
 		{name: "external", body: `{"data_dir": "/d", "broker": "ssl://hub.example:8883"}`, check: func(t *testing.T, c *Config) {
@@ -31,15 +46,15 @@ func TestLoadConfig(t *testing.T) {
 		{name: "unknown key", body: `{"data_dir": "/d", "lsiten": ":1"}`, wantErr: `unknown field "lsiten"`},
 		{name: "no data dir", body: `{}`, wantErr: "data_dir is required"},
 		{name: "bad broker", body: `{"data_dir": "/d", "broker": "mqtt://x"}`, wantErr: "want tcp://"},
-		{name: "bad user", body: `{"data_dir": "/d", "users": [{"username": "g"}]}`, wantErr: "users[0]"},
-		{name: "bad log", body: `{"data_dir": "/d", "log": "loud"}`, wantErr: "log"},
-		{name: "time zones", body: `{"data_dir": "/d", "site_time_zones": {"guam": "Pacific/Guam"}}`, check: func(t *testing.T, c *Config) {
+		{name: "users moved to the registry", body: `{"data_dir": "/d", "users": []}`, wantErr: `unknown field "users"`},
+		{name: "bad log", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "log": "loud"}`, wantErr: "log"},
+		{name: "time zones", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "site_time_zones": {"guam": "Pacific/Guam"}}`, check: func(t *testing.T, c *Config) {
 			if c.TimeZone != "Asia/Tokyo" || c.Zone("stadium").String() != "Asia/Tokyo" || c.Zone("guam").String() != "Pacific/Guam" {
 				t.Fatalf("%s %s %s", c.TimeZone, c.Zone("stadium"), c.Zone("guam"))
 			}
 		}},
-		{name: "bad time zone", body: `{"data_dir": "/d", "time_zone": "Tokyo"}`, wantErr: "time_zone \"Tokyo\""},
-		{name: "bad site time zone", body: `{"data_dir": "/d", "site_time_zones": {"s": "JST+9"}}`, wantErr: "site_time_zones"},
+		{name: "bad time zone", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "time_zone": "Tokyo"}`, wantErr: "time_zone \"Tokyo\""},
+		{name: "bad site time zone", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "site_time_zones": {"s": "JST+9"}}`, wantErr: "site_time_zones"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +87,7 @@ func TestConfigsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Users) != 2 || c.HTTP == "" || c.Zone("stadium").String() != "Asia/Tokyo" {
+	if c.GateBroker == "" || c.Username == "" || c.HTTP == "" || c.Zone("stadium").String() != "Asia/Tokyo" {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -85,7 +100,7 @@ func TestREADMEDocumentsConfigAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[User]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Config]()} {
 		for f := range typ.Fields() {
 			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" {
 				names = append(names, tag)

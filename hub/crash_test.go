@@ -87,7 +87,7 @@ func TestHubKill9MidIngest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: "g1", MaxReconnectInterval: time.Second}, ob, nil)
+	up, err := uplink.New(withReconnect(gateAccount(t, cfg, "stadium", "g1"), time.Second), ob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

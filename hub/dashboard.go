@@ -26,7 +26,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", h.serveEvents)
 	mux.HandleFunc("GET /api/counts", h.serveCounts)
 	mux.HandleFunc("GET /api/live", h.serveLive)
-	mux.Handle("GET /metrics", newMetrics(h.store.View, h.log).Handler())
+	mux.Handle("GET /metrics", newMetrics(h.store.View, h.refused.snapshot, h.log).Handler())
 	return mux
 }
 

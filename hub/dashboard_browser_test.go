@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/whitelist"
@@ -30,11 +31,13 @@ import (
 // browserGate is a gate's sync side as cmd/gateagent wires it: outbox, uplink
 // reporting its whitelist version, and (when it listens) the list receiver.
 type browserGate struct {
-	ob   *outbox.Outbox
-	wl   *whitelist.Store
-	up   *uplink.Uplink
-	stop func()
-	seq  int
+	ob *outbox.Outbox
+	wl *whitelist.Store
+	up *uplink.Uplink
+	// account is the gate's broker account.
+	account uplink.Config
+	stop    func()
+	seq     int
 	// secrets are the card keys and service ids of its taps.
 	secrets []string
 }
@@ -52,15 +55,18 @@ func startBrowserGate(t *testing.T, cfg *Config, gate string, receiveLists bool,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { wl.Close() })
-	up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: gate, SoftwareVersion: "mynagate test",
-		StatusInterval: 200 * time.Millisecond, Lists: func() map[string]uplink.ListStatus {
-			st, err := wl.Stats()
-			if err != nil {
-				return nil
-			}
-			return map[string]uplink.ListStatus{"whitelist": {Version: st.Version, AppliedAt: st.AppliedAt}}
-		},
-		Health: func() map[string]string { return health }}, ob, nil)
+	acct := gateAccount(t, cfg, "stadium", gate)
+	uc := acct
+	uc.SoftwareVersion, uc.StatusInterval = "mynagate test", 200*time.Millisecond
+	uc.Lists = func() map[string]uplink.ListStatus {
+		st, err := wl.Stats()
+		if err != nil {
+			return nil
+		}
+		return map[string]uplink.ListStatus{"whitelist": {Version: st.Version, AppliedAt: st.AppliedAt}}
+	}
+	uc.Health = func() map[string]string { return health }
+	up, err := uplink.New(uc, ob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +84,7 @@ func startBrowserGate(t *testing.T, cfg *Config, gate string, receiveLists bool,
 	}
 	done := make(chan struct{})
 	go func() { up.Run(ctx); close(done) }()
-	g := &browserGate{ob: ob, wl: wl, up: up}
+	g := &browserGate{ob: ob, wl: wl, up: up, account: acct}
 	g.stop = func() {
 		cancel()
 		select {
@@ -156,7 +162,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mqtttest.Publish(t, cfg.BrokerURL(), g2.up.StatusTopic(), b, true)
+	hubtest.Publish(t, g2.account, g2.up.StatusTopic(), b, true)
 
 	waitFor(t, "the hub to have both gates' events, statuses and the list", func() bool {
 		v, err := h.Store().View()

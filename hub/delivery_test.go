@@ -41,6 +41,20 @@ type rig struct {
 	cfgPath string
 	// mosquitto is nil with the embedded broker.
 	mosquitto *mqtttest.Broker
+	// accounts are the gates provisioned so far, by name.
+	accounts map[string]uplink.Config
+}
+
+// account returns gate name's account, provisioning it the first time.
+func (r *rig) account(t *testing.T, name string) uplink.Config {
+	t.Helper()
+	c, ok := r.accounts[name]
+	if !ok {
+		c = gateAccount(t, r.cfg, "stadium", name)
+		c.Broker = r.gateURL()
+		r.accounts[name] = c
+	}
+	return c
 }
 
 // brokers are the two setups every delivery test runs on.
@@ -58,7 +72,7 @@ func newRig(t *testing.T, m *mqtttest.Broker) *rig {
 	if m != nil {
 		cfg.Listen, cfg.Broker = "", m.Addr()
 	}
-	r := &rig{cfg: cfg, cfgPath: filepath.Join(t.TempDir(), "gatehub.json"), mosquitto: m}
+	r := &rig{cfg: cfg, cfgPath: filepath.Join(t.TempDir(), "gatehub.json"), mosquitto: m, accounts: map[string]uplink.Config{}}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +152,9 @@ func (r *rig) startGate(t *testing.T, name, path string, handlers map[string]upl
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := uplink.New(uplink.Config{Broker: r.gateURL(), Site: "stadium", Gate: name,
-		MaxReconnectInterval: time.Second, ConfirmTimeout: confirmTimeout}, ob, nil)
+	uc := r.account(t, name)
+	uc.MaxReconnectInterval, uc.ConfirmTimeout = time.Second, confirmTimeout
+	up, err := uplink.New(uc, ob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,6 +341,7 @@ func TestDeliveryBrokerKilledMidBurst(t *testing.T) {
 const (
 	envGateChild  = "MYNAGATE_HUB_GATE_CHILD"
 	envGateBroker = "MYNAGATE_HUB_GATE_BROKER"
+	envGatePass   = "MYNAGATE_HUB_GATE_PASSWORD"
 )
 
 func gateChild(path string) {
@@ -334,7 +350,8 @@ func gateChild(path string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	up, err := uplink.New(uplink.Config{Broker: os.Getenv(envGateBroker), Site: "stadium", Gate: "g1", ConfirmTimeout: confirmTimeout}, ob, nil)
+	up, err := uplink.New(uplink.Config{Broker: os.Getenv(envGateBroker), Site: "stadium", Gate: "g1", ConfirmTimeout: confirmTimeout,
+		Username: GateUsername("stadium", "g1"), Password: os.Getenv(envGatePass)}, ob, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
@@ -382,7 +399,7 @@ func TestDeliveryGateKilledInFlight(t *testing.T) {
 			hub := r.startHub(t)
 			path := filepath.Join(t.TempDir(), "g1.db")
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), envGateChild+"="+path, envGateBroker+"="+r.gateURL())
+			cmd.Env = append(os.Environ(), envGateChild+"="+path, envGateBroker+"="+r.gateURL(), envGatePass+"="+r.account(t, "g1").Password)
 			cmd.Stderr = os.Stderr
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {

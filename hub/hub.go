@@ -31,6 +31,11 @@ type Hub struct {
 	// receipts tells gates what is stored, with an external broker (the
 	// embedded broker has its own).
 	receipts *receipts.Batcher
+	// gates is the registry of provisioned gates, followed as it changes;
+	// refused counts what was turned away (logins, events).
+	gates     *gateWatch
+	refused   *refusals
+	stopWatch chan struct{}
 	// pub verifies published list manifests for the overview; nil when no
 	// signing key is configured.
 	pub ed25519.PublicKey
@@ -58,14 +63,21 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, err
 	}
 	h.store = st
+	if h.gates, err = newGateWatch(cfg.DataDir, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	h.refused = &refusals{}
 	if cfg.Broker == "" {
-		b, err := StartBroker(cfg, st, log)
+		b, err := startBroker(cfg, st, h.gates, h.refused, log)
 		if err != nil {
 			st.Close()
 			return nil, err
 		}
 		h.broker = b
 	}
+	h.stopWatch = make(chan struct{})
+	go h.gates.run(h.stopWatch)
 	return h, nil
 }
 
@@ -114,7 +126,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			h.log.Warn("hub: broker connection lost; reconnecting", "err", err)
 		})
-	if tc, err := tlsConfig(h.cfg.CAFile); err != nil {
+	if tc, err := h.cfg.clientTLS(); err != nil {
 		return err
 	} else if tc != nil {
 		opts.SetTLSConfig(tc)
@@ -154,6 +166,7 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 func (h *Hub) close() {
+	close(h.stopWatch)
 	if h.broker != nil {
 		if err := h.broker.Close(); err != nil {
 			h.log.Error("hub: stop broker", "err", err)
@@ -207,6 +220,14 @@ func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 		return
 	}
 	site, gate := parts[0], parts[1]
+	// With an external broker, its ACL is what keeps a gate to its own
+	// topics (README "Security model"); the hub still stores nothing for a
+	// gate it has not provisioned, so no phantom gate or site appears.
+	if !h.gates.get().Known(site, gate) {
+		h.refused.add("unknown_gate")
+		h.log.Warn("hub: refused an event for a gate that is not provisioned", "topic", m.Topic())
+		return
+	}
 	h.store.IngestThen(site, gate, m.Payload(), time.Now(), func(in Ingested, err error) {
 		switch {
 		case err == nil:
@@ -224,6 +245,10 @@ func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 func (h *Hub) onStatus(_ paho.Client, m paho.Message) {
 	parts := h.topicParts(m.Topic())
 	if len(parts) != 3 || len(m.Payload()) == 0 {
+		return
+	}
+	if !h.gates.get().Known(parts[0], parts[1]) {
+		h.log.Warn("hub: dropped a status of a gate that is not provisioned", "topic", m.Topic())
 		return
 	}
 	if !json.Valid(m.Payload()) {

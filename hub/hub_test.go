@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
@@ -37,7 +38,13 @@ func testConfig(t *testing.T) *Config {
 	if err := os.WriteFile(filepath.Join(dir, "sign.pem"), pemKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "hub.password"), []byte("hub-test-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Plain TCP on loopback keeps the tests' broker simple; TestBroker*
+	// check TLS and every right through the real broker.
 	return &Config{Prefix: "mynagate/v1", DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)),
+		InsecurePlainTCPOnLoopback: true, Username: "hub", PasswordFile: filepath.Join(dir, "hub.password"),
 		SigningKey: filepath.Join(dir, "sign.pem"), Log: "info"}
 }
 
@@ -106,7 +113,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wl.Close()
-	up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: "g1", StatusInterval: time.Second}, ob, nil)
+	up, err := uplink.New(withStatusInterval(gateAccount(t, cfg, "stadium", "g1"), time.Second), ob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +127,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another gate of the site hears the events (anti-passback feed).
-	peer := mqtttest.Subscribe(t, cfg.BrokerURL(), "mynagate/v1/stadium/+/events")
+	peer := hubtest.Subscribe(t, gateAccount(t, cfg, "stadium", "g9"), "mynagate/v1/stadium/+/events")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go up.Run(ctx)
@@ -136,7 +143,10 @@ func TestEndToEnd(t *testing.T) {
 	if n, _ := ob.Backlog(); n != 0 {
 		waitFor(t, "the gate's outbox to drain", func() bool { n, _ := ob.Backlog(); return n == 0 })
 	}
-	msgs := peer.WaitN(200, 30*time.Second)
+	msgs, ok := peer.Wait(200, 30*time.Second)
+	if !ok {
+		t.Fatalf("peer got %d events, want 200", len(msgs))
+	}
 	for i, m := range msgs[:200] {
 		if e, err := event.Decode(m.Payload); err != nil || e.Seq != uint64(i+1) {
 			t.Fatalf("peer message %d: seq %d, %v", i, e.Seq, err)
@@ -189,7 +199,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ob2.Close()
-	up2, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "stadium", Gate: "g2"}, ob2, nil)
+	up2, err := uplink.New(gateAccount(t, cfg, "stadium", "g2"), ob2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +298,7 @@ func TestExternalBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ob.Close()
-	up, err := uplink.New(uplink.Config{Broker: b.Addr(), Site: "stadium", Gate: "g1"}, ob, nil)
+	up, err := uplink.New(gateAccount(t, cfg, "stadium", "g1"), ob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

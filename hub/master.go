@@ -102,6 +102,9 @@ func (m *Master) Close() error {
 }
 
 // listBucket returns (creating when tx is writable) the bucket of site/list.
+// ErrNoList is returned for a list no command has made yet.
+var ErrNoList = errors.New("no list")
+
 func listBucket(tx *bolt.Tx, site, list string) (*bolt.Bucket, error) {
 	if list == gateconfig.List {
 		return nil, fmt.Errorf("list %q holds the gates' config, not whitelist records; set it with gatehub config set", list)
@@ -111,7 +114,7 @@ func listBucket(tx *bolt.Tx, site, list string) (*bolt.Bucket, error) {
 	if !tx.Writable() {
 		b := top.Bucket(name)
 		if b == nil {
-			return nil, fmt.Errorf("no list %q for site %q; enrol entries first", list, site)
+			return nil, fmt.Errorf("%w %q for site %q; enrol entries first", ErrNoList, list, site)
 		}
 		return b, nil
 	}

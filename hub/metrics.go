@@ -15,9 +15,19 @@ import (
 // newMetrics declares the hub's series, read from the store's overview at
 // scrape time (once per scrape, whatever the number of series), next to the
 // Go runtime, process and build_info collectors.
-func newMetrics(view func() (View, error), log *slog.Logger) *metrics.Registry {
+func newMetrics(view func() (View, error), refused func() map[string]uint64, log *slog.Logger) *metrics.Registry {
 	r := metrics.New()
 	declareMetrics(r, view, log)
+	// Logins refused, events from a gate's account on another gate's
+	// topic, and events for a gate that is not provisioned (or revoked).
+	r.CounterFunc("mynagate_hub_refused_total", "Logins and events the hub's broker and ingest refused, by reason.", func() []metrics.Sample {
+		counts := refused()
+		var out []metrics.Sample
+		for _, reason := range []string{"login", "not_own_topic", "unknown_gate"} {
+			out = append(out, metrics.Sample{Labels: []string{"reason", reason}, Value: float64(counts[reason])})
+		}
+		return out
+	})
 	return r
 }
 

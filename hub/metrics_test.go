@@ -81,7 +81,7 @@ func TestMetricsEndpointLints(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`mynagate_hub_events_total{decision="admit",gate="g1",reason="admit",site="stadium"} 1`, "go_build_info", "process_cpu_seconds_total"} {
+	for _, want := range []string{`mynagate_hub_events_total{decision="admit",gate="g1",reason="admit",site="stadium"} 1`, `mynagate_hub_refused_total{reason="login"} 0`, "go_build_info", "process_cpu_seconds_total"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}

@@ -26,7 +26,7 @@ func DialPublisher(cfg *Config) (*MQTTPublisher, error) {
 		SetPassword(pw).
 		SetConnectTimeout(10 * time.Second).
 		SetAutoReconnect(false)
-	tc, err := tlsConfig(cfg.CAFile)
+	tc, err := cfg.clientTLS()
 	if err != nil {
 		return nil, err
 	}

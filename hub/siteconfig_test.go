@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
 	"github.com/mynagate/mynagate/sync/outbox"
@@ -187,7 +187,7 @@ func TestConfigEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := uplink.New(uplink.Config{Broker: cfg.BrokerURL(), Site: "shelter", Gate: "g1"}, ob, nil)
+	up, err := uplink.New(gateAccount(t, cfg, "shelter", "g1"), ob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +260,8 @@ func TestConfigEndToEnd(t *testing.T) {
 		{"older", sign(signKey, man.Version-1), "not above the one in force"},
 	}
 	for _, tc := range tests {
-		mqtttest.Publish(t, cfg.BrokerURL(), chunk, tc.s.Chunks[0], true)
-		mqtttest.Publish(t, cfg.BrokerURL(), topic, tc.s.Envelope, true)
+		hubtest.Publish(t, hubAccount(t, cfg), chunk, tc.s.Chunks[0], true)
+		hubtest.Publish(t, hubAccount(t, cfg), topic, tc.s.Envelope, true)
 		waitFor(t, tc.name+" config refused", func() bool { return logs.has(tc.wantLog) })
 		if d, v := st.Current(); v != man.Version || !d.Emergency {
 			t.Fatalf("%s: gate has %+v v%d, want the emergency at v%d", tc.name, d, v, man.Version)

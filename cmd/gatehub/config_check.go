@@ -46,11 +46,24 @@ func cmdConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return fmt.Errorf("%d problem(s) in %s", n, path)
 	}
-	broker := "embedded broker on " + cfg.Listen
+	broker := "embedded broker on " + cfg.Listen + " (TLS)"
+	if cfg.InsecurePlainTCPOnLoopback {
+		broker = "embedded broker on " + cfg.Listen + " (plain TCP, loopback only)"
+	}
 	if cfg.Broker != "" {
 		broker = "external broker " + cfg.Broker
 	}
-	fmt.Fprintf(stdout, "%s: ok (%s, %d gate user(s))\n", path, broker, len(cfg.Users))
+	gates, err := hub.LoadGates(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	active := 0
+	for _, g := range gates.List {
+		if g.Active() {
+			active++
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok (%s, %d provisioned gate(s))\n", path, broker, active)
 	return nil
 }
 
@@ -79,13 +92,9 @@ func checkHubFiles(cfg *hub.Config) error {
 		}
 	}
 	secret("password_file", cfg.PasswordFile)
-	seen := map[string]int{}
-	for i, u := range cfg.Users {
-		secret(fmt.Sprintf("users[%d].password_file", i), u.PasswordFile)
-		if j, dup := seen[u.Username]; dup {
-			errs = append(errs, fmt.Errorf("users[%d]: username %q is users[%d]'s too; give each gate its own", i, u.Username, j))
-		}
-		seen[u.Username] = i
+	if cfg.Broker == "" && (cfg.Username == "" || cfg.PasswordFile == "") {
+		// gatehub run refuses to start the broker without them.
+		errs = append(errs, errors.New("username and password_file are required with the embedded broker, which lets nobody in without an account; gatehub init makes them"))
 	}
 	if cfg.CAFile != "" {
 		if b, err := os.ReadFile(cfg.CAFile); err != nil {

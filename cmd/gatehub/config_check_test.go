@@ -33,13 +33,15 @@ func TestConfigCheck(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"good", good, 0, []string{"good.json: ok (embedded broker on 127.0.0.1:1883, 0 gate user(s))"}},
+		{"good", good, 0, []string{"good.json: ok (embedded broker on 127.0.0.1:1883 (TLS), 0 provisioned gate(s))"}},
 		{"unknown key", write("typo.json", `{"data_dir": "d", "singing_key": "sign.pem"}`), 1, []string{`typo.json: json: unknown field "singing_key"`}},
 		{"every problem", write("bad.json", `{"data_dir": "d", "signing_key": "bad-sign.pem", "ca_file": "none.pem", "log": "loud",
-			"users": [{"username": "g", "password_file": "gate.password", "site": "s", "gate": "g"}, {"username": "g", "password_file": "hub.password", "site": "s", "gate": "h"}]}`), 1, nil},
+			"listen": "0.0.0.0:1883", "insecure_plain_tcp_on_loopback": true}`), 1,
+			[]string{"not a loopback address", `log "loud"`}},
 		{"file checks", write("files.json", `{"data_dir": "d", "signing_key": "bad-sign.pem", "ca_file": "none.pem",
-			"users": [{"username": "g", "password_file": "gate.password", "site": "s", "gate": "g"}, {"username": "g", "password_file": "hub.password", "site": "s", "gate": "h"}]}`), 1,
-			[]string{"signing_key: lists: signing key", "users[0].password_file: ", "has mode 0644; run chmod 600", `users[1]: username "g" is users[0]'s too`, "ca_file: open "}},
+			"username": "hub", "password_file": "gate.password"}`), 1,
+			[]string{"signing_key: lists: signing key", "password_file: ", "has mode 0644; run chmod 600", "ca_file: open "}},
+		{"no account", write("anon.json", `{"data_dir": "d"}`), 1, []string{"username and password_file are required"}},
 		{"missing", filepath.Join(dir, "absent.json"), 1, []string{"no such file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
@@ -25,7 +26,10 @@ func TestConfigCommands(t *testing.T) {
 	dir := t.TempDir()
 	port := mqtttest.FreePort(t)
 	cfgPath := filepath.Join(dir, "gatehub.json")
-	cfg := fmt.Sprintf(`{"data_dir": "data", "listen": "127.0.0.1:%d", "signing_key": "sign.pem"}`, port)
+	cfg := fmt.Sprintf(`{"data_dir": "data", "listen": "127.0.0.1:%d", "signing_key": "sign.pem", "username": "hub", "password_file": "hub.password"}`, port)
+	if err := os.WriteFile(filepath.Join(dir, "hub.password"), []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +93,7 @@ func TestConfigCommands(t *testing.T) {
 	}
 
 	// A gate of the site gets the latest config from the retained messages.
-	sub := mqtttest.Subscribe(t, fmt.Sprintf("tcp://127.0.0.1:%d", port), lists.Filter("mynagate/v1", "shelter"))
+	sub := hubtest.Subscribe(t, provision(t, ctx, cfgPath, "shelter", "desk"), lists.Filter("mynagate/v1", "shelter"))
 	msgs, ok := sub.Wait(2, 30*time.Second)
 	if !ok {
 		t.Fatalf("retained config: %d messages", len(msgs))

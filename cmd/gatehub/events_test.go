@@ -15,6 +15,7 @@ import (
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 )
 
@@ -60,6 +61,7 @@ func TestEventsCommand(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	north := provision(t, ctx, res.Config, "stadium", "north")
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) // 18:00 in Tokyo
 	for i, d := range []event.Decision{event.Admit, event.Deny, event.Admit} {
 		e := event.Event{ID: ulid.MustNew(ulid.Timestamp(at.Add(time.Duration(i)*time.Minute)), ulid.DefaultEntropy()).String(), Seq: uint64(i + 1),
@@ -69,7 +71,7 @@ func TestEventsCommand(t *testing.T) {
 			e.Reason = event.ReasonNotListed
 		}
 		b, _ := json.Marshal(e)
-		mqtttest.Publish(t, "tcp://"+listen, "mynagate/v1/stadium/north/events", b, false)
+		hubtest.Publish(t, north, "mynagate/v1/stadium/north/events", b, false)
 	}
 	ask := func(args ...string) string {
 		t.Helper()

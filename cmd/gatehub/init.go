@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,8 @@ const (
 	initSigning   = "hub-signing.pem"
 	initPublic    = "hub-signing.pub.pem"
 	initSecret    = "cardkey.secret"
+	initPassword  = "hub.password"
+	initUser      = "hub"
 	initDataDir   = "data"
 	initTimeZone  = hub.DefaultTimeZone
 	defaultListen = "127.0.0.1:1883"
@@ -38,6 +41,8 @@ type initResult struct {
 	PublicKey     string `json:"public_key_file"`
 	PublicKeyPEM  string `json:"public_key"`
 	CardKeySecret string `json:"card_key_secret"`
+	PasswordFile  string `json:"password_file"`
+	CAFile        string `json:"ca_file"`
 	DataDir       string `json:"data_dir"`
 }
 
@@ -45,20 +50,24 @@ var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory
   gatehub.json      the hub's config: broker address, dashboard, keys, time zone
   hub-signing.pem   the list-signing key: keep it here and in an offline backup
   cardkey.secret    the card-key secret the gates share: never on a list, a mail or a ticket
-  data/             events (hub.db), master lists (lists.db), broker sessions (broker.db)
+  hub.password      the hub's own broker account ("hub"); the broker lets nobody in without one
+  data/             events (hub.db), master lists (lists.db), broker sessions (broker.db),
+                    provisioned gates (gates.json), the hub's CA (tls/ca.pem, tls/ca-key.pem)
 
-Pin this public key on every gate (a file named in "hub_keys" of gateagent.json;
-it is also in {{.PublicKey}}):
+Every gate pins this public key ("hub_keys" of gateagent.json; gateagent enrol
+writes it from the gate's bundle; it is also in {{.PublicKey}}):
 {{.PublicKeyPEM}}
 Next:
   1. gatehub run --config {{.Config}}
-       the broker on {{.Listen}}, the dashboard on http://{{.HTTP}}/
+       the broker on {{.Listen}} (TLS, logins only), the dashboard on http://{{.HTTP}}/
        Before gates connect from other machines: set "listen" to the hub's
-       address and add each gate to "users" (username, password_file, site,
-       gate); without users the broker lets anyone in (it warns).
-  2. gatehub enroll import --config {{.Config}} --site SITE tickets.csv
+       address (and "gate_broker" to ssl://NAME:PORT as gates reach it).
+  2. gatehub gate add --config {{.Config}} --site SITE --gate GATE --out GATE.bundle
+       one per gate: its account, and a one-time bundle to carry to the gate,
+       where gateagent enrol GATE.bundle sets it up
+  3. gatehub enroll import --config {{.Config}} --site SITE tickets.csv
        columns: see README "Enrolment CSV"; UTF-8 or Shift_JIS (Excel) files
-  3. gatehub publish --config {{.Config}} --site SITE
+  4. gatehub publish --config {{.Config}} --site SITE
        signs the list and sends it to every gate of the site
   On each gate, once: copy {{.CardKeySecret}} over a secure channel, run
   gateagent hsm init --import-secret FILE, then delete the copy.
@@ -88,10 +97,11 @@ func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	res := initResult{
 		Dir: dir, Config: filepath.Join(dir, initConfig), SigningKey: filepath.Join(dir, initSigning),
 		PublicKey: filepath.Join(dir, initPublic), CardKeySecret: filepath.Join(dir, initSecret), DataDir: filepath.Join(dir, initDataDir),
+		PasswordFile: filepath.Join(dir, initPassword), CAFile: hub.CAFile(filepath.Join(dir, initDataDir)),
 	}
 	// Refuse before writing anything, so that a second init never leaves a
 	// half-replaced hub.
-	for _, p := range []string{res.Config, res.SigningKey, res.PublicKey, res.CardKeySecret} {
+	for _, p := range []string{res.Config, res.SigningKey, res.PublicKey, res.CardKeySecret, res.PasswordFile} {
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("%s exists: this directory already holds a hub; nothing was changed (remove the files to start over)", p)
 		}
@@ -117,14 +127,25 @@ func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := writeNew(res.CardKeySecret, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write card-key secret: %w", err)
 	}
+	hubPass := make([]byte, 24)
+	if _, err := rand.Read(hubPass); err != nil {
+		return fmt.Errorf("generate the hub's broker password: %w", err)
+	}
+	if err := writeNew(res.PasswordFile, []byte(base64.RawURLEncoding.EncodeToString(hubPass)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the hub's broker password: %w", err)
+	}
+	if _, err := hub.EnsureCA(res.DataDir); err != nil {
+		return err
+	}
 	cfg := map[string]any{
 		"data_dir":        initDataDir,
 		"listen":          *listen,
 		"http":            *httpAddr,
+		"username":        initUser,
+		"password_file":   initPassword,
 		"signing_key":     initSigning,
 		"card_key_secret": initSecret,
 		"time_zone":       initTimeZone,
-		"users":           []hub.User{},
 		"log":             "info",
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")

@@ -12,6 +12,9 @@
 //	        [--accept=LEVELS|gate] [--fallback=LEVELS|none|gate] [--note=TEXT]
 //	gatehub config show --config FILE [--site SITE]
 //	gatehub config check FILE
+//	gatehub gate add --config FILE --site SITE --gate GATE [--out BUNDLE]
+//	gatehub gate revoke --config FILE --site SITE --gate GATE
+//	gatehub gate list --config FILE [--site SITE]
 //	gatehub version
 //
 // Each command prints human text, or one JSON object per line with --json.
@@ -40,6 +43,9 @@ var commands = cli.Set{
 	"config show":   {Summary: "show the gate config the hub keeps for a site, or for every site", Run: cmdConfigShow},
 	"init":          {Summary: "make a hub directory: config, signing key, card-key secret; prints the next steps", Run: cmdInit},
 	"events":        {Summary: "the records: events by site, gate, lane, decision, reason, time; --counts per gate per interval", Run: cmdEvents},
+	"gate add":      {Summary: "provision a gate: its broker account, let in at once, and a one-time bundle for gateagent enrol", Run: cmdGateAdd},
+	"gate revoke":   {Summary: "shut a gate out at once (a stolen or retired box): its session is cut, its logins and events refused", Run: cmdGateRevoke},
+	"gate list":     {Summary: "the provisioned gates, active and revoked", Run: cmdGateList},
 }
 
 func main() {

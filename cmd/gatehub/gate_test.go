@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mynagate/mynagate/gatebundle"
+	"github.com/mynagate/mynagate/hub/hubtest"
+	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/sync/uplink"
+)
+
+// provision runs gatehub gate add and returns the account the bundle gives,
+// as gateagent enrol would set it up.
+func provision(t *testing.T, ctx context.Context, cfgPath, site, gate string) uplink.Config {
+	t.Helper()
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle.json")
+	out, stderr, code := runCmd(t, ctx, "gate", "add", "--config", cfgPath, "--site", site, "--gate", gate, "--out", bundle)
+	if code != 0 {
+		t.Fatalf("gate add: %d %s %s", code, out, stderr)
+	}
+	b, err := gatebundle.Read(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := uplink.Config{Broker: b.Broker, Site: b.Site, Gate: b.Gate, Prefix: b.Prefix, ClientID: b.ClientID, Username: b.Username, Password: b.Password}
+	if b.CAPEM != "" {
+		c.CAFile = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(c.CAFile, []byte(b.CAPEM), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// TestGateCommands provisions a gate against a running hub, lists it, and
+// revokes it: its live session is cut and it cannot log in again.
+func TestGateCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hub")
+	ctx := context.Background()
+	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	out, stderr, code := runCmd(t, ctx, "init", "--listen", listen, "--json", dir)
+	var res initResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("init: %d %s %s", code, out, stderr)
+	}
+	for _, p := range []string{res.PasswordFile, filepath.Join(res.DataDir, "tls", "ca-key.pem")} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, want owner-only", p, err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() {
+		_, _, code := runCmd(t, runCtx, "run", "--config", res.Config)
+		done <- code
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("run exited %d", code)
+		}
+	}()
+
+	g := provision(t, ctx, res.Config, "stadium", "north")
+	if !strings.HasPrefix(g.Broker, "ssl://") || g.CAFile == "" {
+		t.Fatalf("bundle broker %s CA %q: want TLS with the hub's CA", g.Broker, g.CAFile)
+	}
+	cl := hubtest.Connect(t, g)
+	if _, stderr, code := runCmd(t, ctx, "gate", "add", "--config", res.Config, "--site", "stadium", "--gate", "north", "--out", filepath.Join(t.TempDir(), "b")); code == 0 || !strings.Contains(stderr, "already provisioned") {
+		t.Fatalf("a second gate add of a live gate: %d %s", code, stderr)
+	}
+	if _, stderr, code := runCmd(t, ctx, "gate", "add", "--config", res.Config, "--site", "hub", "--gate", "ingest", "--out", filepath.Join(t.TempDir(), "b")); code == 0 || !strings.Contains(stderr, "the hub's") {
+		t.Fatalf("a gate named into the hub's client ids: %d %s", code, stderr)
+	}
+	out, _, _ = runCmd(t, ctx, "gate", "list", "--config", res.Config)
+	if !strings.Contains(out, "stadium/north") || !strings.Contains(out, "active") {
+		t.Fatalf("gate list: %s", out)
+	}
+	if out, stderr, code := runCmd(t, ctx, "gate", "revoke", "--config", res.Config, "--site", "stadium", "--gate", "north"); code != 0 {
+		t.Fatalf("gate revoke: %d %s %s", code, out, stderr)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for cl.IsConnectionOpen() {
+		if time.Now().After(deadline) {
+			t.Fatal("the revoked gate is still connected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c, err := hubtest.Dial(g); err == nil {
+		c.Disconnect(50)
+		t.Fatal("the revoked gate logged in again")
+	}
+	out, _, _ = runCmd(t, ctx, "gate", "list", "--config", res.Config)
+	if !strings.Contains(out, "REVOKED") {
+		t.Fatalf("gate list after revoke: %s", out)
+	}
+}
