@@ -55,6 +55,8 @@ type Config struct {
 	// list signed by any other key is refused. Empty: lists come only by
 	// `gateagent whitelist import`.
 	HubKeys []string `json:"hub_keys"`
+	// MinListVersions are the lowest list versions this gate accepts, by list name, from its provisioning bundle: a replayed older signed list or config is refused even on a fresh gate.
+	MinListVersions map[string]uint64 `json:"min_list_versions,omitempty"`
 	// OutboxMaxMB is the outbox's disk budget in MiB (default 512); past it
 	// taps cannot be recorded and the mode's fail-open rule applies.
 	OutboxMaxMB int64 `json:"outbox_max_mb"`
@@ -72,6 +74,11 @@ type Config struct {
 	Hardware hw.Config `json:"hw"`
 	// Receipt says what the printer prints.
 	Receipt Receipt `json:"receipt"`
+	// AcceptUnexpiringLists accepts signed lists without an expiry, which
+	// hubs older than list expiry publish; while it is on, a replayed old
+	// version is refused only by min_list_versions. Turn it on only during a
+	// hub upgrade.
+	AcceptUnexpiringLists bool `json:"accept_unexpiring_lists,omitempty"`
 
 	// path is the file the config came from, for messages.
 	path string

@@ -138,7 +138,7 @@ func rows(v View, l lang, zone func(site string) *time.Location) []gateRow {
 		}
 		sort.Strings(parts)
 		for _, part := range parts {
-			r.Health = append(r.Health, note{Text: part + ": " + st.Health[part], Bad: st.Health[part] != "ok"})
+			r.Health = append(r.Health, note{Text: part + ": " + st.Health[part], Bad: !healthOK(st.Health[part])})
 		}
 		if st.OutboxFull {
 			r.Health = append(r.Health, note{Text: l.s("outbox: full, taps cannot be recorded"), Bad: true})
@@ -377,3 +377,7 @@ var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // labelValue escapes a label value for the text exposition format.
 func labelValue(s string) string { return labelEscaper.Replace(s) }
+
+// healthOK reports whether a gate's health value is fine: "ok", or "ok, "
+// followed by a detail such as a list's expiry.
+func healthOK(v string) bool { return v == "ok" || strings.HasPrefix(v, "ok, ") }

@@ -34,6 +34,8 @@ type Hub struct {
 	// pub verifies published list manifests for the overview; nil when no
 	// signing key is configured.
 	pub ed25519.PublicKey
+	// key signs list renewals (renewLoop); nil when none is configured.
+	key ed25519.PrivateKey
 }
 
 // New opens the hub's store and starts the embedded broker (unless an external
@@ -51,7 +53,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.pub = k.Public().(ed25519.PublicKey)
+		h.pub, h.key = k.Public().(ed25519.PublicKey), k
 	}
 	st, err := OpenStore(filepath.Join(cfg.DataDir, "hub.db"), log)
 	if err != nil {
@@ -134,6 +136,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.client.Connect()
 	defer h.client.Disconnect(250)
 
+	if h.key != nil {
+		go h.renewLoop(ctx)
+	}
 	var srv *http.Server
 	if h.cfg.HTTP != "" {
 		ln, err := net.Listen("tcp", h.cfg.HTTP)
