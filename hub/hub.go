@@ -54,6 +54,8 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 			return nil, err
 		}
 		h.pub, h.key = k.Public().(ed25519.PublicKey), k
+		log.Warn("hub: the list-signing key is a plain file: whoever reads it signs lists every gate accepts", "path", cfg.SigningKey,
+			"hint", "keep it owner-only on an encrypted disk with an offline copy; rotate it as the README says if it may have leaked")
 	}
 	st, err := OpenStore(filepath.Join(cfg.DataDir, "hub.db"), log)
 	if err != nil {

@@ -422,4 +422,13 @@ func TestKeyFilesRoundTrip(t *testing.T) {
 	if _, err := LoadPublicKey(filepath.Join(dir, "hub.pem")); err == nil {
 		t.Fatal("a private key file loaded as a pinned public key")
 	}
+	for _, mode := range []os.FileMode{0o400, 0o640, 0o644, 0o606} {
+		if err := os.Chmod(filepath.Join(dir, "hub.pem"), mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadPrivateKey(filepath.Join(dir, "hub.pem"))
+		if ownerOnly := mode&0o077 == 0; ownerOnly != (err == nil) {
+			t.Errorf("signing key at mode %04o: %v", mode, err)
+		}
+	}
 }
