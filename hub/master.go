@@ -754,24 +754,33 @@ func (m *Master) renewList(ctx context.Context, p Publisher, key ed25519.Private
 // failed attempt is retried at the next tick.
 func (h *Hub) renewLoop(ctx context.Context) {
 	every := min(time.Hour, h.cfg.Validity()/8)
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
-		if err := h.renewOnce(ctx); err != nil && ctx.Err() == nil {
+		wait := every
+		err := h.renewOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errNotConnected):
+			wait = 2 * time.Second // at start, or while the broker is away
+		case err != nil:
 			h.log.Warn("hub: list renewal failed; retried later", "err", err, "retry_in", every,
 				"hint", "if it keeps failing, the gates refuse the lists once they expire; gatehub publish --snapshot publishes a fresh version")
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
 	}
 }
 
+var errNotConnected = errors.New("not connected to the broker")
+
 func (h *Hub) renewOnce(ctx context.Context) error {
 	if h.client == nil || !h.client.IsConnectionOpen() {
-		return errors.New("not connected to the broker")
+		return errNotConnected
 	}
 	m, err := OpenMaster(filepath.Join(h.cfg.DataDir, "lists.db"), h.log)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	hwclock "github.com/mynagate/mynagate/hw/clock"
 	"github.com/mynagate/mynagate/hw/clock/clocktest"
+	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/sync/lists"
@@ -211,5 +213,44 @@ func TestRenewKeepsRetainedListsValid(t *testing.T) {
 	}
 	if again, err := m.Renew(ctx, r, signKey, "p", start.Add(5*24*time.Hour), week, false); err != nil || len(again) != 0 {
 		t.Fatalf("renew just after a renewal: %+v %v, want nothing", again, err)
+	}
+}
+
+// TestRunRenewsLists: gatehub run renews, once connected, a retained list
+// whose expiry is less than half its validity away.
+func TestRunRenewsLists(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ListValidity = "5h"
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Enrol("s", "whitelist", []whitelist.Record{rec(1)}, false)
+	// Published two hours ago for three: an hour left, under half of 5h.
+	first, err := m.Publish(context.Background(), &retainer{retained: map[string][]byte{}}, signKey, "s", "whitelist",
+		PublishOptions{Prefix: cfg.Prefix, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	startHub(t, cfg)
+	// Retained: the renewal is received whether it came before or after.
+	sub := mqtttest.Subscribe(t, cfg.BrokerURL(), lists.ManifestTopic(cfg.Prefix, "s", "whitelist", lists.Snapshot, 0))
+	msgs, ok := sub.Wait(1, 30*time.Second)
+	if !ok {
+		t.Fatal("gatehub run published no renewed manifest")
+	}
+	man, err := lists.ParseManifest(msgs[0].Payload, []ed25519.PublicKey{signKey.Public().(ed25519.PublicKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if man.Version != first.Version || man.Expires.Sub(first.Expires) < 3*time.Hour {
+		t.Fatalf("renewed v%d until %s; published v%d until %s, want the same version valid 5h from now", man.Version, man.Expires, first.Version, first.Expires)
 	}
 }
