@@ -438,7 +438,7 @@ func (g *gate) applyHubConfig(d gateconfig.Doc) {
 	g.log.Warn("hub config in force", "config", d, "emergency", emergency, "accept", p.Accept, "fallback", p.Fallback, "anti_passback", p.AntiPassback)
 }
 
-// listHealth reports, for the status and doctor, when each signed list in
+// listHealth reports, for the status, when each signed list in
 // force expires, and loudly when it has: the gate keeps deciding on an
 // expired list (refusing everyone for want of a hub would shut the venue), but
 // the operator must get the hub renewing again. A lapsed emergency of the
