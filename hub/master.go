@@ -544,6 +544,9 @@ type ListState struct {
 	SnapshotVersion uint64    `json:"snapshot_version"`
 	RetainedDeltas  int       `json:"retained_deltas"`
 	PublishedAt     time.Time `json:"published_at,omitzero"`
+	// Expires is when the retained versions expire unless gatehub run
+	// renews them first (zero for a list published by an older hub).
+	Expires time.Time `json:"expires,omitzero"`
 	// SnapshotNext is set when the next publish sends a snapshot because an
 	// import changed most of the list (Pending does not count those).
 	SnapshotNext bool `json:"snapshot_next,omitempty"`
@@ -567,7 +570,7 @@ func (m *Master) State(site, list string) (ListState, error) {
 			}
 		}
 		st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt = meta.Version, meta.SnapshotVersion, len(meta.RetainedDeltas), meta.PublishedAt
-		st.SnapshotNext = meta.Resnapshot
+		st.SnapshotNext, st.Expires = meta.Resnapshot, meta.Expires
 		return nil
 	})
 	if err != nil {

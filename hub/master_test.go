@@ -182,6 +182,9 @@ func TestRenewKeepsRetainedListsValid(t *testing.T) {
 	if d := first.Expires.Sub(first.Created); d != week {
 		t.Fatalf("published with expiry %s after creation, want %s", d, week)
 	}
+	if st, err := m.State("s", "whitelist"); err != nil || !st.Expires.Equal(first.Expires) {
+		t.Fatalf("state %+v %v, want expiry %s", st, err, first.Expires)
+	}
 	m.Revoke("s", "whitelist", []cardkey.Key{key(2)}, false)
 	if _, err := m.Publish(ctx, r, signKey, "s", "whitelist", opt); err != nil {
 		t.Fatal(err)
