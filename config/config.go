@@ -60,7 +60,7 @@ type Config struct {
 	// the gate was provisioned (gateagent enrol writes them from the bundle),
 	// so that a fresh or reset gate cannot be fed an older signed list that
 	// would undo a revocation or bring back an ended emergency.
-	MinListVersions map[string]uint64 `json:"min_list_versions"`
+	MinListVersions map[string]uint64 `json:"min_list_versions,omitempty"`
 	// OutboxMaxMB is the outbox's disk budget in MiB (default 512); past it
 	// taps cannot be recorded and the mode's fail-open rule applies.
 	OutboxMaxMB int64 `json:"outbox_max_mb"`
@@ -78,6 +78,11 @@ type Config struct {
 	Hardware hw.Config `json:"hw"`
 	// Receipt says what the printer prints.
 	Receipt Receipt `json:"receipt"`
+	// AcceptUnexpiringLists accepts signed lists without an expiry, which
+	// hubs older than list expiry publish; while it is on, a replayed old
+	// version is refused only by min_list_versions. Turn it on only during a
+	// hub upgrade.
+	AcceptUnexpiringLists bool `json:"accept_unexpiring_lists,omitempty"`
 
 	// path is the file the config came from, for messages.
 	path string

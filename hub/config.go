@@ -77,8 +77,18 @@ type Config struct {
 	TimeZone      string            `json:"time_zone"`
 	SiteTimeZones map[string]string `json:"site_time_zones"`
 
-	zone  *time.Location
-	zones map[string]*time.Location
+	// Lists and keys (issue 16: fresh signed lists).
+
+	// ListValidity is how long a published list or config version is valid
+	// (a Go duration, default "168h"): every manifest carries created plus
+	// it as its expiry, and gatehub run renews the retained manifests once
+	// half of it has passed. A gate refuses an expired version and reports
+	// an expired list in force.
+	ListValidity string `json:"list_validity,omitempty"`
+
+	zone     *time.Location
+	zones    map[string]*time.Location
+	validity time.Duration
 }
 
 // LoadConfig reads and checks a hub configuration file. Relative paths in it
@@ -163,6 +173,7 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("site_time_zones[%q] %q: %w; want an IANA name such as Asia/Tokyo", site, name, err))
 		}
 	}
+	errs = append(errs, c.checkLists())
 	return errors.Join(errs...)
 }
 
@@ -279,4 +290,34 @@ func tlsConfig(caFile string) (*tls.Config, error) {
 		return nil, fmt.Errorf("hub: CA file %s holds no PEM certificate", caFile)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// DefaultListValidity is how long a list version is valid when the config
+// does not say: a week, so that a hub down over a weekend does not let the
+// gates' lists expire, while a replayed version is useless after it.
+const DefaultListValidity = 7 * 24 * time.Hour
+
+// checkLists checks the list keys.
+func (c *Config) checkLists() error {
+	c.validity = DefaultListValidity
+	if c.ListValidity == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(c.ListValidity)
+	switch {
+	case err != nil:
+		return fmt.Errorf("list_validity %q: %w; want a duration such as 168h", c.ListValidity, err)
+	case d < time.Hour || d > 90*24*time.Hour:
+		return fmt.Errorf("list_validity %s: want 1h to 2160h (90 days)", d)
+	}
+	c.validity = d
+	return nil
+}
+
+// Validity returns how long a published list version is valid.
+func (c *Config) Validity() time.Duration {
+	if c.validity == 0 {
+		return DefaultListValidity
+	}
+	return c.validity
 }

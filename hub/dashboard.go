@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mynagate/mynagate/sync/uplink"
@@ -136,7 +137,7 @@ func rows(v View, l lang, zone func(site string) *time.Location) []gateRow {
 		}
 		sort.Strings(parts)
 		for _, part := range parts {
-			r.Health = append(r.Health, note{Text: part + ": " + st.Health[part], Bad: st.Health[part] != "ok"})
+			r.Health = append(r.Health, note{Text: part + ": " + st.Health[part], Bad: !healthOK(st.Health[part])})
 		}
 		if st.OutboxFull {
 			r.Health = append(r.Health, note{Text: l.s("outbox: full, taps cannot be recorded"), Bad: true})
@@ -304,4 +305,10 @@ func (h *Hub) serveHTML(w http.ResponseWriter, r *http.Request, sb *siteBanners)
 	if err := page.Execute(w, data); err != nil {
 		h.log.Warn("hub: render dashboard", "err", err)
 	}
+}
+
+// healthOK reports whether a gate's health value is fine: "ok", or "ok, " or
+// "ok: " followed by a detail such as a list's expiry.
+func healthOK(v string) bool {
+	return v == "ok" || strings.HasPrefix(v, "ok, ") || strings.HasPrefix(v, "ok: ")
 }

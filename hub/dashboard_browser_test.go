@@ -253,7 +253,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The disaster office declares an emergency at the stadium, whose gates
 	// have no fallback level: the banner says it changes nothing.
-	if _, err := m.PublishConfig(context.Background(), p, signKey, "stadium", gateconfig.Doc{Emergency: true, Fallback: []string{}}, PublishOptions{Prefix: cfg.Prefix}); err != nil {
+	if _, err := m.PublishConfig(context.Background(), p, signKey, "stadium", gateconfig.Doc{Emergency: true, EmergencyUntil: ptr(time.Now().Add(time.Hour).UTC().Truncate(time.Second)), Fallback: []string{}}, PublishOptions{Prefix: cfg.Prefix}); err != nil {
 		t.Fatal(err)
 	}
 	m.Close()

@@ -72,9 +72,11 @@ var (
 		"EMERGENCY declared at %s: no fallback level":                               "緊急事態宣言中 (%s): フォールバック方式なし",
 		"EMERGENCY declared at %s: the gates also accept %s":                        "緊急事態宣言中 (%s): ゲートは %s も受け付けます",
 		" (not yet published)": " (まだ配信されていません)",
-		NoFallback:             "この宣言では何も変わりません: この会場のフォールバック方式が「なし」です。--fallback=cert などで指定してください",
-		GatesOwnFallback:       "フォールバック方式を設定したゲートでのみ有効です (各ゲートの policy.fallback)。会場として --fallback=cert で指定できます",
-		FallbackAccepted:       "この宣言では何も変わりません: フォールバック方式はすべて通常時から受け付けています",
+		" (until %s)":          " (%s まで)",
+		"Emergency at %s LAPSED at %s: the gates no longer accept the fallback levels; renew it with gatehub config set --emergency=true --for": "%s の緊急事態宣言は %s に期限切れになりました: ゲートはフォールバック方式を受け付けません。gatehub config set --emergency=true --for で更新してください",
+		NoFallback:       "この宣言では何も変わりません: この会場のフォールバック方式が「なし」です。--fallback=cert などで指定してください",
+		GatesOwnFallback: "フォールバック方式を設定したゲートでのみ有効です (各ゲートの policy.fallback)。会場として --fallback=cert で指定できます",
+		FallbackAccepted: "この宣言では何も変わりません: フォールバック方式はすべて通常時から受け付けています",
 		"a list command holds lists.db: the emergency banners may be a moment old": "リスト操作中のため、緊急表示は少し前の状態です",
 	}}
 	langEN = lang{Code: "en", Name: "English"}

@@ -58,7 +58,7 @@ func (b *siteBanners) read(l lang) (_ []banner, busy bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	busy, err = b.load()
-	return banners(b.last, l), busy, err
+	return banners(b.last, l, time.Now()), busy, err
 }
 
 func (b *siteBanners) load() (busy bool, err error) {
@@ -82,8 +82,9 @@ func (b *siteBanners) load() (busy bool, err error) {
 	return false, nil
 }
 
-// banners returns the sites with an emergency declared, in site order.
-func banners(all []SiteConfig, l lang) []banner {
+// banners returns the sites with an emergency declared, in site order, with
+// its end, or that it lapsed at now.
+func banners(all []SiteConfig, l lang, now time.Time) []banner {
 	var out []banner
 	for _, sc := range all {
 		if !sc.Doc.Emergency {
@@ -97,6 +98,11 @@ func banners(all []SiteConfig, l lang) []banner {
 			text = fmt.Sprintf(l.s("EMERGENCY declared at %s: no fallback level"), sc.Site)
 		default:
 			text = fmt.Sprintf(l.s("EMERGENCY declared at %s: the gates also accept %s"), sc.Site, strings.Join(fb, ", "))
+		}
+		if u := sc.Doc.EmergencyUntil; u != nil && !sc.Doc.Active(now) {
+			text = fmt.Sprintf(l.s("Emergency at %s LAPSED at %s: the gates no longer accept the fallback levels; renew it with gatehub config set --emergency=true --for"), sc.Site, u.Format(time.RFC3339))
+		} else if u != nil {
+			text += fmt.Sprintf(l.s(" (until %s)"), u.Format(time.RFC3339))
 		}
 		if !sc.Published {
 			text += l.s(" (not yet published)")

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mynagate/mynagate/sync/gateconfig"
 )
@@ -41,10 +42,13 @@ func TestEmergencyBanners(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &retainer{retained: map[string][]byte{}}
+	until := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	lapsed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for site, doc := range map[string]gateconfig.Doc{
-		"shelter-1": {Emergency: true, Fallback: []string{}},
-		"stadium":   {Emergency: true, Accept: []string{"pinless"}, Fallback: []string{"cert"}},
+		"shelter-1": {Emergency: true, EmergencyUntil: &until, Fallback: []string{}},
+		"stadium":   {Emergency: true, EmergencyUntil: &until, Accept: []string{"pinless"}, Fallback: []string{"cert"}},
 		"quiet":     {Fallback: []string{"cert"}},
+		"lapsed":    {Emergency: true, EmergencyUntil: &lapsed, Fallback: []string{"cert"}},
 	} {
 		if _, err := m.PublishConfig(t.Context(), p, signKey, site, doc, PublishOptions{Prefix: "p"}); err != nil {
 			t.Fatal(err)
@@ -56,13 +60,18 @@ func TestEmergencyBanners(t *testing.T) {
 	}
 	m.Close()
 	bs, busy, err := sb.read(langEN)
-	if err != nil || busy || len(bs) != 2 {
+	if err != nil || busy || len(bs) != 3 {
 		t.Fatalf("%v %v %v", bs, busy, err)
 	}
-	if bs[0].Site != "shelter-1" || bs[0].Warning != NoFallback || bs[1].Site != "stadium" || bs[1].Warning != "" || !strings.HasSuffix(bs[1].Text, "also accept cert") || !strings.HasSuffix(bs[0].Text, "no fallback level") {
+	if bs[0].Site != "lapsed" || !strings.Contains(bs[0].Text, "LAPSED at 2026-01-01T00:00:00Z") {
+		t.Fatalf("lapsed banner %+v", bs[0])
+	}
+	bs = bs[1:]
+	if bs[0].Site != "shelter-1" || bs[0].Warning != NoFallback || bs[1].Site != "stadium" || bs[1].Warning != "" || !strings.HasSuffix(bs[1].Text, "also accept cert (until 2099-01-01T00:00:00Z)") || !strings.HasSuffix(bs[0].Text, "no fallback level (until 2099-01-01T00:00:00Z)") {
 		t.Fatalf("banners %+v", bs)
 	}
 	ja, _, _ := sb.read(langJA)
+	ja = ja[1:]
 	if !strings.Contains(ja[0].Text, "緊急事態宣言中 (shelter-1)") || !strings.Contains(ja[0].Warning, "何も変わりません") {
 		t.Fatalf("Japanese banners %+v", ja)
 	}

@@ -39,6 +39,8 @@ type Hub struct {
 	// pub verifies published list manifests for the overview; nil when no
 	// signing key is configured.
 	pub ed25519.PublicKey
+	// key signs list renewals (renewLoop); nil when none is configured.
+	key ed25519.PrivateKey
 }
 
 // New opens the hub's store and starts the embedded broker (unless an external
@@ -56,7 +58,9 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.pub = k.Public().(ed25519.PublicKey)
+		h.pub, h.key = k.Public().(ed25519.PublicKey), k
+		log.Warn("hub: the list-signing key is a plain file: whoever reads it signs lists every gate accepts", "path", cfg.SigningKey,
+			"hint", "keep it owner-only on an encrypted disk with an offline copy; rotate it as the README says if it may have leaked")
 	}
 	st, err := OpenStore(filepath.Join(cfg.DataDir, "hub.db"), log)
 	if err != nil {
@@ -146,6 +150,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.client.Connect()
 	defer h.client.Disconnect(250)
 
+	if h.key != nil {
+		go h.renewLoop(ctx)
+	}
 	var srv *http.Server
 	if h.cfg.HTTP != "" {
 		ln, err := net.Listen("tcp", h.cfg.HTTP)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -62,11 +63,18 @@ type listMeta struct {
 	// Resnapshot makes the next publish a snapshot: an import changed so
 	// much that the hub kept no per-card pending marks for a delta.
 	Resnapshot bool `json:"resnapshot,omitempty"`
+	// SnapshotManifest is the retained snapshot's manifest JSON, which
+	// Renew signs again with a later expiry; Expires is the earliest expiry
+	// of what is retained.
+	SnapshotManifest json.RawMessage `json:"snapshot_manifest,omitempty"`
+	Expires          time.Time       `json:"expires,omitzero"`
 }
 
 type retainedDelta struct {
 	Version uint64 `json:"version"`
 	Chunks  int    `json:"chunks"`
+	// Manifest is the delta's manifest JSON, for Renew.
+	Manifest json.RawMessage `json:"manifest,omitempty"`
 }
 
 // OpenMaster opens (creating) lists.db at path.
@@ -304,6 +312,16 @@ type PublishOptions struct {
 	Snapshot bool
 	// ChunkSize is the chunk size, 0 for lists.DefaultChunkSize.
 	ChunkSize int
+	// Validity is how long the version is valid (its manifest's expiry is
+	// its creation plus Validity); 0 means DefaultListValidity.
+	Validity time.Duration
+}
+
+func (o PublishOptions) validity() time.Duration {
+	if o.Validity <= 0 {
+		return DefaultListValidity
+	}
+	return o.Validity
 }
 
 // Publish signs and publishes the next version of site's list: a delta of what
@@ -369,7 +387,8 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKe
 	if kind == lists.Delta {
 		base = version - 1
 	}
-	signed, err := lists.Build(key, lists.Manifest{Site: site, List: list, Kind: kind, Version: version, Base: base, Created: time.Now().UTC(),
+	now := time.Now().UTC()
+	signed, err := lists.Build(key, lists.Manifest{Site: site, List: list, Kind: kind, Version: version, Base: base, Created: now, Expires: now.Add(opt.validity()),
 		Puts: len(change.Puts), Deletes: len(change.Deletes), Revoke: len(change.Revoke), Unrevoke: len(change.Unrevoke)},
 		lists.EncodePayload(&change), opt.ChunkSize)
 	if err != nil {
@@ -384,7 +403,7 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKe
 	if kind == lists.Snapshot {
 		meta.SnapshotChunks = max(meta.SnapshotChunks, n)
 	} else {
-		meta.RetainedDeltas = append(meta.RetainedDeltas, retainedDelta{Version: version, Chunks: n})
+		meta.RetainedDeltas = append(meta.RetainedDeltas, retainedDelta{Version: version, Chunks: n, Manifest: manifestJSON(signed.Envelope)})
 	}
 	if err := m.saveMeta(site, list, &meta); err != nil {
 		return nil, fmt.Errorf("hub: publish %s/%s v%d: record intent: %w", site, list, version, err)
@@ -396,6 +415,7 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKe
 	meta.PublishedAt = time.Now().UTC()
 	if kind == lists.Snapshot {
 		meta.SnapshotVersion, meta.SnapshotChunks, meta.RetainedDeltas = version, n, nil
+		meta.SnapshotManifest, meta.Expires = manifestJSON(signed.Envelope), signed.Manifest.Expires
 	}
 	if err := m.saveMeta(site, list, &meta); err != nil {
 		return nil, fmt.Errorf("hub: publish %s/%s v%d: record: %w", site, list, version, err)
@@ -527,6 +547,9 @@ type ListState struct {
 	SnapshotVersion uint64    `json:"snapshot_version"`
 	RetainedDeltas  int       `json:"retained_deltas"`
 	PublishedAt     time.Time `json:"published_at,omitzero"`
+	// Expires is when the retained versions expire unless gatehub run
+	// renews them first (zero for a list published by an older hub).
+	Expires time.Time `json:"expires,omitzero"`
 	// SnapshotNext is set when the next publish sends a snapshot because an
 	// import changed most of the list (Pending does not count those).
 	SnapshotNext bool `json:"snapshot_next,omitempty"`
@@ -550,11 +573,226 @@ func (m *Master) State(site, list string) (ListState, error) {
 			}
 		}
 		st.Version, st.SnapshotVersion, st.RetainedDeltas, st.PublishedAt = meta.Version, meta.SnapshotVersion, len(meta.RetainedDeltas), meta.PublishedAt
-		st.SnapshotNext = meta.Resnapshot
+		st.SnapshotNext, st.Expires = meta.Resnapshot, meta.Expires
 		return nil
 	})
 	if err != nil {
 		return ListState{}, fmt.Errorf("hub: list state %s/%s: %w", site, list, err)
 	}
 	return st, nil
+}
+
+// manifestJSON returns the manifest bytes inside a signed envelope that Build
+// or Sign just made (so it decodes).
+func manifestJSON(envelope []byte) json.RawMessage {
+	var env lists.Envelope
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		panic(fmt.Sprintf("hub: an envelope just signed does not decode: %v", err))
+	}
+	return env.Manifest
+}
+
+// resign signs the manifest JSON raw again with the expiry exp; it returns the
+// envelope and the new manifest JSON.
+func resign(key ed25519.PrivateKey, raw json.RawMessage, exp time.Time) (env []byte, m *lists.Manifest, err error) {
+	m = new(lists.Manifest)
+	if err := json.Unmarshal(raw, m); err != nil {
+		return nil, nil, fmt.Errorf("stored manifest: %w", err)
+	}
+	m.Expires = exp
+	env, err = lists.Sign(key, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, m, nil
+}
+
+// Renewal is one list or config whose retained manifests Renew re-signed.
+type Renewal struct {
+	Site, List string
+	// Versions are the versions renewed (the snapshot, then its deltas).
+	Versions []uint64
+	Expires  time.Time
+}
+
+// Renew re-signs, with the expiry now+validity, the retained manifests of
+// every list and site config whose earliest expiry is less than half the
+// validity away (all of them with force), and publishes them retained. The
+// versions and chunks stay: a gate holding the version takes the later
+// expiry without applying anything again, and a gate catching up finds no
+// expired version on the broker. gatehub run calls it periodically.
+func (m *Master) Renew(ctx context.Context, p Publisher, key ed25519.PrivateKey, prefix string, now time.Time, validity time.Duration, force bool) ([]Renewal, error) {
+	if validity <= 0 {
+		validity = DefaultListValidity
+	}
+	due := func(exp time.Time) bool { return force || exp.Sub(now) < validity/2 }
+	exp := now.UTC().Add(validity)
+	var names []string
+	err := m.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMaster).ForEach(func(k, v []byte) error {
+			if v == nil {
+				names = append(names, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: renew: read lists: %w", err)
+	}
+	var out []Renewal
+	var errs []error
+	for _, name := range names {
+		site, list, _ := strings.Cut(name, "/")
+		r, err := m.renewList(ctx, p, key, prefix, site, list, exp, due)
+		if err != nil {
+			errs = append(errs, err)
+		} else if r != nil {
+			out = append(out, *r)
+		}
+	}
+	configs, err := m.Configs()
+	if err != nil {
+		return out, err
+	}
+	for _, sc := range configs {
+		if !sc.Published || sc.Manifest == nil || !due(sc.Expires) {
+			continue
+		}
+		env, man, err := resign(key, sc.Manifest, exp)
+		if err == nil {
+			err = p.Publish(lists.ManifestTopic(prefix, sc.Site, gateconfig.List, lists.Snapshot, 0), env, true)
+		}
+		if err == nil {
+			sc.Manifest, sc.Expires = manifestJSON(env), exp
+			err = m.putConfig(&sc)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("hub: renew config of site %s v%d: %w; the gates refuse it from %s", sc.Site, sc.Version, err, sc.Expires.Format(time.RFC3339)))
+			continue
+		}
+		out = append(out, Renewal{Site: sc.Site, List: gateconfig.List, Versions: []uint64{man.Version}, Expires: exp})
+	}
+	for _, r := range out {
+		m.log.Info("hub: list expiry renewed", "site", r.Site, "list", r.List, "versions", r.Versions, "expires", r.Expires)
+	}
+	return out, errors.Join(errs...)
+}
+
+// renewList renews one list's retained manifests if due; nil when not due.
+func (m *Master) renewList(ctx context.Context, p Publisher, key ed25519.PrivateKey, prefix, site, list string, exp time.Time, due func(time.Time) bool) (*Renewal, error) {
+	var meta listMeta
+	err := m.db.View(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		if v := b.Get(keyMeta); v != nil {
+			return json.Unmarshal(v, &meta)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: renew %s/%s: read meta: %w", site, list, err)
+	}
+	if meta.SnapshotVersion == 0 || meta.Dirty || !due(meta.Expires) {
+		return nil, nil
+	}
+	if meta.SnapshotManifest == nil {
+		m.log.Warn("hub: list published by an older hub has no stored manifest to renew; publish a snapshot (gatehub publish --snapshot)", "site", site, "list", list)
+		return nil, nil
+	}
+	r := &Renewal{Site: site, List: list, Expires: exp}
+	renew := func(raw json.RawMessage, kind lists.Kind, version uint64) (json.RawMessage, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		env, man, err := resign(key, raw, exp)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Publish(lists.ManifestTopic(prefix, site, list, kind, version), env, true); err != nil {
+			return nil, err
+		}
+		r.Versions = append(r.Versions, man.Version)
+		return manifestJSON(env), nil
+	}
+	// The snapshot first, then the deltas in order: a gate catching up
+	// meanwhile finds each version valid under one expiry or the other.
+	if meta.SnapshotManifest, err = renew(meta.SnapshotManifest, lists.Snapshot, 0); err != nil {
+		return nil, fmt.Errorf("hub: renew %s/%s snapshot v%d: %w", site, list, meta.SnapshotVersion, err)
+	}
+	for i, d := range meta.RetainedDeltas {
+		if d.Manifest == nil {
+			continue // sent by a publish that died midway; the next publish is a snapshot
+		}
+		if meta.RetainedDeltas[i].Manifest, err = renew(d.Manifest, lists.Delta, d.Version); err != nil {
+			return nil, fmt.Errorf("hub: renew %s/%s delta v%d: %w", site, list, d.Version, err)
+		}
+	}
+	meta.Expires = exp
+	// Publish may have run meanwhile: keep its meta if the version moved.
+	err = m.db.Update(func(tx *bolt.Tx) error {
+		b, err := listBucket(tx, site, list)
+		if err != nil {
+			return err
+		}
+		var cur listMeta
+		if v := b.Get(keyMeta); v != nil {
+			if err := json.Unmarshal(v, &cur); err != nil {
+				return err
+			}
+		}
+		if cur.Version != meta.Version || cur.Dirty {
+			return nil
+		}
+		return putMeta(b, &meta)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: renew %s/%s: record: %w", site, list, err)
+	}
+	return r, nil
+}
+
+// renewLoop renews the retained lists' expiry while gatehub run runs: at start
+// and then every hour (or an eighth of the validity, if shorter), each list
+// whose expiry is less than half the validity away. lists.db is opened only
+// for the moment of a renewal, since operator commands use it too; a busy or
+// failed attempt is retried at the next tick.
+func (h *Hub) renewLoop(ctx context.Context) {
+	every := min(time.Hour, h.cfg.Validity()/8)
+	for {
+		wait := every
+		err := h.renewOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errNotConnected):
+			wait = 2 * time.Second // at start, or while the broker is away
+		case err != nil:
+			h.log.Warn("hub: list renewal failed; retried later", "err", err, "retry_in", every,
+				"hint", "if it keeps failing, the gates refuse the lists once they expire; gatehub publish --snapshot publishes a fresh version")
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+var errNotConnected = errors.New("not connected to the broker")
+
+func (h *Hub) renewOnce(ctx context.Context) error {
+	if h.client == nil || !h.client.IsConnectionOpen() {
+		return errNotConnected
+	}
+	m, err := OpenMaster(filepath.Join(h.cfg.DataDir, "lists.db"), h.log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	_, err = m.Renew(ctx, &MQTTPublisher{c: h.client}, h.key, h.cfg.Prefix, time.Now(), h.cfg.Validity(), false)
+	return err
 }

@@ -31,6 +31,10 @@ type SiteConfig struct {
 	// Chunks is how many snapshot chunks may be retained on the broker, so
 	// that a shorter version clears the rest.
 	Chunks int `json:"chunks"`
+	// Manifest is the retained version's manifest JSON and Expires its
+	// expiry, for Renew.
+	Manifest json.RawMessage `json:"manifest,omitempty"`
+	Expires  time.Time       `json:"expires,omitzero"`
 }
 
 // Config returns site's gate config; ok is false if none was ever set.
@@ -93,7 +97,7 @@ func (m *Master) PublishConfig(ctx context.Context, p Publisher, key ed25519.Pri
 	now := time.Now().UTC()
 	sc.Site, sc.Doc, sc.Published = site, doc, false
 	sc.Version = max(sc.Version+1, uint64(now.Unix()))
-	signed, err := lists.Build(key, lists.Manifest{Site: site, List: gateconfig.List, Kind: lists.Snapshot, Version: sc.Version, Created: now}, payload, opt.ChunkSize)
+	signed, err := lists.Build(key, lists.Manifest{Site: site, List: gateconfig.List, Kind: lists.Snapshot, Version: sc.Version, Created: now, Expires: now.Add(opt.validity())}, payload, opt.ChunkSize)
 	if err != nil {
 		return nil, fmt.Errorf("hub: config of site %s: %w", site, err)
 	}
@@ -109,6 +113,7 @@ func (m *Master) PublishConfig(ctx context.Context, p Publisher, key ed25519.Pri
 		return nil, fmt.Errorf("hub: publish config of site %s v%d: %w; the config is stored: run gatehub config set --site %s again to publish it", site, sc.Version, err, site)
 	}
 	sc.Published, sc.PublishedAt, sc.Chunks = true, time.Now().UTC(), len(signed.Chunks)
+	sc.Manifest, sc.Expires = manifestJSON(signed.Envelope), signed.Manifest.Expires
 	if err := m.putConfig(&sc); err != nil {
 		return nil, fmt.Errorf("hub: config of site %s v%d was published but not recorded: %w", site, sc.Version, err)
 	}

@@ -37,7 +37,7 @@ func TestPublishConfig(t *testing.T) {
 		t.Fatalf("config before any set: %v %v", ok, err)
 	}
 
-	doc := gateconfig.Doc{Emergency: true, Fallback: []string{"cert"}, Note: "typhoon 12"}
+	doc := gateconfig.Doc{Emergency: true, EmergencyUntil: ptr(time.Now().Add(time.Hour).UTC().Truncate(time.Second)), Fallback: []string{"cert"}, Note: "typhoon 12"}
 	man, err := m.PublishConfig(ctx, r, signKey, "s", doc, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func TestConfigEndToEnd(t *testing.T) {
 	}
 	defer p.Close()
 	opt := PublishOptions{Prefix: "mynagate/v1"}
-	emergency := gateconfig.Doc{Emergency: true, AntiPassback: ptr(false), Fallback: []string{"cert"}, Note: "typhoon 12: shelters open"}
+	emergency := gateconfig.Doc{Emergency: true, EmergencyUntil: ptr(time.Now().Add(time.Hour).UTC().Truncate(time.Second)), AntiPassback: ptr(false), Fallback: []string{"cert"}, Note: "typhoon 12: shelters open"}
 	man, err := m.PublishConfig(ctx, p, signKey, "shelter", emergency, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestConfigEndToEnd(t *testing.T) {
 	chunk := lists.ChunkTopic("mynagate/v1", "shelter", gateconfig.List, lists.Snapshot, 0, 0)
 	allClear := []byte(`{"emergency":false,"note":"all clear"}`)
 	sign := func(key ed25519.PrivateKey, version uint64) *lists.Signed {
-		s, err := lists.Build(key, lists.Manifest{Site: "shelter", List: gateconfig.List, Kind: lists.Snapshot, Version: version, Created: time.Now()}, allClear, 0)
+		s, err := lists.Build(key, lists.Manifest{Site: "shelter", List: gateconfig.List, Kind: lists.Snapshot, Version: version, Created: time.Now(), Expires: time.Now().Add(time.Hour)}, allClear, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,5 +295,47 @@ func TestConfigEndToEnd(t *testing.T) {
 	}
 	if v := recv.Versions()[gateconfig.List].Version; v != man2.Version {
 		t.Fatalf("receiver reports config v%d, want v%d", v, man2.Version)
+	}
+
+	// The attack: the ended emergency, genuinely signed by the hub, replayed
+	// on the broker to a fresh (or reset) gate. Provisioned with the current
+	// version as its minimum, the gate refuses it.
+	payload, err := emergency.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := lists.Build(signKey, lists.Manifest{Site: "shelter", List: gateconfig.List, Kind: lists.Snapshot, Version: man.Version,
+		Created: man.Created, Expires: time.Now().Add(time.Hour)}, payload, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubtest.Publish(t, hubAccount(t, cfg), chunk, old.Chunks[0], true)
+	hubtest.Publish(t, hubAccount(t, cfg), topic, old.Envelope, true)
+	fresh, err := gateconfig.Open(filepath.Join(dir, "fresh-hubconfig.json"), gateconfig.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	freshLogs := &logBuffer{}
+	freshRecv, err := lists.NewReceiver(lists.ReceiverConfig{Prefix: "mynagate/v1", Site: "shelter",
+		Keys: []ed25519.PublicKey{signKey.Public().(ed25519.PublicKey)}, Raw: map[string]lists.RawApplier{gateconfig.List: fresh},
+		MinVersions: map[string]uint64{gateconfig.List: man2.Version}, Logger: slog.New(slog.NewTextHandler(freshLogs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go freshRecv.Run(ctx)
+	sub := hubtest.Subscribe(t, hubAccount(t, cfg), filter)
+	msgs, ok := sub.Wait(2, 30*time.Second)
+	if !ok {
+		t.Fatalf("retained config: %d messages", len(msgs))
+	}
+	for _, msg := range msgs {
+		freshRecv.Handle(msg.Topic, msg.Payload)
+	}
+	waitFor(t, "replayed emergency refused by the fresh gate", func() bool { return freshLogs.has("below the minimum this gate was provisioned with") })
+	if d, v := fresh.Current(); v != 0 || d.Emergency {
+		t.Fatalf("fresh gate applied the replayed emergency: %+v v%d", d, v)
+	}
+	if n := freshRecv.Refused()[lists.RefusedBelowMinimum]; n != 1 {
+		t.Fatalf("refusals below the minimum: %d, want 1", n)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hw"
+	"github.com/mynagate/mynagate/hw/clock"
 	"github.com/mynagate/mynagate/hw/turnstile"
 	"github.com/mynagate/mynagate/internal/cli"
 	"github.com/mynagate/mynagate/internal/sdnotify"
@@ -268,6 +269,8 @@ func (g *gate) Run(ctx context.Context) error {
 				g.log.Error("list receiver stopped", "err", err)
 			}
 		})
+		// Ends a declared emergency at its end, by the gate's clock.
+		wg.Go(func() { _ = g.hubcfg.Run(ctx) })
 	}
 	wg.Go(func() { g.passages(ctx) })
 	wg.Go(func() { g.agent.RetryUnrecorded(ctx, 5*time.Second) })
@@ -357,6 +360,7 @@ func (g *gate) subscribe() error {
 	filter := lists.Filter(prefix, g.cfg.Site)
 	var err error
 	g.hubcfg, err = gateconfig.Open(g.cfg.HubConfigPath(), gateconfig.Options{
+		Clock:    clock.Real{},
 		Logger:   g.log.With("part", "hubconfig"),
 		OnChange: g.applyHubConfig,
 	})
@@ -365,10 +369,14 @@ func (g *gate) subscribe() error {
 	}
 	g.lists, err = lists.NewReceiver(lists.ReceiverConfig{
 		Prefix: prefix, Site: g.cfg.Site, Keys: keys,
-		Lists:           map[string]lists.Applier{"whitelist": reportApplied{g.list, g.uplink.RefreshStatus}},
-		Raw:             map[string]lists.RawApplier{gateconfig.List: g.hubcfg},
-		RequestSnapshot: func() { g.uplink.Resubscribe(filter) },
-		Logger:          g.log.With("part", "lists"),
+		Lists:            map[string]lists.Applier{"whitelist": reportApplied{g.list, g.uplink.RefreshStatus}},
+		Raw:              map[string]lists.RawApplier{gateconfig.List: g.hubcfg},
+		RequestSnapshot:  func() { g.uplink.Resubscribe(filter) },
+		MinVersions:      g.cfg.MinListVersions,
+		Clock:            clock.Real{},
+		Skew:             time.Duration(g.cfg.ClockSkew),
+		AcceptUnexpiring: g.cfg.AcceptUnexpiringLists,
+		Logger:           g.log.With("part", "lists"),
 	})
 	if err != nil {
 		return fmt.Errorf("lists: %w", err)
@@ -395,6 +403,7 @@ func (g *gate) health() map[string]string {
 	if c := g.crlHealth(time.Now()); c != "" {
 		h["crl"] = c
 	}
+	g.listHealth(h, time.Now())
 	if n := g.agent.Unrecorded(); n > 0 {
 		h["journal"] = fmt.Sprintf("%d taps held in memory: disk full or failing", n)
 	}
@@ -468,9 +477,44 @@ func (g *gate) applyHubConfig(d gateconfig.Doc) {
 	if g.uplink != nil {
 		g.uplink.RefreshStatus()
 	}
-	emergency := g.cfg.Policy.Emergency || d.Emergency
+	// The hub's emergency counts until its end (emergency_until) by this
+	// gate's clock; the store calls here again when it lapses.
+	emergency := g.cfg.Policy.Emergency || g.hubcfg.EmergencyActive()
 	g.agent.Emergency.Store(emergency)
 	g.log.Warn("hub config in force", "config", d, "emergency", emergency, "accept", p.Accept, "fallback", p.Fallback, "anti_passback", p.AntiPassback)
+}
+
+// listHealth reports, for the status, when each signed list in
+// force expires, and loudly when it has: the gate keeps deciding on an
+// expired list (refusing everyone for want of a hub would shut the venue), but
+// the operator must get the hub renewing again. A lapsed emergency of the
+// hub's config is reported too.
+func (g *gate) listHealth(h map[string]string, now time.Time) {
+	if g.lists == nil {
+		return
+	}
+	skew := time.Duration(g.cfg.ClockSkew)
+	for name, info := range g.lists.Versions() {
+		key := "list_" + name
+		switch {
+		case info.Version == 0:
+		case !info.ExpiryKnown:
+			h[key] = fmt.Sprintf("ok, v%d: expiry not known yet (waiting for the hub's retained manifest)", info.Version)
+		case info.Expires.IsZero():
+			h[key] = fmt.Sprintf("v%d: NO EXPIRY (accept_unexpiring_lists is on)", info.Version)
+		case info.Expired(now, skew):
+			h[key] = fmt.Sprintf("v%d: EXPIRED at %s: the hub has not renewed it; still in force; check that gatehub run is up and reachable", info.Version, info.Expires.Format(time.RFC3339))
+		default:
+			h[key] = fmt.Sprintf("ok, v%d expires %s", info.Version, info.Expires.Format(time.RFC3339))
+		}
+	}
+	if n := g.lists.Refused(); len(n) > 0 {
+		h["lists_refused"] = fmt.Sprintf("since start: %d expired, %d below the minimum version, %d without expiry",
+			n[lists.RefusedExpired], n[lists.RefusedBelowMinimum], n[lists.RefusedNoExpiry])
+	}
+	if d, v := g.hubcfg.Current(); v > 0 && d.Emergency && !g.hubcfg.EmergencyActive() {
+		h["hub_emergency"] = "lapsed at " + d.EmergencyUntil.Format(time.RFC3339) + ": fallback levels no longer accepted; the hub renews it with gatehub config set --emergency=true --for"
+	}
 }
 
 // listStatus reports the list in force and when it was applied (kept in the

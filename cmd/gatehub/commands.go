@@ -268,7 +268,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer p.Close()
-	man, err := m.Publish(ctx, p, key, c.site, c.list, hub.PublishOptions{Prefix: cfg.Prefix, Snapshot: *snapshot})
+	man, err := m.Publish(ctx, p, key, c.site, c.list, hub.PublishOptions{Prefix: cfg.Prefix, Snapshot: *snapshot, Validity: cfg.Validity()})
 	if err != nil {
 		return err
 	}

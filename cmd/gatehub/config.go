@@ -8,8 +8,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/sync/gateconfig"
 )
 
 // gateOwn is the flag value that drops an override: the gates follow their
@@ -32,6 +34,7 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	antiPassback := fs.String("anti-passback", "", "true, false, or gate to follow each gate's own setting")
 	accept := fs.String("accept", "", "levels accepted normally, comma-separated (cert, pin, pinless), or gate")
 	fallback := fs.String("fallback", "", "levels accepted during an emergency, comma-separated, none, or gate")
+	lasts := fs.Duration("for", 0, fmt.Sprintf("how long a declared emergency lasts unless renewed (set again); default %s, at most %s", defaultEmergency, maxEmergency))
 	note := fs.String("note", "", "one line for the gates' logs: who changes what, and why (not kept for the next change)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -75,12 +78,15 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if err := emergencyEnd(&doc, fs, *lasts, time.Now()); err != nil {
+		return err
+	}
 	p, err := hub.DialPublisher(cfg)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	if _, err := m.PublishConfig(ctx, p, key, c.site, doc, hub.PublishOptions{Prefix: cfg.Prefix}); err != nil {
+	if _, err := m.PublishConfig(ctx, p, key, c.site, doc, hub.PublishOptions{Prefix: cfg.Prefix, Validity: cfg.Validity()}); err != nil {
 		return err
 	}
 	sc, _, err := m.Config(c.site)
@@ -91,6 +97,37 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "gatehub config set: WARNING: "+w)
 	}
 	return printOut(stdout, c.json, sc, describeConfig(sc))
+}
+
+// An emergency lasts defaultEmergency unless --for says otherwise, and at most
+// maxEmergency: one left declared by mistake, or replayed, ends by itself.
+const (
+	defaultEmergency = 24 * time.Hour
+	maxEmergency     = 30 * 24 * time.Hour
+)
+
+// emergencyEnd sets doc's emergency end: now plus --for (or the default) when
+// --emergency=true or --for is given, none when the emergency ends; other
+// changes keep the end in force.
+func emergencyEnd(doc *gateconfig.Doc, fs *flag.FlagSet, lasts time.Duration, now time.Time) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	switch {
+	case !doc.Emergency && given["for"]:
+		return errors.New("--for: no emergency is declared; give --emergency=true with it")
+	case !doc.Emergency:
+		doc.EmergencyUntil = nil
+		return nil
+	case given["for"] && (lasts <= 0 || lasts > maxEmergency):
+		return fmt.Errorf("--for %s: give a duration from 1m to %s, such as 12h", lasts, maxEmergency)
+	case !given["for"] && !given["emergency"] && doc.EmergencyUntil != nil:
+		return nil // another change: the emergency keeps its end
+	case !given["for"]:
+		lasts = defaultEmergency
+	}
+	end := now.UTC().Add(lasts).Truncate(time.Second)
+	doc.EmergencyUntil = &end
+	return nil
 }
 
 func cmdConfigShow(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -168,8 +205,11 @@ func describeConfig(sc hub.SiteConfig) string {
 	d := sc.Doc
 	own := "each gate's own"
 	em := "no emergency"
-	if d.Emergency {
-		em = "EMERGENCY DECLARED"
+	switch {
+	case d.Active(time.Now()):
+		em = "EMERGENCY DECLARED until " + d.EmergencyUntil.Format(time.RFC3339)
+	case d.Emergency:
+		em = "emergency LAPSED at " + d.EmergencyUntil.Format(time.RFC3339) + " (renew with --emergency=true --for)"
 	}
 	ap := own
 	if d.AntiPassback != nil {
@@ -191,6 +231,9 @@ func describeConfig(sc hub.SiteConfig) string {
 	s := fmt.Sprintf("%s: config v%d %s: %s; anti-passback %s; accept %s; fallback %s", sc.Site, sc.Version, state, em, ap, levels(d.Accept), levels(d.Fallback))
 	if d.Note != "" {
 		s += "; note " + strconv.Quote(d.Note)
+	}
+	if !sc.Expires.IsZero() {
+		s += "; signed until " + sc.Expires.Format(time.RFC3339)
 	}
 	return s
 }

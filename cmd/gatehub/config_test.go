@@ -62,13 +62,14 @@ func TestConfigCommands(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, stderr, code = runCmd(t, ctx, "config", "set", "--config", cfgPath, "--site", "shelter",
-			"--emergency", "--fallback", "cert", "--anti-passback=false", "--note", "typhoon 12: shelters open")
+			"--emergency", "--for", "12h", "--fallback", "cert", "--anti-passback=false", "--note", "typhoon 12: shelters open")
 		if code == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if code != 0 || !strings.Contains(out, "shelter: config v") || !strings.Contains(out, "EMERGENCY DECLARED; anti-passback off; accept each gate's own; fallback cert") {
+	if code != 0 || !strings.Contains(out, "shelter: config v") || !strings.Contains(out, "EMERGENCY DECLARED until ") ||
+		!strings.Contains(out, "; anti-passback off; accept each gate's own; fallback cert") || !strings.Contains(out, "signed until ") {
 		t.Fatalf("config set: %d %s %s", code, out, stderr)
 	}
 	if strings.Contains(stderr, "WARNING") {
@@ -79,7 +80,13 @@ func TestConfigCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &sc) != nil {
 		t.Fatalf("config show: %d %s %s", code, out, stderr)
 	}
-	want := gateconfig.Doc{Emergency: true, AntiPassback: sc.Doc.AntiPassback, Fallback: []string{"cert"}, Note: "typhoon 12: shelters open"}
+	want := gateconfig.Doc{Emergency: true, EmergencyUntil: sc.Doc.EmergencyUntil, AntiPassback: sc.Doc.AntiPassback, Fallback: []string{"cert"}, Note: "typhoon 12: shelters open"}
+	if u := sc.Doc.EmergencyUntil; u == nil || u.Sub(sc.PublishedAt) < 11*time.Hour || u.Sub(sc.PublishedAt) > 13*time.Hour {
+		t.Fatalf("config show: emergency until %v, want 12 h after %v", u, sc.PublishedAt)
+	}
+	if exp := sc.Expires.Sub(sc.PublishedAt); exp < 6*24*time.Hour || exp > 8*24*time.Hour {
+		t.Fatalf("config show: signed until %v, want the default week after %v", sc.Expires, sc.PublishedAt)
+	}
 	if !sc.Published || sc.Doc.AntiPassback == nil || *sc.Doc.AntiPassback || !reflect.DeepEqual(sc.Doc, want) {
 		t.Fatalf("config show: %+v", sc)
 	}
@@ -87,7 +94,7 @@ func TestConfigCommands(t *testing.T) {
 	// Ending the emergency keeps the other settings; the note is per change.
 	out, stderr, code = runCmd(t, ctx, "config", "set", "--config", cfgPath, "--site", "shelter", "--emergency=false", "--json")
 	var ended hub.SiteConfig
-	if code != 0 || json.Unmarshal([]byte(out), &ended) != nil || ended.Doc.Emergency || ended.Doc.Note != "" ||
+	if code != 0 || json.Unmarshal([]byte(out), &ended) != nil || ended.Doc.Emergency || ended.Doc.EmergencyUntil != nil || ended.Doc.Note != "" ||
 		!reflect.DeepEqual(ended.Doc.Fallback, []string{"cert"}) || ended.Version <= sc.Version {
 		t.Fatalf("config set --emergency=false: %d %s %s", code, out, stderr)
 	}
@@ -130,6 +137,9 @@ func TestConfigCommands(t *testing.T) {
 		{[]string{"--site", "shelter", "--anti-passback", "maybe"}, "--anti-passback"},
 		{[]string{"--emergency"}, "--site is required"},
 		{[]string{"--site", "shelter", "--emergency", "false"}, "give values as --flag=value"},
+		{[]string{"--site", "shelter", "--for", "12h"}, "--for: no emergency is declared"},
+		{[]string{"--site", "shelter", "--emergency", "--for", "0s"}, "give a duration from 1m"},
+		{[]string{"--site", "shelter", "--emergency", "--for", "800h"}, "give a duration from 1m"},
 	} {
 		_, stderr, code := runCmd(t, ctx, append([]string{"config", "set", "--config", cfgPath}, tc.args...)...)
 		if code != 1 || !strings.Contains(stderr, tc.wantErr) {
@@ -143,6 +153,10 @@ func TestConfigCommands(t *testing.T) {
 	_, stderr, code = runCmd(t, ctx, "config", "set", "--config", cfgPath, "--site", "shelter", "--emergency", "--fallback=none")
 	if code != 0 || !strings.Contains(stderr, "WARNING: the emergency changes nothing") {
 		t.Fatalf("config set --fallback=none: %d %s", code, stderr)
+	}
+	// Without --for, an emergency lasts the default day.
+	if sc := showConfig(t, cfgPath); sc.Doc.EmergencyUntil == nil || sc.Doc.EmergencyUntil.Sub(sc.PublishedAt).Round(time.Hour) != defaultEmergency {
+		t.Fatalf("emergency without --for: %+v", sc)
 	}
 }
 

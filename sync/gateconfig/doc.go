@@ -7,9 +7,13 @@
 //
 // The document is JSON, decoded strictly (Parse):
 //
-//	{"emergency": true, "anti_passback": null, "accept": ["pinless"], "fallback": ["cert"], "note": "typhoon 12: shelters open"}
+//	{"emergency": true, "emergency_until": "2026-09-01T09:00:00Z", "anti_passback": null, "accept": ["pinless"], "fallback": ["cert"], "note": "typhoon 12: shelters open"}
 //
-// emergency is required; anti_passback, accept and fallback are optional, and
+// emergency is required; a declared emergency needs emergency_until (RFC 3339),
+// the time it lapses unless the hub renews it: from then the gate, by its own
+// clock, stops accepting the fallback levels (Doc.Active, Store.Run), so that
+// a declaration nobody ended, or one replayed later, does not keep the
+// weaker levels open. anti_passback, accept and fallback are optional, and
 // null (or absent) keeps what the gate's own configuration says; note is free
 // text for the log. The gate's Store keeps the last applied version and
 // document on disk, so a restarted gate keeps the hub's declaration.
@@ -25,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -45,6 +50,10 @@ type Doc struct {
 	// Emergency declares an emergency: the gate's fallback assurance levels
 	// are accepted too.
 	Emergency bool `json:"emergency"`
+	// EmergencyUntil is when a declared emergency lapses unless renewed
+	// (published again with a later time); required with Emergency, absent
+	// without.
+	EmergencyUntil *time.Time `json:"emergency_until,omitempty"`
 	// AntiPassback, when not nil, overrides the gate's anti-passback setting.
 	AntiPassback *bool `json:"anti_passback"`
 	// Accept, when not nil, replaces the levels the gate accepts normally
@@ -61,7 +70,7 @@ type Doc struct {
 var ErrDoc = errors.New("not a valid gate config document")
 
 // fields are the document's keys, exactly as spelt.
-var fields = []string{"emergency", "anti_passback", "accept", "fallback", "note"}
+var fields = []string{"emergency", "emergency_until", "anti_passback", "accept", "fallback", "note"}
 
 // Parse decodes and validates a document. It refuses unknown, duplicate or
 // differently cased keys, an emergency that is missing or not a bool, invalid
@@ -84,6 +93,10 @@ func Parse(b []byte) (Doc, error) {
 	}
 	if err := d.Validate(); err != nil {
 		return Doc{}, err
+	}
+	if d.EmergencyUntil != nil {
+		u := d.EmergencyUntil.UTC()
+		d.EmergencyUntil = &u
 	}
 	return d, nil
 }
@@ -135,6 +148,12 @@ func checkKeys(b []byte) error {
 // empty) and the note.
 func (d Doc) Validate() error {
 	var errs []error
+	switch {
+	case d.Emergency && d.EmergencyUntil == nil:
+		errs = append(errs, errors.New("an emergency needs an end: emergency_until (gatehub config set --for)"))
+	case !d.Emergency && d.EmergencyUntil != nil:
+		errs = append(errs, errors.New("emergency_until without an emergency"))
+	}
 	if d.Accept != nil && len(d.Accept) == 0 {
 		errs = append(errs, errors.New("accept is empty, so every tap would be denied; name at least one level, or null to keep the gate's own"))
 	}
@@ -176,6 +195,12 @@ func (d Doc) Marshal() ([]byte, error) {
 	return b, nil
 }
 
+// Active reports whether d declares an emergency still in force at now: declared
+// and now before EmergencyUntil.
+func (d Doc) Active(now time.Time) bool {
+	return d.Emergency && d.EmergencyUntil != nil && now.Before(*d.EmergencyUntil)
+}
+
 // Policy returns base with the document's overrides (accept, fallback,
 // anti-passback) applied, validated. Emergency is not part of a policy: the
 // gate sets it beside (agent.Agent.Emergency).
@@ -212,7 +237,11 @@ func (d Doc) LogValue() slog.Value {
 		}
 		return strings.Join(l, ",")
 	}
-	return slog.GroupValue(slog.Bool("emergency", d.Emergency), slog.String("anti_passback", ap),
+	until := ""
+	if d.EmergencyUntil != nil {
+		until = d.EmergencyUntil.Format(time.RFC3339)
+	}
+	return slog.GroupValue(slog.Bool("emergency", d.Emergency), slog.String("emergency_until", until), slog.String("anti_passback", ap),
 		slog.String("accept", levels(d.Accept)), slog.String("fallback", levels(d.Fallback)), slog.String("note", d.Note))
 }
 
@@ -220,6 +249,10 @@ func (d Doc) LogValue() slog.Value {
 func (d Doc) clone() Doc {
 	c := d
 	c.Accept, c.Fallback = slices.Clone(d.Accept), slices.Clone(d.Fallback)
+	if d.EmergencyUntil != nil {
+		u := *d.EmergencyUntil
+		c.EmergencyUntil = &u
+	}
 	if d.AntiPassback != nil {
 		v := *d.AntiPassback
 		c.AntiPassback = &v

@@ -7,11 +7,15 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mynagate/mynagate/offline/policy"
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// until is the end of the test emergencies.
+var until = time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -19,13 +23,14 @@ func TestParse(t *testing.T) {
 		in   string
 		want Doc
 	}{
-		{"emergency only", `{"emergency":true}`, Doc{Emergency: true}},
+		{"emergency only", `{"emergency":true,"emergency_until":"2026-09-01T09:00:00Z"}`, Doc{Emergency: true, EmergencyUntil: &until}},
+		{"until in another zone", `{"emergency":true,"emergency_until":"2026-09-01T18:00:00+09:00"}`, Doc{Emergency: true, EmergencyUntil: &until}},
 		{"all", `{"emergency":false,"anti_passback":false,"accept":["pinless","pin"],"fallback":["cert"],"note":"typhoon 12: shelters open"}`,
 			Doc{AntiPassback: ptr(false), Accept: []string{"pinless", "pin"}, Fallback: []string{"cert"}, Note: "typhoon 12: shelters open"}},
-		{"nulls keep the gate's own", `{"emergency":true,"anti_passback":null,"accept":null,"fallback":null,"note":""}`, Doc{Emergency: true}},
+		{"nulls keep the gate's own", `{"emergency":true,"emergency_until":"2026-09-01T09:00:00Z","anti_passback":null,"accept":null,"fallback":null,"note":""}`, Doc{Emergency: true, EmergencyUntil: &until}},
 		{"no fallback", `{"emergency":false,"fallback":[]}`, Doc{Fallback: []string{}}},
-		{"whitespace", " {\n \"emergency\" : true } \n", Doc{Emergency: true}},
-		{"japanese note", `{"emergency":true,"note":"避難所開設"}`, Doc{Emergency: true, Note: "避難所開設"}},
+		{"whitespace", " {\n \"emergency\" : false } \n", Doc{}},
+		{"japanese note", `{"emergency":true,"emergency_until":"2026-09-01T09:00:00Z","note":"避難所開設"}`, Doc{Emergency: true, EmergencyUntil: &until, Note: "避難所開設"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,6 +53,9 @@ func TestParseRejects(t *testing.T) {
 		{"null", `null`, "not a JSON object"},
 		{"array", `[]`, "not a JSON object"},
 		{"no emergency", `{}`, `"emergency" is required`},
+		{"emergency without an end", `{"emergency":true}`, "an emergency needs an end"},
+		{"end without an emergency", `{"emergency":false,"emergency_until":"2026-09-01T09:00:00Z"}`, "emergency_until without an emergency"},
+		{"end not a time", `{"emergency":true,"emergency_until":"tomorrow"}`, "cannot parse"},
 		{"unknown key", `{"emergency":true,"mode":"shelter"}`, `unknown key "mode"`},
 		{"other case", `{"Emergency":true}`, `unknown key "Emergency"`},
 		{"duplicate", `{"emergency":true,"emergency":false}`, "given twice"},
@@ -79,7 +87,7 @@ func TestParseRejects(t *testing.T) {
 func TestMarshalRoundTrip(t *testing.T) {
 	for _, d := range []Doc{
 		{},
-		{Emergency: true, AntiPassback: ptr(true), Accept: []string{"cert"}, Fallback: []string{}, Note: "drill"},
+		{Emergency: true, EmergencyUntil: &until, AntiPassback: ptr(true), Accept: []string{"cert"}, Fallback: []string{}, Note: "drill"},
 		{Fallback: []string{"cert", "pin"}},
 	} {
 		b, err := d.Marshal()
@@ -130,8 +138,8 @@ func TestPolicy(t *testing.T) {
 
 func TestLogValue(t *testing.T) {
 	var buf bytes.Buffer
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "config", Doc{Emergency: true, Fallback: []string{}, Accept: []string{"pin", "cert"}, Note: "drill"})
-	want := "config.emergency=true config.anti_passback=gate config.accept=pin,cert config.fallback=none config.note=drill"
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "config", Doc{Emergency: true, EmergencyUntil: &until, Fallback: []string{}, Accept: []string{"pin", "cert"}, Note: "drill"})
+	want := "config.emergency=true config.emergency_until=2026-09-01T09:00:00Z config.anti_passback=gate config.accept=pin,cert config.fallback=none config.note=drill"
 	if !strings.Contains(buf.String(), want) {
 		t.Fatalf("log %q lacks %q", buf.String(), want)
 	}

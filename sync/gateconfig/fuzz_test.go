@@ -8,10 +8,11 @@ import (
 // FuzzParse feeds arbitrary bytes (a payload from the broker, once verified)
 // to the parser: whatever it accepts is valid and survives a round trip.
 func FuzzParse(f *testing.F) {
-	f.Add([]byte(`{"emergency":true,"anti_passback":false,"accept":["pinless"],"fallback":["cert"],"note":"typhoon"}`))
+	f.Add([]byte(`{"emergency":true,"emergency_until":"2026-09-01T09:00:00Z","anti_passback":false,"accept":["pinless"],"fallback":["cert"],"note":"typhoon"}`))
 	f.Add([]byte(`{"emergency":false,"accept":null,"fallback":[]}`))
 	f.Add([]byte(`{"emergency":true,"emergency":true}`))
 	f.Add([]byte(`{"Emergency":true}`))
+	f.Add([]byte(`{"emergency":true,"emergency_until":"2026-09-01T18:00:00+09:00"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := Parse(b)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/mynagate/mynagate/hw/clock"
 )
 
 // fileFormat names the store file's format.
@@ -31,7 +33,12 @@ type Options struct {
 	// is on disk, in version order, from the goroutine that applied it (the
 	// lists receiver's Run). It is not called by Open for the document
 	// already stored: read that with Current. It may call Current.
+	//
+	// Run calls it again, with the same document, when a declared emergency
+	// lapses, so that the caller re-reads EmergencyActive.
 	OnChange func(Doc)
+	// Clock tells the time emergencies lapse by; nil is the system clock.
+	Clock clock.Clock
 	// Logger receives one line per applied document, with its note.
 	Logger *slog.Logger
 }
@@ -52,6 +59,8 @@ type Store struct {
 	doc       Doc
 	version   uint64
 	appliedAt time.Time
+	// changed wakes Run when a new document is in force.
+	changed chan struct{}
 }
 
 // Open reads the store file at path; a missing file is version 0 with the
@@ -61,7 +70,10 @@ func Open(path string, opt Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{path: path, opt: opt, log: log.With("component", "gateconfig")}
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	s := &Store{path: path, opt: opt, log: log.With("component", "gateconfig"), changed: make(chan struct{}, 1)}
 	// A temporary file left by a crash before its rename is not in force.
 	if err := os.Remove(s.tmpPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("gateconfig: open %s: remove a leftover temporary file: %w", path, err)
@@ -107,6 +119,52 @@ func (s *Store) Current() (Doc, uint64) {
 	return s.doc.clone(), s.version
 }
 
+// EmergencyActive reports whether the document in force declares an emergency
+// that has not lapsed by the store's clock.
+func (s *Store) EmergencyActive() bool {
+	d, _ := s.Current()
+	return d.Active(s.opt.Clock.Now())
+}
+
+// Run waits, by the store's clock, for the emergency in force to lapse and
+// then logs it and calls OnChange, so that the gate stops accepting the
+// fallback levels at the declared end even while the hub is unreachable. A
+// newly applied document re-arms the wait. It returns nil when ctx is done.
+func (s *Store) Run(ctx context.Context) error {
+	for {
+		d, v := s.Current()
+		var (
+			t    clock.Timer
+			fire <-chan time.Time
+		)
+		if d.Active(s.opt.Clock.Now()) {
+			t = s.opt.Clock.NewTimer(d.EmergencyUntil.Sub(s.opt.Clock.Now()))
+			fire = t.C()
+		}
+		stop := func() {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return nil
+		case <-s.changed:
+			stop()
+		case <-fire:
+			if d2, v2 := s.Current(); v2 != v || d2.Active(s.opt.Clock.Now()) {
+				continue // replaced (or renewed) meanwhile
+			}
+			s.log.Warn("gateconfig: the hub's emergency declaration lapsed: the fallback levels are no longer accepted; the hub renews it with gatehub config set --emergency=true --for",
+				"version", v, "emergency_until", d.EmergencyUntil)
+			if s.opt.OnChange != nil {
+				s.opt.OnChange(d.clone())
+			}
+		}
+	}
+}
+
 // AppliedAt returns when the version in force was applied (kept on disk, so it
 // survives restarts); zero if none was.
 func (s *Store) AppliedAt() time.Time {
@@ -140,6 +198,10 @@ func (s *Store) ApplyRaw(version uint64, payload []byte) error {
 		lvl = slog.LevelWarn
 	}
 	s.log.Log(context.Background(), lvl, "gateconfig: the hub's config is in force", "version", version, "config", d)
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 	if s.opt.OnChange != nil {
 		s.opt.OnChange(d.clone())
 	}

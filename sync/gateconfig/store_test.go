@@ -1,19 +1,22 @@
 package gateconfig
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mynagate/mynagate/hw/clock/clocktest"
 	"github.com/mynagate/mynagate/sync/lists"
 )
 
 // The store is what a gate registers for the config list.
 var _ lists.RawApplier = (*Store)(nil)
 
-const emergencyDoc = `{"emergency":true,"anti_passback":false,"accept":["pinless"],"fallback":["cert"],"note":"typhoon 12"}`
+const emergencyDoc = `{"emergency":true,"emergency_until":"2026-09-01T09:00:00Z","anti_passback":false,"accept":["pinless"],"fallback":["cert"],"note":"typhoon 12"}`
 
 func openStore(t *testing.T, path string, changes *[]Doc) *Store {
 	t.Helper()
@@ -159,5 +162,81 @@ func TestOpenIgnoresLeftoverTemp(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
 		t.Fatalf("leftover temporary file kept: %v", err)
+	}
+}
+
+// TestStoreEmergencyLapses: a declared emergency stops at its end by the
+// gate's clock, with no word from the hub (which an attacker may cut off); a
+// renewal before the end moves it; an emergency declared while Run waits arms
+// its end.
+func TestStoreEmergencyLapses(t *testing.T) {
+	renewed := strings.Replace(emergencyDoc, "2026-09-01T09:00:00Z", "2026-09-01T12:00:00Z", 1)
+	tests := []struct {
+		name string
+		// before are applied before Run starts, after once it waits.
+		before, after []string
+		// quiet is how long after the start no lapse may come; lapse when
+		// it must come after that.
+		quiet, lapse time.Duration
+	}{
+		{"declared", []string{emergencyDoc}, nil, 2*time.Hour - time.Second, time.Second},
+		{"renewed before its end", []string{emergencyDoc, renewed}, nil, 4 * time.Hour, time.Hour},
+		{"declared while waiting", []string{`{"emergency":false}`}, []string{emergencyDoc}, 2*time.Hour - time.Second, time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktest.New(until.Add(-2 * time.Hour))
+			changes := make(chan Doc, 8)
+			s, err := Open(filepath.Join(t.TempDir(), "hubconfig.json"), Options{Clock: clk, OnChange: func(d Doc) { changes <- d }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := uint64(0)
+			apply := func(docs []string) {
+				for _, d := range docs {
+					v++
+					if err := s.ApplyRaw(v, []byte(d)); err != nil {
+						t.Fatal(err)
+					}
+					<-changes
+				}
+			}
+			apply(tc.before)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			if tc.after != nil {
+				apply(tc.after)
+			}
+			if err := clk.WaitTimers(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			if !s.EmergencyActive() {
+				t.Fatal("declared emergency not active before its end")
+			}
+			clk.Advance(tc.quiet)
+			select {
+			case d := <-changes:
+				t.Fatalf("lapse reported before the end: %+v", d)
+			default:
+			}
+			if !s.EmergencyActive() {
+				t.Fatal("emergency not active before its end")
+			}
+			clk.Advance(tc.lapse)
+			select {
+			case d := <-changes:
+				if d.Active(clk.Now()) || s.EmergencyActive() {
+					t.Fatalf("emergency still active after its end: %+v", d)
+				}
+			case <-ctx.Done():
+				t.Fatal("no lapse reported at the end of the emergency")
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

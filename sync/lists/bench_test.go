@@ -40,7 +40,7 @@ func benchStore(t *testing.T) (*Receiver, *whitelist.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r, err := NewReceiver(ReceiverConfig{Prefix: "p", Site: "stadium",
+	r, err := NewReceiver(ReceiverConfig{Prefix: "p", Site: "stadium", Clock: testClock(),
 		Keys: []ed25519.PublicKey{hubKey.Public().(ed25519.PublicKey)}, Lists: map[string]Applier{"whitelist": st}})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 )
 
 func FuzzParseManifest(f *testing.F) {
-	s, err := Build(hubKey, Manifest{Site: "stadium", List: "whitelist", Kind: Delta, Version: 3, Base: 2, Created: created}, EncodePayload(snapshotChange(3)), MinChunkSize)
+	s, err := Build(hubKey, Manifest{Site: "stadium", List: "whitelist", Kind: Delta, Version: 3, Base: 2, Created: created, Expires: expires}, EncodePayload(snapshotChange(3)), MinChunkSize)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -58,14 +58,14 @@ func FuzzDecodePayload(f *testing.F) {
 // FuzzReceiverHandle feeds arbitrary messages to a receiver: it must neither
 // panic nor apply anything unsigned.
 func FuzzReceiverHandle(f *testing.F) {
-	s, err := Build(hubKey, Manifest{Site: "stadium", List: "whitelist", Kind: Snapshot, Version: 3, Created: created}, EncodePayload(snapshotChange(3)), MinChunkSize)
+	s, err := Build(hubKey, Manifest{Site: "stadium", List: "whitelist", Kind: Snapshot, Version: 3, Created: created, Expires: expires}, EncodePayload(snapshotChange(3)), MinChunkSize)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add("mynagate/v1/stadium/lists/whitelist/snapshot", s.Envelope)
 	f.Add("mynagate/v1/stadium/lists/whitelist/snapshot/0", s.Chunks[0])
 	f.Add("mynagate/v1/stadium/lists/whitelist/delta/9/99", []byte("MGLCd\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x00\x63x"))
-	raw, err := Build(hubKey, Manifest{Site: "stadium", List: "config", Kind: Snapshot, Version: 3, Created: created}, []byte(`{"emergency":true}`), MinChunkSize)
+	raw, err := Build(hubKey, Manifest{Site: "stadium", List: "config", Kind: Snapshot, Version: 3, Created: created, Expires: expires}, []byte(`{"emergency":false}`), MinChunkSize)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -27,8 +27,17 @@ func MarshalPublicKey(k ed25519.PublicKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
-// LoadPrivateKey reads the hub's Ed25519 signing key (PKCS#8 PEM).
+// LoadPrivateKey reads the hub's Ed25519 signing key (PKCS#8 PEM). It refuses
+// a file that others than its owner may read or write: whoever reads it signs
+// lists every gate accepts.
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("lists: read signing key: %w; create one with gatehub keygen", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("lists: signing key %s has mode %04o: others may read it and sign lists for every gate; chmod 600 it (and make a new key if it may have been copied)", path, perm)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("lists: read signing key: %w; create one with gatehub keygen", err)

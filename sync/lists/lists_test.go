@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mynagate/mynagate/hw/clock/clocktest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
 )
@@ -30,7 +33,12 @@ var (
 	hubKey   = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 	otherKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
 	created  = time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+	// expires is the expiry test manifests carry: the hub's default week.
+	expires = created.Add(7 * 24 * time.Hour)
 )
+
+// testClock is a gate clock an hour after the test manifests were made.
+func testClock() *clocktest.Clock { return clocktest.New(created.Add(time.Hour)) }
 
 func key(i int) cardkey.Key {
 	var k cardkey.Key
@@ -61,7 +69,7 @@ func snapshotChange(n int) *Change {
 
 func build(t testing.TB, priv ed25519.PrivateKey, kind Kind, version, base uint64, c *Change, chunk int) *Signed {
 	t.Helper()
-	s, err := Build(priv, Manifest{Site: "stadium", List: "whitelist", Kind: kind, Version: version, Base: base, Created: created,
+	s, err := Build(priv, Manifest{Site: "stadium", List: "whitelist", Kind: kind, Version: version, Base: base, Created: created, Expires: expires,
 		Puts: len(c.Puts), Deletes: len(c.Deletes), Revoke: len(c.Revoke), Unrevoke: len(c.Unrevoke)}, EncodePayload(c), chunk)
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +165,9 @@ func TestParseManifestRejects(t *testing.T) {
 		{"tampered", tampered, pub},
 		{"not json", []byte("{"), pub},
 		{"unknown field", []byte(`{"manifest":{},"signature":"","x":1}`), pub},
+		{"tampered expiry", bytes.Replace(s.Envelope, []byte(`"expires":"2026-12-02`), []byte(`"expires":"2027-12-02`), 1), pub},
+		{"expires before created", signRaw(t, `{"format":"mynagate-list/1","site":"stadium","list":"whitelist","kind":"snapshot","version":7,"base":0,"created":"2026-11-25T06:00:00Z","expires":"2026-11-25T06:00:00Z","chunk_size":1024,"size":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","chunks":["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],"puts":0,"deletes":0,"revoke":0,"unrevoke":0}`), pub},
+		{"unknown manifest field", signRaw(t, `{"format":"mynagate-list/1","site":"stadium","list":"whitelist","kind":"snapshot","version":7,"base":0,"created":"2026-11-25T06:00:00Z","expires":"2026-12-25T06:00:00Z","valid_for":"ever","chunk_size":1024,"size":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","chunks":["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],"puts":0,"deletes":0,"revoke":0,"unrevoke":0}`), pub},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,12 +178,25 @@ func TestParseManifestRejects(t *testing.T) {
 	}
 }
 
+// signRaw signs manifest JSON as the hub key would, so that a test can show
+// that a validly signed but bad manifest is still refused.
+func signRaw(t *testing.T, manifest string) []byte {
+	t.Helper()
+	sig := ed25519.Sign(hubKey, append([]byte(sigDomain), manifest...))
+	b, err := json.Marshal(Envelope{Manifest: json.RawMessage(manifest), Signature: base64.StdEncoding.EncodeToString(sig)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // memApplier is an in-memory store with the whitelist store's version rules.
 type memApplier struct {
 	mu      sync.Mutex
 	version uint64
 	entries map[cardkey.Key]whitelist.Entry
 	revoked map[cardkey.Key]bool
+	applied int
 }
 
 func newMem() *memApplier {
@@ -187,6 +211,7 @@ func (m *memApplier) Apply(version uint64, snapshot bool, puts []whitelist.Recor
 	if version <= m.version {
 		return fmt.Errorf("version %d not above %d", version, m.version)
 	}
+	m.applied++
 	if snapshot {
 		m.entries, m.revoked = map[cardkey.Key]whitelist.Entry{}, map[cardkey.Key]bool{}
 	}
@@ -220,6 +245,7 @@ func newHarness(t *testing.T) *harness {
 		Keys:            []ed25519.PublicKey{hubKey.Public().(ed25519.PublicKey)},
 		Lists:           map[string]Applier{"whitelist": h.app},
 		RequestSnapshot: func() { h.asked++ },
+		Clock:           testClock(),
 		Logger:          slog.New(slog.NewTextHandler(h.logs, nil)),
 	})
 	if err != nil {
@@ -282,7 +308,7 @@ func TestReceiverRefusals(t *testing.T) {
 	bad := append([]byte{}, tampered.Chunks[1]...)
 	bad[len(bad)-1] ^= 1
 	tampered.Chunks[1] = bad
-	otherSite, err := Build(hubKey, Manifest{Site: "arena", List: "whitelist", Kind: Snapshot, Version: 9, Created: created}, EncodePayload(&Change{}), 0)
+	otherSite, err := Build(hubKey, Manifest{Site: "arena", List: "whitelist", Kind: Snapshot, Version: 9, Created: created, Expires: expires}, EncodePayload(&Change{}), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +379,7 @@ func TestReceiverWithWhitelistStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r, err := NewReceiver(ReceiverConfig{Prefix: "p", Site: "stadium",
+	r, err := NewReceiver(ReceiverConfig{Prefix: "p", Site: "stadium", Clock: testClock(),
 		Keys: []ed25519.PublicKey{hubKey.Public().(ed25519.PublicKey)}, Lists: map[string]Applier{"whitelist": st}})
 	if err != nil {
 		t.Fatal(err)
@@ -395,5 +421,14 @@ func TestKeyFilesRoundTrip(t *testing.T) {
 	}
 	if _, err := LoadPublicKey(filepath.Join(dir, "hub.pem")); err == nil {
 		t.Fatal("a private key file loaded as a pinned public key")
+	}
+	for _, mode := range []os.FileMode{0o400, 0o640, 0o644, 0o606} {
+		if err := os.Chmod(filepath.Join(dir, "hub.pem"), mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadPrivateKey(filepath.Join(dir, "hub.pem"))
+		if ownerOnly := mode&0o077 == 0; ownerOnly != (err == nil) {
+			t.Errorf("signing key at mode %04o: %v", mode, err)
+		}
 	}
 }

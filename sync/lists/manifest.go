@@ -55,6 +55,13 @@ type Manifest struct {
 	Version uint64    `json:"version"`
 	Base    uint64    `json:"base"`
 	Created time.Time `json:"created"`
+	// Expires is when the hub stops vouching for this version: a gate whose
+	// clock (less its allowed skew) is past it refuses the version, and a gate
+	// whose list in force passed it reports the list as expired. The hub
+	// re-signs the retained manifests with a later Expires before it passes
+	// (Renew). Zero only in manifests of hubs older than the field, which
+	// gates refuse unless configured otherwise.
+	Expires time.Time `json:"expires,omitzero"`
 	// ChunkSize is the size of every chunk but the last; Size the payload's.
 	ChunkSize int   `json:"chunk_size"`
 	Size      int64 `json:"size"`
@@ -99,6 +106,8 @@ func (m *Manifest) check() error {
 		return fmt.Errorf("size %d outside 0..%d", m.Size, MaxPayload)
 	case int64(len(m.Chunks)) != chunkCount(m.Size, m.ChunkSize):
 		return fmt.Errorf("%d chunk hashes for %d bytes in %d-byte chunks", len(m.Chunks), m.Size, m.ChunkSize)
+	case !m.Expires.IsZero() && !m.Expires.After(m.Created):
+		return fmt.Errorf("expires %s not after created %s", m.Expires.Format(time.RFC3339), m.Created.Format(time.RFC3339))
 	case m.Puts < 0 || m.Deletes < 0 || m.Revoke < 0 || m.Unrevoke < 0:
 		return errors.New("negative count")
 	case m.Kind == Snapshot && (m.Deletes != 0 || m.Unrevoke != 0):
@@ -218,19 +227,30 @@ func Build(key ed25519.PrivateKey, m Manifest, payload []byte, chunkSize int) (*
 		m.Chunks = append(m.Chunks, hex.EncodeToString(h[:]))
 		chunks = append(chunks, encodeChunk(m.Kind, m.Version, uint32(i), data))
 	}
-	if err := m.check(); err != nil {
-		return nil, fmt.Errorf("lists: build %s %s v%d: %w", m.List, m.Kind, m.Version, err)
-	}
-	raw, err := json.Marshal(&m)
+	env, err := Sign(key, &m)
 	if err != nil {
-		return nil, fmt.Errorf("lists: build: encode manifest: %w", err)
+		return nil, fmt.Errorf("lists: build: %w", err)
+	}
+	return &Signed{Manifest: &m, Envelope: env, Chunks: chunks}, nil
+}
+
+// Sign checks m and returns its signed Envelope message. Build uses it for a
+// new version; the hub uses it alone to renew a retained version's expiry
+// (same version and chunks, a later Expires).
+func Sign(key ed25519.PrivateKey, m *Manifest) ([]byte, error) {
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("lists: sign %s %s v%d: %w", m.List, m.Kind, m.Version, err)
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("lists: sign: encode manifest: %w", err)
 	}
 	sig := ed25519.Sign(key, append([]byte(sigDomain), raw...))
 	env, err := json.Marshal(Envelope{Manifest: raw, Signature: base64.StdEncoding.EncodeToString(sig)})
 	if err != nil {
-		return nil, fmt.Errorf("lists: build: encode envelope: %w", err)
+		return nil, fmt.Errorf("lists: sign: encode envelope: %w", err)
 	}
-	return &Signed{Manifest: &m, Envelope: env, Chunks: chunks}, nil
+	return env, nil
 }
 
 // chunkMagic opens a chunk message:

@@ -41,7 +41,7 @@ func buildRaw(t testing.TB, priv ed25519.PrivateKey, m Manifest, payload string)
 	if m.Site == "" {
 		m.Site = "stadium"
 	}
-	m.List, m.Created = "config", created
+	m.List, m.Created, m.Expires = "config", created, expires
 	s, err := Build(priv, m, []byte(payload), MinChunkSize)
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +61,7 @@ func newRawHarness(t *testing.T) *rawHarness {
 		Keys:   []ed25519.PublicKey{hubKey.Public().(ed25519.PublicKey)},
 		Lists:  map[string]Applier{"whitelist": h.app},
 		Raw:    map[string]RawApplier{"config": h.raw},
+		Clock:  testClock(),
 		Logger: slog.New(slog.NewTextHandler(h.logs, nil)),
 	})
 	if err != nil {

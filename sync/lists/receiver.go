@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mynagate/mynagate/hw/clock"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
 )
@@ -58,9 +59,31 @@ type ReceiverConfig struct {
 	// MaxOrphanBytes bounds chunks held before their manifest arrived (they
 	// are unauthenticated until then); default 64 MiB.
 	MaxOrphanBytes int64
+	// MinVersions are the lowest versions accepted, by list name, from the
+	// gate's provisioning bundle: a fresh or reset gate (version 0 in force)
+	// refuses an older signed version replayed to it, which would undo a
+	// revocation or bring back an ended emergency.
+	MinVersions map[string]uint64
+	// Clock tells the time a manifest's expiry is checked against; nil is
+	// the system clock.
+	Clock clock.Clock
+	// Skew is how far the gate's clock may be ahead: a version is refused
+	// as expired once Clock.Now() - Skew is past its expiry.
+	Skew time.Duration
+	// AcceptUnexpiring accepts manifests without an expiry, which hubs
+	// older than the field publish. Off, such a manifest is refused: an
+	// attacker replaying one could otherwise keep a gate on it for ever.
+	AcceptUnexpiring bool
 	// Logger receives one line per refusal and per applied version.
 	Logger *slog.Logger
 }
+
+// Reasons a signed, well-formed version is refused, as Refused counts them.
+const (
+	RefusedExpired      = "expired"
+	RefusedBelowMinimum = "below_minimum"
+	RefusedNoExpiry     = "no_expiry"
+)
 
 // Receiver assembles, verifies and applies list versions from MQTT messages.
 // Handle takes messages (it never blocks on an apply); Run applies complete
@@ -74,6 +97,7 @@ type Receiver struct {
 	mu          sync.Mutex
 	lists       map[string]*listState
 	orphanBytes int64
+	refused     map[string]uint64
 }
 
 type asmKey struct {
@@ -97,6 +121,11 @@ type listState struct {
 	ready     map[asmKey]*assembly
 	appliedAt time.Time
 	lastAsk   time.Time
+	// expires is the expiry of the version in force, from its signed
+	// manifest (the latest renewal seen); known is false until this process
+	// saw a manifest of that version.
+	expires time.Time
+	known   bool
 }
 
 // version is the version in force.
@@ -149,6 +178,14 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if len(cfg.Lists)+len(cfg.Raw) == 0 {
 		return nil, errors.New("lists: receiver: no list stores")
 	}
+	for name, v := range cfg.MinVersions {
+		if cfg.Lists[name] == nil && cfg.Raw[name] == nil {
+			return nil, fmt.Errorf("lists: receiver: minimum version %d for list %q, which this gate does not use; check min_list_versions", v, name)
+		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	if cfg.MaxOrphanBytes <= 0 {
 		cfg.MaxOrphanBytes = 64 << 20
 	}
@@ -157,11 +194,12 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Receiver{
-		cfg:   cfg,
-		log:   log.With("component", "lists"),
-		base:  cfg.Prefix + "/" + cfg.Site + "/lists/",
-		wake:  make(chan struct{}, 1),
-		lists: map[string]*listState{},
+		cfg:     cfg,
+		log:     log.With("component", "lists"),
+		base:    cfg.Prefix + "/" + cfg.Site + "/lists/",
+		wake:    make(chan struct{}, 1),
+		lists:   map[string]*listState{},
+		refused: map[string]uint64{},
 	}
 	add := func(name string, st *listState) error {
 		if err := validName(name); err != nil {
@@ -193,6 +231,20 @@ type Info struct {
 	// AppliedAt is when this process last applied a version (zero if it has
 	// not since start).
 	AppliedAt time.Time
+	// Expires is when the version in force expires, from its signed
+	// manifest's latest renewal; ExpiryKnown is false until this process saw
+	// a manifest of that version (after a restart, until the broker sends
+	// the retained manifests again). A known zero Expires is an accepted
+	// manifest without expiry (AcceptUnexpiring).
+	Expires     time.Time
+	ExpiryKnown bool
+}
+
+// Expired reports whether the version in force is known to have expired at
+// now, less skew. The gate keeps deciding on an expired list (refusing every
+// card would shut a venue for want of a hub) but reports it loudly.
+func (i Info) Expired(now time.Time, skew time.Duration) bool {
+	return i.ExpiryKnown && !i.Expires.IsZero() && now.Add(-skew).After(i.Expires)
 }
 
 // Versions reports each list's version in force, for the gate's status.
@@ -201,7 +253,20 @@ func (r *Receiver) Versions() map[string]Info {
 	defer r.mu.Unlock()
 	out := make(map[string]Info, len(r.lists))
 	for name, st := range r.lists {
-		out[name] = Info{Version: st.version(), AppliedAt: st.appliedAt}
+		out[name] = Info{Version: st.version(), AppliedAt: st.appliedAt, Expires: st.expires, ExpiryKnown: st.known}
+	}
+	return out
+}
+
+// Refused counts signed, well-formed versions refused since start, by reason
+// (RefusedExpired, RefusedBelowMinimum, RefusedNoExpiry), for the gate's
+// metrics.
+func (r *Receiver) Refused() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]uint64, len(r.refused))
+	for k, v := range r.refused {
+		out[k] = v
 	}
 	return out
 }
@@ -276,12 +341,24 @@ func (r *Receiver) manifest(st *listState, list string, kind Kind, topic string,
 		return
 	}
 	cur := st.version()
-	if m.Version <= cur {
-		if m.Version == cur {
-			r.log.Debug("lists: version already in force", "list", list, "version", m.Version)
-		} else {
-			r.log.Warn("lists: refused version not above the one in force (stale or replayed)", "list", list, "kind", kind, "version", m.Version, "version_in_force", cur)
-		}
+	if m.Version < cur {
+		r.log.Warn("lists: refused version not above the one in force (stale or replayed)", "list", list, "kind", kind, "version", m.Version, "version_in_force", cur)
+		return
+	}
+	if lowest := r.cfg.MinVersions[list]; m.Version < lowest {
+		r.refused[RefusedBelowMinimum]++
+		r.log.Warn("lists: refused version below the minimum this gate was provisioned with (an old version replayed); the list in force stays",
+			"list", list, "kind", kind, "version", m.Version, "min_version", lowest, "version_in_force", cur)
+		return
+	}
+	if m.Version == cur {
+		r.renewed(st, list, m)
+		return
+	}
+	if reason := r.stale(m); reason != "" {
+		r.refused[reason]++
+		r.log.Warn("lists: refused version: "+reasonText[reason]+"; the list in force stays", "list", list, "kind", kind, "version", m.Version,
+			"expires", m.Expires, "version_in_force", cur, "hint", reasonHint[reason])
 		return
 	}
 	k := asmKey{kind, m.Version}
@@ -296,6 +373,50 @@ func (r *Receiver) manifest(st *listState, list string, kind Kind, topic string,
 	}
 	delete(st.orphans, k)
 	r.complete(st, list, k, a)
+}
+
+var reasonText = map[string]string{
+	RefusedExpired:  "its signed expiry has passed by this gate's clock",
+	RefusedNoExpiry: "its manifest carries no expiry (a hub older than the field, or a replayed old version)",
+}
+
+var reasonHint = map[string]string{
+	RefusedExpired:  "check that gatehub run is up (it renews the lists) and the gate's clock",
+	RefusedNoExpiry: "upgrade the hub and publish again; set accept_unexpiring_lists only while it is upgraded",
+}
+
+// stale returns why m may not be applied at the receiver's clock now, or "".
+// Called with r.mu held.
+func (r *Receiver) stale(m *Manifest) string {
+	switch {
+	case m.Expires.IsZero() && !r.cfg.AcceptUnexpiring:
+		return RefusedNoExpiry
+	case !m.Expires.IsZero() && r.cfg.Clock.Now().Add(-r.cfg.Skew).After(m.Expires):
+		return RefusedExpired
+	}
+	return ""
+}
+
+// renewed takes the expiry of a manifest of the version in force: the hub
+// re-signs retained manifests with a later expiry (a renewal), and a gate
+// that restarted learns its list's expiry from them. Only a later expiry is
+// taken, so a replayed older renewal cannot shorten nor lengthen anything.
+// Called with r.mu held.
+func (r *Receiver) renewed(st *listState, list string, m *Manifest) {
+	if m.Expires.IsZero() && !r.cfg.AcceptUnexpiring {
+		return
+	}
+	if st.known && (st.expires.IsZero() || !m.Expires.After(st.expires)) {
+		r.log.Debug("lists: version already in force", "list", list, "version", m.Version)
+		return
+	}
+	st.expires, st.known = m.Expires, true
+	if r.stale(m) == RefusedExpired {
+		r.log.Warn("lists: the list in force has expired: the hub has not renewed it; the gate keeps deciding on it", "list", list, "version", m.Version, "expires", m.Expires,
+			"hint", reasonHint[RefusedExpired])
+		return
+	}
+	r.log.Info("lists: expiry of the list in force", "list", list, "version", m.Version, "expires", m.Expires)
 }
 
 func (r *Receiver) chunk(st *listState, kind Kind, idx uint32, topic string, payload []byte) {
@@ -492,6 +613,17 @@ func (r *Receiver) apply(list string, st *listState, a *assembly) {
 			"list", list, "kind", m.Kind, "version", m.Version)
 		return
 	}
+	r.mu.Lock()
+	reason := r.stale(m)
+	if reason != "" {
+		r.refused[reason]++
+	}
+	r.mu.Unlock()
+	if reason != "" {
+		r.log.Warn("lists: refused version: "+reasonText[reason]+"; the list in force stays", "list", list, "kind", m.Kind, "version", m.Version,
+			"expires", m.Expires, "hint", reasonHint[reason])
+		return
+	}
 	if st.raw != nil {
 		r.applyRaw(list, st, m, payload)
 		return
@@ -511,9 +643,10 @@ func (r *Receiver) apply(list string, st *listState, a *assembly) {
 	}
 	r.mu.Lock()
 	st.appliedAt = time.Now()
+	st.expires, st.known = m.Expires, true
 	r.mu.Unlock()
 	r.log.Info("lists: applied", "list", list, "kind", m.Kind, "version", m.Version, "base", m.Base,
-		"puts", m.Puts, "deletes", m.Deletes, "revoke", m.Revoke, "unrevoke", m.Unrevoke, "took", time.Since(start))
+		"puts", m.Puts, "deletes", m.Deletes, "revoke", m.Revoke, "unrevoke", m.Unrevoke, "expires", m.Expires, "took", time.Since(start))
 }
 
 // applyRaw hands a verified snapshot of a raw list to its store.
@@ -530,6 +663,7 @@ func (r *Receiver) applyRaw(list string, st *listState, m *Manifest, payload []b
 	}
 	r.mu.Lock()
 	st.appliedAt = time.Now()
+	st.expires, st.known = m.Expires, true
 	r.mu.Unlock()
-	r.log.Info("lists: applied", "list", list, "kind", m.Kind, "version", m.Version, "bytes", len(payload), "took", time.Since(start))
+	r.log.Info("lists: applied", "list", list, "kind", m.Kind, "version", m.Version, "bytes", len(payload), "expires", m.Expires, "took", time.Since(start))
 }
