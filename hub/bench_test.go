@@ -95,12 +95,15 @@ func TestBenchTapToHubStore(t *testing.T) {
 			cfg.Listen, cfg.Broker = "", b.Addr()
 			name = "tap_to_hub_store_ms"
 		}
+		// Provisioned before the hub starts, so that the first tap is not
+		// refused as coming from an unknown gate.
+		account := gateAccount(t, cfg, "stadium", "g1")
 		h := startHub(t, cfg)
 		ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		up, err := uplink.New(gateAccount(t, cfg, "stadium", "g1"), ob, nil)
+		up, err := uplink.New(account, ob, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -63,9 +63,12 @@ const (
 	// as lost and is sent again: a broker delivers a client's messages in
 	// order and the hub receipts them in order, so a receipt for a later
 	// event means the broker dropped the earlier one (Mosquitto does past
-	// its queue of 1,000). The slack covers hub instances that commit out
-	// of step.
-	gapSlack = 200 * time.Millisecond
+	// its queue of 1,000). The slack covers receipts handled out of order on
+	// the gate (paho hands each message to its own goroutine) and hub
+	// instances that commit out of step.
+	gapSlack = 2 * time.Second
+	// tick is how often overdue events are looked for.
+	tick = 250 * time.Millisecond
 )
 
 // Config says where and as whom a gate connects.
@@ -419,7 +422,7 @@ type flights struct {
 
 // loop is the publishing loop: it owns the flight table.
 func (u *Uplink) loop(ctx context.Context, acks chan<- []receipts.Receipt) {
-	tickEvery := min(gapSlack, u.cfg.ConfirmTimeout/4)
+	tickEvery := min(tick, u.cfg.ConfirmTimeout/4)
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	u.fmu.Lock()
