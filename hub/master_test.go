@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mynagate/mynagate/hub/hubtest"
 	hwclock "github.com/mynagate/mynagate/hw/clock"
 	"github.com/mynagate/mynagate/hw/clock/clocktest"
-	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/sync/lists"
