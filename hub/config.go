@@ -70,6 +70,16 @@ type Config struct {
 	CardKeySecret string `json:"card_key_secret"`
 	// HTTP is the dashboard address, e.g. "127.0.0.1:8080"; empty disables it.
 	HTTP string `json:"http"`
+	// UsersFile holds the dashboard's logins (gatehub user add); without it
+	// the dashboard is served on a loopback address only, to whoever is on
+	// the hub's own machine.
+	UsersFile string `json:"users_file"`
+	// HTTPTLSCert and HTTPTLSKey are the dashboard's certificate and key
+	// (PEM). On a loopback address the dashboard speaks plain HTTP; anywhere
+	// else it speaks only HTTPS, with these or, without them, a certificate
+	// from the hub's own CA (data_dir/tls/ca.pem, which browsers must trust).
+	HTTPTLSCert string `json:"http_tls_cert"`
+	HTTPTLSKey  string `json:"http_tls_key"`
 	// Log is debug, info, warn or error.
 	Log string `json:"log"`
 	// TimeZone is the IANA time zone records and the dashboard show times
@@ -115,6 +125,9 @@ func LoadConfig(path string) (*Config, error) {
 	abs(&c.CAFile)
 	abs(&c.SigningKey)
 	abs(&c.CardKeySecret)
+	abs(&c.UsersFile)
+	abs(&c.HTTPTLSCert)
+	abs(&c.HTTPTLSKey)
 	abs(&c.MosquittoDir)
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("hub: config %s: %w", path, err)
@@ -135,6 +148,16 @@ func (c *Config) check() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is required"))
+	}
+	if c.HTTP != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+			errs = append(errs, fmt.Errorf("http %q: %w", c.HTTP, err))
+		} else if !isLoopback(c.HTTP) && c.UsersFile == "" {
+			errs = append(errs, fmt.Errorf("http %q is not a loopback address: set users_file (gatehub user add) so that the dashboard asks for a login", c.HTTP))
+		}
+	}
+	if (c.HTTPTLSCert == "") != (c.HTTPTLSKey == "") {
+		errs = append(errs, errors.New("http_tls_cert and http_tls_key go together"))
 	}
 	if c.Broker != "" && !strings.HasPrefix(c.Broker, "tcp://") && !strings.HasPrefix(c.Broker, "ssl://") {
 		errs = append(errs, fmt.Errorf("broker %q: want tcp://host:port or ssl://host:port", c.Broker))

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -155,13 +154,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	var srv *http.Server
 	if h.cfg.HTTP != "" {
-		ln, err := net.Listen("tcp", h.cfg.HTTP)
-		if err != nil {
-			return fmt.Errorf("hub: dashboard listen %s: %w", h.cfg.HTTP, err)
+		if srv, err = h.serveDashboard(); err != nil {
+			return err
 		}
-		srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		h.log.Info("hub: dashboard", "url", "http://"+ln.Addr().String()+"/")
 	}
 	<-ctx.Done()
 	if srv != nil {

@@ -46,6 +46,7 @@ var commands = cli.Set{
 	"gate add":      {Summary: "provision a gate: its broker account, let in at once, and a one-time bundle for gateagent enrol", Run: cmdGateAdd},
 	"gate revoke":   {Summary: "shut a gate out at once (a stolen or retired box): its session is cut, its logins and events refused", Run: cmdGateRevoke},
 	"gate list":     {Summary: "the provisioned gates, active and revoked", Run: cmdGateList},
+	"user add":      {Summary: "add or replace a dashboard login (viewer or operator); the password comes on standard input", Run: cmdUserAdd},
 }
 
 func main() {
