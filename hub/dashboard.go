@@ -29,6 +29,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /api/counts", h.serveCounts)
 	mux.HandleFunc("GET /api/live", h.serveLive)
 	mux.HandleFunc("GET /metrics", h.serveMetrics)
+	h.officeRoutes(mux)
 	return mux
 }
 
