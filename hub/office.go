@@ -281,7 +281,7 @@ func (h *Hub) serveOffice(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Query, d.Switch, d.SwitchTo = template.URL(q), template.URL(q+"&lang=en"), "English"
 	}
-	d.Chart = svgShelters(v, l.T("Occupancy over time"), time.Now())
+	d.Chart = svgShelters(v, l.T("Occupancy over time"), time.Now(), loc)
 	for _, p := range v.Places {
 		ro := officeRoster{Place: p.Place}
 		for _, st := range v.Roster(p.Place) {
@@ -335,7 +335,7 @@ var placeColours = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e
 
 // svgShelters draws each shelter's occupancy as a step line from its first
 // change until now, with a legend.
-func svgShelters(v *Shelters, title string, now time.Time) template.HTML {
+func svgShelters(v *Shelters, title string, now time.Time, loc *time.Location) template.HTML {
 	var b strings.Builder
 	ymax := 1
 	var start time.Time
@@ -354,6 +354,8 @@ func svgShelters(v *Shelters, title string, now time.Time) template.HTML {
 	plotW, plotH := float64(chartW-chartPad), float64(chartH-chartPad)
 	x := func(t time.Time) float64 { return float64(chartPad) + plotW*float64(t.Sub(start))/float64(span) }
 	y := func(n int) float64 { return float64(chartH-chartPad/2) - plotH*float64(n)/float64(ymax) }
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10">%s</text><text x="%d" y="%d" font-size="10" text-anchor="end">%s</text>`,
+		chartPad, chartH-2, start.In(loc).Format("01/02 15:04"), chartW, chartH-2, now.In(loc).Format("01/02 15:04"))
 	for i, p := range v.Places {
 		colour := placeColours[i%len(placeColours)]
 		pts := []string{}
