@@ -32,7 +32,48 @@ func (h *Hub) officeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/shelters/roster.csv", h.officeCSV("roster", rosterCSV))
 	mux.HandleFunc("GET /api/shelters/series.csv", h.officeCSV("series", seriesCSV))
 	mux.HandleFunc("POST /api/shelters/amend", h.serveAmend)
+	mux.HandleFunc("GET /api/shelters/live", h.serveShelterLive)
 }
+
+// serveShelterLive streams server-sent events: a "change" whenever the store
+// took an event or an amendment, so the office page redraws at once. It
+// carries no data. Like /api/live, a stream lasts liveSpan and the browser
+// reconnects by itself.
+func (h *Hub) serveShelterLive(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprint(w, "retry: 500\n\n")
+	fl.Flush()
+	tick := time.NewTicker(officeLiveInterval)
+	defer tick.Stop()
+	end := time.After(liveSpan)
+	last := h.store.changes.Load()
+	for n := 1; ; {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-end:
+			return
+		case <-tick.C:
+		}
+		if c := h.store.changes.Load(); c != last {
+			last = c
+			if _, err := fmt.Fprintf(w, "event: change\ndata: %d\n\n", n); err != nil {
+				return
+			}
+			fl.Flush()
+			n++
+		}
+	}
+}
+
+// officeLiveInterval is how often /api/shelters/live looks for a change.
+const officeLiveInterval = 100 * time.Millisecond
 
 func nonNil[T any](s []T) []T {
 	if s == nil {
@@ -407,7 +448,8 @@ nav a{margin-right:1rem} .muted{color:#777;font-size:.85rem}
 {{end}}</table>{{end}}{{end}}
 </div>
 <script>
-// Redraw from the server every second while nobody is typing in a form.
+// Redraw from the server when the hub says something changed (server-sent
+// events), and every 5 s anyway, while nobody is typing in a form.
 const q = {{.Query}};
 function wire(){document.querySelectorAll('form.amend').forEach(f=>f.onsubmit=async ev=>{ev.preventDefault();
  const body={event:f.dataset.event,service_id:f.service_id.value,note:f.note.value};
@@ -420,6 +462,7 @@ async function refresh(force){
  const d=new DOMParser().parseFromString(await r.text(),'text/html').getElementById('office');
  if(d && d.innerHTML!==last){last=d.innerHTML; document.getElementById('office').innerHTML=last; wire();}}catch(e){}
 }
-wire(); setInterval(refresh,1000);
+wire(); setInterval(refresh,5000);
+if (window.EventSource) { const es=new EventSource('/api/shelters/live'); es.onopen=()=>refresh(false); es.addEventListener('change', ()=>refresh(false)); }
 </script></body></html>
 `))
