@@ -229,7 +229,7 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 	if e.Reason == event.ReasonAdmit {
 		e.Decision = event.Admit
 	}
-	if a.Shelter.On && lane.Kind == event.KindCheckin {
+	if a.Shelter.On && (lane.Kind == event.KindCheckin || lane.Kind == event.KindCheckout) {
 		a.shelterTap(&e)
 	}
 	e.LatencyMS = float64(a.now().Sub(at).Microseconds()) / 1000

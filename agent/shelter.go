@@ -16,9 +16,9 @@ import (
 
 // Shelter is how a shelter station treats its check-in lanes.
 type Shelter struct {
-	// On admits every tap at a check-in lane: a card the gate would deny is
-	// counted in all the same, recorded with its real reason and flagged to
-	// reconcile. Nobody is turned away.
+	// On admits every tap at a check-in or check-out lane: a card the gate
+	// would deny is counted in (or out) all the same, recorded with its real
+	// reason and flagged to reconcile. Nobody is turned away or kept in.
 	On bool
 	// CheckoutToggle makes a tap of a holder already inside at this place a
 	// check-out.
@@ -38,15 +38,16 @@ func (a *Agent) place() string {
 	return a.Gate
 }
 
-// shelterTap turns a check-in lane's decision into a shelter's: a holder
-// already inside at this place checks out (with CheckoutToggle); anyone else
-// is checked in, a card the gate would deny flagged to reconcile with the
-// reason kept. A tap whose card was not read through stays denied (tap again).
+// shelterTap turns a check-in or check-out lane's decision into a shelter's:
+// at a check-in lane a holder already inside at this place checks out (with
+// CheckoutToggle) and anyone else is checked in; at either lane a card the gate
+// would deny is admitted all the same, flagged to reconcile with the reason
+// kept. A tap whose card was not read through stays denied (tap again).
 func (a *Agent) shelterTap(e *event.Event) {
 	if slices.Contains(retryReasons, e.Reason) {
 		return
 	}
-	if a.Shelter.CheckoutToggle && a.Peers != nil {
+	if e.Kind == event.KindCheckin && a.Shelter.CheckoutToggle && a.Peers != nil {
 		if p, ok := a.Peers.Lookup(peers.HolderKey(e)); ok && p.Inside && p.Place == e.Place {
 			e.Kind = event.KindCheckout
 		}

@@ -119,6 +119,14 @@ func TestShelterToggleAndMove(t *testing.T) {
 	if set.CountAt("es2") != 1 || set.CountAt("ms") != 0 {
 		t.Fatalf("after coming back: es2=%d ms=%d", set.CountAt("es2"), set.CountAt("ms"))
 	}
+	// A check-out lane lets out even a card no longer on the list.
+	if err := u.list.Apply(2, true, nil, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	exit := agent.Lane{Name: "exit", Kind: event.KindCheckout}
+	if e := u.tap(t, p, exit, now.Add(12*time.Minute)); e.Kind != event.KindCheckout || e.Decision != event.Admit || e.Reason != event.ReasonNotListed || !e.Reconcile {
+		t.Fatalf("check-out lane: %s %s %s reconcile=%v", e.Kind, e.Decision, e.Reason, e.Reconcile)
+	}
 }
 
 // TestStaffRecords: a staff check-in by slip number counts like a tap and its
