@@ -89,71 +89,153 @@ type Amend struct {
 	At        time.Time `json:"at"`
 }
 
-// shelterCache keeps each site's view until the store changes.
+// shelterCache keeps each site's shelter events, decoded and in tap order, and
+// the view folded from them, so that a change costs decoding only the new
+// events: the store feeds it every committed event with a place.
 type shelterCache struct {
-	mu    sync.Mutex
-	sites map[string]cachedShelters
+	// compute serialises Shelters; mu guards the fields below and is held
+	// only briefly, so a first load's scan never holds up ingest.
+	compute sync.Mutex
+	mu      sync.Mutex
+	// feed holds events committed since every loaded site last read it.
+	feed  []event.Event
+	sites map[string]*siteShelters
 }
 
-type cachedShelters struct {
+// siteShelters is one site's cached events and view.
+type siteShelters struct {
+	feedPos int
+	events  []event.Event // sorted by id (tap order), each once
 	changes uint64
 	v       *Shelters
+}
+
+// add takes a commit's new events with a place.
+func (c *shelterCache) add(es []event.Event) {
+	if len(es) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sites) == 0 {
+		return // nobody has looked yet: the first look scans the store
+	}
+	c.feed = append(c.feed, es...)
+}
+
+// take returns the site's events from the feed not yet merged, and drops
+// the feed once every loaded site has read it.
+func (c *shelterCache) take(ss *siteShelters) []event.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.feed[ss.feedPos:])
+	ss.feedPos = len(c.feed)
+	for _, o := range c.sites {
+		if o.feedPos != len(c.feed) {
+			return out
+		}
+	}
+	c.feed = nil
+	for _, o := range c.sites {
+		o.feedPos = 0
+	}
+	return out
+}
+
+// merge inserts events of the site into the sorted list, each id once.
+func (ss *siteShelters) merge(site string, es []event.Event) {
+	for _, e := range es {
+		if e.Site != site {
+			continue
+		}
+		i, found := slices.BinarySearchFunc(ss.events, e.ID, func(x event.Event, id string) int { return strings.Compare(x.ID, id) })
+		if !found {
+			ss.events = slices.Insert(ss.events, i, e)
+		}
+	}
 }
 
 // ErrNoSuchCheckin is returned by AmendCheckin for an id that is no check-in
 // of the site.
 var ErrNoSuchCheckin = errors.New("no such check-in")
 
-// Shelters returns the site's shelter view, computed from its events in tap
+// Shelters returns the site's shelter view, folded from its events in tap
 // order with the same presence rule the gates apply (peers.Transition), so a
 // gate's backlog arriving late lands where it belongs. Events without a place
-// (venue gates, older gates) are left out. The result is shared: do not
-// modify it.
+// (venue gates, older gates) are left out. The first call scans the store;
+// later ones decode only what was committed since. The result is shared: do
+// not modify it.
 func (s *Store) Shelters(site string) (*Shelters, error) {
+	c := &s.shelters
+	c.compute.Lock()
+	defer c.compute.Unlock()
 	changes := s.changes.Load()
-	s.shelters.mu.Lock()
-	defer s.shelters.mu.Unlock()
-	if c, ok := s.shelters.sites[site]; ok && c.changes == changes {
-		return c.v, nil
+	c.mu.Lock()
+	ss := c.sites[site]
+	if ss == nil {
+		ss = &siteShelters{feedPos: len(c.feed)}
 	}
-	v := &Shelters{Site: site}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		amends := map[string]Amend{}
-		if b := tx.Bucket(bucketAmends); b != nil {
-			err := b.ForEach(func(k, val []byte) error {
-				var a Amend
-				if err := json.Unmarshal(val, &a); err != nil {
-					return fmt.Errorf("amend %s: %w", k, err)
-				}
-				amends[string(k)] = a
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+	c.mu.Unlock()
+	if ss.v != nil && ss.changes == changes {
+		return ss.v, nil
+	}
+	if ss.v == nil {
+		// First look: register first, so commits during the scan reach the
+		// feed (merge drops the ones the scan saw too).
+		c.mu.Lock()
+		if c.sites == nil {
+			c.sites = map[string]*siteShelters{}
 		}
-		b := newShelterBuilder(v)
-		err := scanEvents(tx, "", func(rec Record) bool {
+		ss.feedPos = len(c.feed)
+		c.sites[site] = ss
+		c.mu.Unlock()
+		err := s.ScanEvents("", func(rec Record) bool {
 			e, err := event.Decode(rec.Event)
 			if err == nil && e.Site == site && e.Place != "" {
-				b.apply(&e)
+				ss.events = append(ss.events, e)
 			}
 			return true
 		})
 		if err != nil {
-			return err
+			c.mu.Lock()
+			delete(c.sites, site)
+			c.mu.Unlock()
+			return nil, fmt.Errorf("hub: shelters of %s: %w", site, err)
 		}
-		b.finish(amends)
-		return nil
-	})
+	}
+	ss.merge(site, c.take(ss))
+	amends, err := s.amends()
 	if err != nil {
 		return nil, fmt.Errorf("hub: shelters of %s: %w", site, err)
 	}
-	if s.shelters.sites == nil {
-		s.shelters.sites = map[string]cachedShelters{}
+	v := &Shelters{Site: site}
+	b := newShelterBuilder(v)
+	for i := range ss.events {
+		b.apply(&ss.events[i])
 	}
-	s.shelters.sites[site] = cachedShelters{changes: changes, v: v}
+	b.finish(amends)
+	ss.v, ss.changes = v, changes
 	return v, nil
+}
+
+// amends reads what the office attached to check-ins.
+func (s *Store) amends() (map[string]Amend, error) {
+	amends := map[string]Amend{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAmends)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, val []byte) error {
+			var a Amend
+			if err := json.Unmarshal(val, &a); err != nil {
+				return fmt.Errorf("amend %s: %w", k, err)
+			}
+			amends[string(k)] = a
+			return nil
+		})
+	})
+	return amends, err
 }
 
 // shelterBuilder folds a site's events, in tap order, into stays and counts.

@@ -249,7 +249,10 @@ func (s *Store) writer() {
 
 func (s *Store) commit(group []*ingestReq) {
 	results := make([]ingestResult, len(group))
+	// fresh are the new events with a place, for the shelter view.
+	var fresh []event.Event
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		fresh = fresh[:0]
 		for i := range results {
 			results[i] = ingestResult{}
 		}
@@ -265,6 +268,9 @@ func (s *Store) commit(group []*ingestReq) {
 				return err
 			}
 			results[i].Ingested = Ingested{Seq: e.Seq, ID: e.ID, Dup: dup}
+			if !dup && e.Place != "" {
+				fresh = append(fresh, e)
+			}
 		}
 		gb := tx.Bucket(bucketGates)
 		for k, st := range stats {
@@ -278,6 +284,9 @@ func (s *Store) commit(group []*ingestReq) {
 		}
 		return nil
 	})
+	if err == nil {
+		s.shelters.add(fresh)
+	}
 	s.changes.Add(1)
 	for i, r := range group {
 		if err != nil {
