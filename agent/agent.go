@@ -63,6 +63,7 @@ const AssuranceNone = "none"
 // inside, and the gate's own decisions fed back into it.
 type Presence interface {
 	Inside(holder string) (since time.Time, inside bool)
+	Lookup(holder string) (peers.Presence, bool)
 	Observe(e *event.Event) bool
 }
 
@@ -119,7 +120,13 @@ type Lane struct {
 // Link, Log, Now and OnDecision may be nil.
 type Agent struct {
 	Site, Gate string
-	Lanes      []Lane
+	// Place is the named place of this gate within its site (a shelter of a
+	// municipality); default Gate.
+	Place string
+	// Shelter turns nobody away at check-in lanes and lets staff record
+	// people without a card (see shelter.go).
+	Shelter Shelter
+	Lanes   []Lane
 	// Policy says which assurance levels this gate accepts and how entries'
 	// time windows are read; SetPolicy replaces it at runtime.
 	Policy  policy.Policy
@@ -206,6 +213,7 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 		Gate:      a.Gate,
 		Lane:      lane.Name,
 		Kind:      lane.Kind,
+		Place:     a.place(),
 		Assurance: AssuranceNone,
 	}
 	if a.Link != nil {
@@ -220,6 +228,9 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 	e.Decision = event.Deny
 	if e.Reason == event.ReasonAdmit {
 		e.Decision = event.Admit
+	}
+	if a.Shelter.On && (lane.Kind == event.KindCheckin || lane.Kind == event.KindCheckout) {
+		a.shelterTap(&e)
 	}
 	e.LatencyMS = float64(a.now().Sub(at).Microseconds()) / 1000
 	if err := a.Journal.Append(ctx, &e); err != nil {
@@ -349,8 +360,8 @@ func (a *Agent) receipt(e event.Event, entry whitelist.Entry) escpos.Receipt {
 	switch {
 	case e.Kind == event.KindEntry && entry.Seat != "":
 		return receipt.Seat{Event: a.Receipts.Event, At: e.At, Gate: label, Seat: entry.Seat, TicketRef: entry.ServiceID}
-	case e.Kind == event.KindCheckin && a.Receipts.Shelter != "":
-		return receipt.Shelter{Shelter: a.Receipts.Shelter, At: e.At, CheckinNo: fmt.Sprintf("%04d", e.Seq)}
+	case e.Kind == event.KindCheckin && a.Receipts.Shelter != "" && e.Reason != event.ReasonStaff:
+		return receipt.Shelter{Shelter: a.Receipts.Shelter, At: e.At, CheckinNo: fmt.Sprintf("%04d", e.Seq), Reconcile: e.Reconcile}
 	}
 	return nil
 }

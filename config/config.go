@@ -84,6 +84,15 @@ type Config struct {
 	// hub upgrade.
 	AcceptUnexpiringLists bool `json:"accept_unexpiring_lists,omitempty"`
 
+	// Place is the named place of this gate within its site, such as one
+	// shelter of a municipality's site; presence is counted per place
+	// (default: the gate name).
+	Place string `json:"place"`
+	// Shelter tunes a shelter station (mode shelter).
+	Shelter Shelter `json:"shelter"`
+	// Control is the local control socket staff commands talk to.
+	Control Control `json:"control"`
+
 	// path is the file the config came from, for messages.
 	path string
 }
@@ -96,6 +105,23 @@ type Receipt struct {
 	GateLabel string `json:"gate_label"`
 	// Shelter is the shelter's name on check-in slips.
 	Shelter string `json:"shelter"`
+}
+
+// Shelter tunes a shelter station. At a shelter nobody is turned away: a card
+// the station would deny is checked in all the same and flagged to reconcile.
+type Shelter struct {
+	// CheckoutToggle makes a second tap of a person inside at this place a
+	// check-out (default true).
+	CheckoutToggle *bool `json:"checkout_toggle"`
+}
+
+// Control is the owner-only local control socket (`gateagent staff`).
+type Control struct {
+	// Socket is the unix socket's path; empty disables the socket.
+	Socket string `json:"socket"`
+	// TokenFile is where the daemon writes a fresh token at each start, mode
+	// 0600; a client must present it (default: the socket path + ".token").
+	TokenFile string `json:"token_file"`
 }
 
 // Lane is one reader's role.
@@ -301,6 +327,15 @@ func (c *Config) defaults() {
 	if c.Policy.TimeZone == "" {
 		c.Policy.TimeZone = "Asia/Tokyo"
 	}
+	if c.Place == "" {
+		c.Place = c.Gate
+	}
+	if c.Shelter.CheckoutToggle == nil {
+		c.Shelter.CheckoutToggle = ptr(true)
+	}
+	if c.Control.Socket != "" && c.Control.TokenFile == "" {
+		c.Control.TokenFile = c.Control.Socket + ".token"
+	}
 	for i := range c.Lanes {
 		l := &c.Lanes[i]
 		if l.Kind == "" {
@@ -387,6 +422,9 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log %q: want debug, info, warn or error", c.Log))
 	}
+	if strings.ContainsAny(c.Place, "/+#") {
+		errs = append(errs, fmt.Errorf("place %q may not contain '/', '+' or '#'", c.Place))
+	}
 	if c.MQTT.Broker != "" && !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !strings.HasPrefix(c.MQTT.Broker, "ssl://") {
 		errs = append(errs, fmt.Errorf("mqtt.broker %q: want tcp://host:port or ssl://host:port", c.MQTT.Broker))
 	}
@@ -411,6 +449,8 @@ func (c *Config) resolve(dir string) {
 		abs(&c.HubKeys[i])
 	}
 	abs(&c.MQTT.PasswordFile)
+	abs(&c.Control.Socket)
+	abs(&c.Control.TokenFile)
 	abs(&c.MQTT.CAFile)
 	abs(&c.MQTT.CertFile)
 	abs(&c.MQTT.KeyFile)

@@ -73,3 +73,37 @@ func TestDefaultsAndPaths(t *testing.T) {
 		t.Errorf("defaults: skew %v log %q", time.Duration(c.ClockSkew), c.Log)
 	}
 }
+
+// TestShelterKeys: place defaults to the gate, check-out by a second tap is on
+// unless turned off, and the control socket's token sits next to it.
+func TestShelterKeys(t *testing.T) {
+	base := `"site":"city","gate":"es2-a","mode":"shelter","roots":["r.pem"],"card_key":{"secret_file":"k"}`
+	for _, tc := range []struct {
+		name, extra    string
+		place, token   string
+		toggle         bool
+		wantErrContain string
+	}{
+		{"defaults", ``, "es2-a", "", true, ""},
+		{"named place", `,"place":"elementary-school-2"`, "elementary-school-2", "", true, ""},
+		{"toggle off", `,"shelter":{"checkout_toggle":false}`, "es2-a", "", false, ""},
+		{"socket", `,"control":{"socket":"/run/mynagate/gateagent.sock"}`, "es2-a", "/run/mynagate/gateagent.sock.token", true, ""},
+		{"slash in place", `,"place":"a/b"`, "", "", false, "place \"a/b\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(`{` + base + tc.extra + `}`))
+			if tc.wantErrContain != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErrContain) {
+					t.Fatalf("err %v, want %q", err, tc.wantErrContain)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Place != tc.place || *c.Shelter.CheckoutToggle != tc.toggle || c.Control.TokenFile != tc.token {
+				t.Fatalf("place %q toggle %v token %q", c.Place, *c.Shelter.CheckoutToggle, c.Control.TokenFile)
+			}
+		})
+	}
+}

@@ -63,6 +63,21 @@ type Event struct {
 	LatencyMS   float64 `json:"latency_ms"`
 	// Ref is, on an annul event, the id of the entry it cancels.
 	Ref string `json:"ref,omitempty"`
+	// Place is the named place of the gate within its site: a shelter of a
+	// municipality's site. Presence is counted per place.
+	Place string `json:"place,omitempty"`
+	// Reconcile marks a shelter check-in admitted although the card was not
+	// admissible (unlisted, expired, revoked, unproven...): Reason keeps the
+	// real reason, and the office attaches a service id afterwards.
+	Reconcile bool `json:"reconcile,omitempty"`
+	// Slip is the slip number of a staff record made without a card.
+	Slip string `json:"slip,omitempty"`
+	// Staff is, on a staff record (Reason ReasonStaff), why staff made it:
+	// no_card at a shelter; forgotten_card, paper_ticket or other at a venue.
+	Staff string `json:"staff,omitempty"`
+	// Note is staff's free note on a staff record. The hub keeps it; gates
+	// ignore it.
+	Note string `json:"note,omitempty"`
 }
 
 // MarshalJSON writes At as RFC 3339 with nanoseconds, as the contract requires.

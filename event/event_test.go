@@ -43,6 +43,49 @@ func TestWireFormatGolden(t *testing.T) {
 	}
 }
 
+// TestShelterWireFormatGolden pins how a shelter records a check-in it admits
+// for reconciliation, and a staff record without a card.
+func TestShelterWireFormatGolden(t *testing.T) {
+	at := time.Date(2026, 11, 25, 18, 30, 0, 0, time.FixedZone("JST", 9*3600))
+	events := []Event{{
+		ID: "01JDQ5Z4N5X4Y7V3W2T1S0R9Q9", Seq: 43, At: at,
+		Site: "example-city", Gate: "es2-a", Lane: "entrance", Kind: KindCheckin, Place: "elementary-school-2",
+		Decision: Admit, Reason: ReasonNotListed, Reconcile: true, Card: strings.Repeat("cd", 32),
+		Assurance: "cert", ListVersion: 7,
+	}, {
+		ID: "01JDQ5Z4N5X4Y7V3W2T1S0R9QA", Seq: 44, At: at,
+		Site: "example-city", Gate: "es2-a", Kind: KindCheckin, Place: "elementary-school-2",
+		Decision: Admit, Reason: ReasonStaff, Staff: "no_card", Slip: "0042", Note: "child with parent",
+		Assurance: "staff", ListVersion: 7,
+	}}
+	var got []byte
+	for _, e := range events {
+		b, err := e.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(append(got, b...), '\n')
+		back, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Place != e.Place || back.Reconcile != e.Reconcile || back.Slip != e.Slip || back.Note != e.Note || back.Staff != e.Staff {
+			t.Fatalf("round trip lost shelter fields: %+v", back)
+		}
+	}
+	const golden = "testdata/shelter.golden.jsonl"
+	if *update {
+		os.WriteFile(golden, got, 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("shelter wire format changed:\n got %s\nwant %s", got, want)
+	}
+}
+
 func TestDecodeRejects(t *testing.T) {
 	for _, tc := range []struct{ name, in string }{
 		{"not json", `{`},

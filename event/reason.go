@@ -31,4 +31,7 @@ const (
 	ReasonCardError            Reason = "card_error"
 	ReasonAnnulled             Reason = "annulled"
 	ReasonInternalError        Reason = "internal_error"
+	// ReasonStaff is a record staff made at the station without a card
+	// (Event.Staff says why).
+	ReasonStaff Reason = "staff"
 )

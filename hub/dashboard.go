@@ -28,6 +28,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /api/counts", h.serveCounts)
 	mux.HandleFunc("GET /api/live", h.serveLive)
 	mux.Handle("GET /metrics", newMetrics(h.store.View, h.refused.snapshot, h.log).Handler())
+	h.officeRoutes(mux)
 	return mux
 }
 

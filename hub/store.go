@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,6 +43,11 @@ type Store struct {
 	reqs    chan *ingestReq
 	stop    chan struct{}
 	stopped chan struct{}
+	// changes counts committed ingest groups and office amendments, so that
+	// views computed from the events know when to compute again.
+	changes atomic.Uint64
+	// shelters caches the shelter view per site (shelters.go).
+	shelters shelterCache
 }
 
 // Record is an event as the hub keeps it: the gate's event with its tap time
@@ -246,7 +252,10 @@ func (s *Store) writer() {
 
 func (s *Store) commit(group []*ingestReq) {
 	results := make([]ingestResult, len(group))
+	// fresh are the new events with a place, for the shelter view.
+	var fresh []event.Event
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		fresh = fresh[:0]
 		for i := range results {
 			results[i] = ingestResult{}
 		}
@@ -262,6 +271,9 @@ func (s *Store) commit(group []*ingestReq) {
 				return err
 			}
 			results[i].Ingested = Ingested{Seq: e.Seq, ID: e.ID, Dup: dup}
+			if !dup && e.Place != "" {
+				fresh = append(fresh, e)
+			}
 		}
 		gb := tx.Bucket(bucketGates)
 		for k, st := range stats {
@@ -275,6 +287,10 @@ func (s *Store) commit(group []*ingestReq) {
 		}
 		return nil
 	})
+	if err == nil {
+		s.shelters.add(fresh)
+	}
+	s.changes.Add(1)
 	for i, r := range group {
 		if err != nil {
 			r.finish(ingestResult{err: fmt.Errorf("hub: store events: %w; the broker redelivers them, check the hub's disk", err)})
@@ -361,7 +377,8 @@ func (s *Store) presence(tx *bolt.Tx, st *GateStats, site string, e *event.Event
 			known = false
 		}
 	}
-	if known && cur.Inside && e.Decision == event.Admit && (e.Kind == event.KindEntry || e.Kind == event.KindCheckin) &&
+	// A check-in at another place is a move between shelters, not a conflict.
+	if known && cur.Inside && e.Decision == event.Admit && (e.Kind == event.KindEntry || (e.Kind == event.KindCheckin && cur.Place == e.Place)) &&
 		cur.Event != e.ID && e.At.After(cur.At) {
 		st.Conflicts++
 		c := Conflict{Site: site, Gate: e.Gate, Event: e.ID, At: e.At, InsideGate: cur.Gate, InsideFrom: cur.Event, Offline: e.Offline}
@@ -461,6 +478,8 @@ type SiteView struct {
 	Site   string `json:"site"`
 	Inside int    `json:"inside"`
 	Events uint64 `json:"events"`
+	// Places splits Inside by named place (shelters of a municipality).
+	Places map[string]int `json:"places,omitempty"`
 }
 
 // View assembles the overview.
@@ -517,7 +536,14 @@ func (s *Store) View() (View, error) {
 			sg, _, _ := bytes.Cut(k, []byte{0})
 			var p peers.Presence
 			if json.Unmarshal(b, &p) == nil && p.Inside {
-				site(string(sg)).Inside++
+				sv := site(string(sg))
+				sv.Inside++
+				if p.Place != "" {
+					if sv.Places == nil {
+						sv.Places = map[string]int{}
+					}
+					sv.Places[p.Place]++
+				}
 			}
 			return nil
 		})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -69,11 +70,26 @@ func (g *gate) cardKeyer() (cardkey.Keyer, error) {
 	if g.cfg.HSM.Module == "" {
 		return cardkey.LoadSecretFile(g.cfg.CardKey.SecretFile)
 	}
-	var err error
-	if g.hsm, err = openHSM(g.cfg); err != nil {
+	h, err := openHSM(g.cfg)
+	if err == nil {
+		g.hsm = h
+		return g.hsm.CardKeyer(g.cfg.CardKey.HSMLabel)
+	}
+	if g.cfg.Mode != config.ModeShelter {
 		return nil, err
 	}
-	return g.hsm.CardKeyer(g.cfg.CardKey.HSMLabel)
+	// A shelter works with what it has: without its HSM it proves cards at
+	// the cert level only and keys cards with a secret drawn for this run,
+	// held in memory only. No card is found on the list then (everyone is
+	// checked in to reconcile), but a second tap still checks the same
+	// person out.
+	secret := make([]byte, 32)
+	if _, rerr := rand.Read(secret); rerr != nil {
+		return nil, fmt.Errorf("%w; and no random run secret either: %w", err, rerr)
+	}
+	g.log.Error("HSM unavailable: this shelter station runs without PIN-less and keys cards for this run only; every check-in is recorded at the cert level and flagged to reconcile",
+		"err", err, "hint", "plug the token back in and restart gateagent; gateagent doctor checks it")
+	return cardkey.NewSoftware(secret), nil
 }
 
 // warnStaleCRLs logs each CRL applied at this gate that is past its next
@@ -212,6 +228,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		Roots: roots, Keyer: g.keyer, List: g.list, Journal: g.outbox,
 		Signal: g.hw, Turnstile: g.hw, Link: link, Log: log, Peers: g.peers, FailOpen: *cfg.FailOpen,
 		Receipts: agent.Receipts{Event: cfg.Receipt.Event, GateLabel: cfg.Receipt.GateLabel, Shelter: cfg.Receipt.Shelter},
+		Place:    cfg.Place, Shelter: agent.Shelter{On: cfg.Mode == config.ModeShelter, CheckoutToggle: *cfg.Shelter.CheckoutToggle},
 	}
 	g.basePolicy = pol
 	g.metrics = g.newMetrics()
@@ -223,7 +240,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		g.agent.Emergency.Store(true)
 		log.Warn("emergency declared in the config: fallback assurance levels are accepted", "fallback", cfg.Policy.Fallback)
 	}
-	if cfg.PINLess.Certificate != "" {
+	if cfg.PINLess.Certificate != "" && g.hsm != nil {
 		a, err := openPINLess(cfg, g.hsm, log)
 		if err != nil {
 			return nil, err
@@ -282,6 +299,13 @@ func (g *gate) Run(ctx context.Context) error {
 			}
 		})
 		context.AfterFunc(ctx, func() { srv.Close() })
+	}
+	if g.cfg.Control.Socket != "" {
+		wg.Go(func() {
+			if err := g.control().Run(ctx); err != nil {
+				g.log.Error("control socket stopped: staff commands are unavailable", "err", err)
+			}
+		})
 	}
 	if iv := sdnotify.WatchdogInterval(); iv > 0 {
 		wg.Go(func() { g.watchdog(ctx, iv) })
@@ -393,6 +417,8 @@ func (g *gate) health() map[string]string {
 	g.readerHealth(h)
 	if g.hsm != nil {
 		h["hsm"] = g.hsmHealth()
+	} else if g.cfg.HSM.Module != "" {
+		h["hsm"] = "unavailable: cert level only, check-ins flagged to reconcile"
 	}
 	if g.institution != nil {
 		h["institution_certificate"] = certHealth(g.institution, time.Now())

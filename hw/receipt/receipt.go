@@ -73,6 +73,10 @@ type Shelter struct {
 	Shelter   string    // shelter name, e.g. "小木中学校 体育館"
 	At        time.Time // time of check-in; printed in JST
 	CheckinNo string    // check-in number at this shelter, e.g. "0123"
+	// Reconcile says the check-in was taken although the card could not be
+	// confirmed (not on the list, expired...): the slip tells the evacuee,
+	// kindly, that staff will confirm it later.
+	Reconcile bool
 }
 
 // ESCPOS renders the slip, or says which field is missing.
@@ -80,7 +84,7 @@ func (s Shelter) ESCPOS() ([]byte, error) {
 	if err := required("shelter", map[string]string{"shelter": s.Shelter, "checkin_no": s.CheckinNo}, s.At); err != nil {
 		return nil, err
 	}
-	return escpos.New().
+	b := escpos.New().
 		Align(escpos.Center).
 		Size(2, 2).Bold(true).Line("避難所受付票").Bold(false).Size(1, 1).
 		Line("Shelter check-in").
@@ -90,8 +94,16 @@ func (s Shelter) ESCPOS() ([]byte, error) {
 		Feed(1).
 		Line("受付番号 / No.").
 		Size(3, 3).Bold(true).Line(s.CheckinNo).Bold(false).Size(1, 1).
-		Feed(1).
-		Line("この票は退所まで保管してください").
+		Feed(1)
+	if s.Reconcile {
+		b = b.Line("受付は完了しています。").
+			Line("カードの確認は後ほど係員が行います。").
+			Line("ご安心ください。").
+			Line("You are checked in. Staff will").
+			Line("confirm your card later.").
+			Feed(1)
+	}
+	return b.Line("この票は退所まで保管してください").
 		Line("退所の際もカードをタッチしてください").
 		Cut().
 		Bytes()

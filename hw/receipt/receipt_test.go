@@ -25,6 +25,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"seat", receipt.Seat{Event: "ウインターライブ2026〜冬〜", At: at, Gate: "東ゲート3", Seat: "1階 A列 12番", TicketRef: "T-2026-000123"}},
 		{"shelter", receipt.Shelter{Shelter: "小木中学校 体育館", At: at, CheckinNo: "0123"}},
+		{"shelter-reconcile", receipt.Shelter{Shelter: "小木中学校 体育館", At: at, CheckinNo: "0124", Reconcile: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

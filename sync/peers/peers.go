@@ -35,6 +35,9 @@ type Presence struct {
 	// Event is the id of that event, Gate where it happened.
 	Event string `json:"event"`
 	Gate  string `json:"gate"`
+	// Place is the named place (a shelter) the holder is at or left; a
+	// check-in at another place moves the holder there.
+	Place string `json:"place,omitempty"`
 }
 
 // Options tunes Open.
@@ -133,13 +136,20 @@ func Open(path string, opt Options) (*Set, error) {
 func Filter(prefix, site string) string { return prefix + "/" + site + "/+/events" }
 
 // HolderKey returns the key an event's holder is tracked by: the service id,
-// or the card key when the event has none.
+// else the card key, else a staff record's slip number at its place, else, for
+// a check-in admitted for reconciliation without any card key (a card that
+// was no My Number card, a station without its HSM), the event itself, so the
+// person is counted in until staff check them out.
 func HolderKey(e *event.Event) string {
-	if e.ServiceID != "" {
+	switch {
+	case e.ServiceID != "":
 		return "s:" + e.ServiceID
-	}
-	if e.Card != "" {
+	case e.Card != "":
 		return "c:" + e.Card
+	case e.Slip != "":
+		return "m:" + e.Place + "/" + e.Slip
+	case e.Reconcile && e.Kind == event.KindCheckin:
+		return "e:" + e.ID
 	}
 	return ""
 }
@@ -203,13 +213,13 @@ func Transition(cur Presence, known bool, e *event.Event) (Presence, bool) {
 		}
 		// Back to outside, as of the annulled entry's time, so that a later
 		// exit or entry still orders after it.
-		return Presence{Inside: false, At: cur.At, Event: e.ID, Gate: e.Gate}, true
+		return Presence{Inside: false, At: cur.At, Event: e.ID, Gate: e.Gate, Place: cur.Place}, true
 	case e.Decision != event.Admit:
 		return cur, false
 	case e.Kind == event.KindEntry || e.Kind == event.KindCheckin:
-		next = Presence{Inside: true, At: e.At, Event: e.ID, Gate: e.Gate}
+		next = Presence{Inside: true, At: e.At, Event: e.ID, Gate: e.Gate, Place: e.Place}
 	case e.Kind == event.KindExit || e.Kind == event.KindCheckout:
-		next = Presence{Inside: false, At: e.At, Event: e.ID, Gate: e.Gate}
+		next = Presence{Inside: false, At: e.At, Event: e.ID, Gate: e.Gate, Place: e.Place}
 	default:
 		return cur, false
 	}
@@ -237,6 +247,19 @@ func (s *Set) Lookup(key string) (Presence, bool) {
 	defer s.mu.Unlock()
 	p, ok := s.holders[key]
 	return p, ok
+}
+
+// CountAt returns how many holders are inside at a named place.
+func (s *Set) CountAt(place string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.holders {
+		if p.Inside && p.Place == place {
+			n++
+		}
+	}
+	return n
 }
 
 // Count returns how many holders are inside.

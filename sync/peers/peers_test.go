@@ -206,3 +206,56 @@ func waitInside(t *testing.T, s *Set, key string, poke func()) {
 		}
 	}
 }
+
+// TestMoveBetweenPlaces: a holder who checks in at another shelter is counted
+// only there; a late check-in at the first does not move them back.
+func TestMoveBetweenPlaces(t *testing.T) {
+	at := func(id, place string, min int) *event.Event {
+		e := ev(id, event.KindCheckin, event.Admit, min)
+		e.Place = place
+		return e
+	}
+	tests := []struct {
+		name      string
+		events    []*event.Event
+		a, b      int
+		wantPlace string
+	}{
+		{"check in at a", []*event.Event{at("c1", "a", 0)}, 1, 0, "a"},
+		{"move to b", []*event.Event{at("c1", "a", 0), at("c2", "b", 5)}, 0, 1, "b"},
+		{"move arrives first", []*event.Event{at("c2", "b", 5), at("c1", "a", 0)}, 0, 1, "b"},
+		{"back to a", []*event.Event{at("c1", "a", 0), at("c2", "b", 5), at("c3", "a", 9)}, 1, 0, "a"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "peers.db"))
+			for _, e := range tc.events {
+				s.Observe(e)
+			}
+			if a, b := s.CountAt("a"), s.CountAt("b"); a != tc.a || b != tc.b {
+				t.Fatalf("inside at a=%d b=%d, want %d %d", a, b, tc.a, tc.b)
+			}
+			if p, _ := s.Lookup("s:T-1"); p.Place != tc.wantPlace {
+				t.Fatalf("place %q, want %q", p.Place, tc.wantPlace)
+			}
+		})
+	}
+}
+
+func TestHolderKeyShelterRecords(t *testing.T) {
+	tests := []struct {
+		name string
+		e    event.Event
+		want string
+	}{
+		{"slip at its place", event.Event{ID: "x", Kind: event.KindCheckin, Place: "a", Slip: "0042"}, "m:a/0042"},
+		{"card wins over slip", event.Event{ID: "x", Kind: event.KindCheckin, Place: "a", Slip: "0042", Card: "cd"}, "c:cd"},
+		{"reconcile without a card", event.Event{ID: "x", Kind: event.KindCheckin, Reconcile: true}, "e:x"},
+		{"deny without a card", event.Event{ID: "x", Kind: event.KindCheckin}, ""},
+	}
+	for _, tc := range tests {
+		if got := HolderKey(&tc.e); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mynagate/mynagate/agent"
+	"github.com/mynagate/mynagate/localapi"
+)
+
+// opStaff is the control socket's operation for staff records.
+const opStaff = "staff"
+
+// control is the gate's local control socket: staff records today.
+func (g *gate) control() *localapi.Server {
+	return &localapi.Server{
+		Socket: g.cfg.Control.Socket, TokenFile: g.cfg.Control.TokenFile, Log: g.log.With("part", "control"),
+		Ops: map[string]localapi.Op{opStaff: g.staff},
+	}
+}
+
+// staff records a staff request and answers with the recorded event.
+func (g *gate) staff(ctx context.Context, body []byte) (any, error) {
+	r, err := agent.ParseStaffRequest(body)
+	if err != nil {
+		return nil, localapi.Refused(err)
+	}
+	e, err := g.agent.Staff(ctx, r, time.Now())
+	if errors.Is(err, agent.ErrStaffRefused) {
+		return nil, localapi.Refused(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
