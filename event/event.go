@@ -75,8 +75,9 @@ type Event struct {
 	// Staff is, on a staff record (Reason ReasonStaff), why staff made it:
 	// no_card at a shelter; forgotten_card, paper_ticket or other at a venue.
 	Staff string `json:"staff,omitempty"`
-	// Note is staff's free note on a staff record. The hub keeps it; gates
-	// ignore it.
+	// Note is staff's free note on a staff record. The hub keeps it; the
+	// hub's embedded broker strips it from what it passes on to the site's
+	// gates, and gates ignore it.
 	Note string `json:"note,omitempty"`
 }
 

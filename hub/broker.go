@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -233,16 +235,38 @@ func (h *ingestHook) logFailure(pk packets.Packet, err error) {
 	}
 }
 
-// forward delivers stored events to the broker's other subscribers.
+// forward delivers stored events to the broker's other subscribers (the site's
+// gates), without staff's free note: that stays at the hub.
 func (h *ingestHook) forward() {
 	for {
 		select {
 		case pk := <-h.fanout:
-			if err := h.srv.Publish(pk.TopicName, pk.Payload, false, 1); err != nil {
+			if err := h.srv.Publish(pk.TopicName, withoutNote(pk.Payload), false, 1); err != nil {
 				h.log.Warn("hub: forward event to subscribers", "topic", pk.TopicName, "err", err)
 			}
 		case <-h.stop:
 			return
 		}
 	}
+}
+
+// withoutNote returns an event payload without its "note" field; a payload
+// without one, or that does not parse, is returned as it is.
+func withoutNote(payload []byte) []byte {
+	if !bytes.Contains(payload, []byte(`"note"`)) {
+		return payload
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(payload, &fields) != nil {
+		return payload
+	}
+	if _, ok := fields["note"]; !ok {
+		return payload
+	}
+	delete(fields, "note")
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return payload
+	}
+	return b
 }
