@@ -38,14 +38,16 @@ func TestShelterScene(t *testing.T) {
 	secret := filepath.Join(dir, "cardkey.secret")
 	os.WriteFile(secret, []byte(hex.EncodeToString(bytes.Repeat([]byte{0x5d}, 32))+"\n"), 0o600)
 	run(t, gateagent, "hsm", "init", "--import-secret", secret, "--hsm-module", tok.Module, "--hsm-token", tok.TokenLabel, "--hsm-pin-file", tok.PINFile)
-	keygen := run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
-	os.WriteFile(filepath.Join(dir, "hub.pub"), []byte(keygen[strings.Index(keygen, "-----BEGIN"):]), 0o644)
+	run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
 
+	os.WriteFile(filepath.Join(dir, "hub.password"), []byte("e2e-hub-password\n"), 0o600)
 	brokerPort, httpPort := mqtttest.FreePort(t), mqtttest.FreePort(t)
-	broker := fmt.Sprintf("tcp://127.0.0.1:%d", brokerPort)
 	hubCfg := filepath.Join(dir, "gatehub.json")
+	// The broker as in production: TLS from the hub's own CA, logins only;
+	// each station is provisioned with gate add and enrol.
 	writeJSON(t, hubCfg, map[string]any{
 		"data_dir": filepath.Join(dir, "hub"), "listen": fmt.Sprintf("127.0.0.1:%d", brokerPort),
+		"username": "hub", "password_file": filepath.Join(dir, "hub.password"),
 		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": secret,
 		"http": fmt.Sprintf("127.0.0.1:%d", httpPort),
 	})
@@ -54,7 +56,7 @@ func TestShelterScene(t *testing.T) {
 	waitFor(t, "gatehub publish", 20*time.Second, func() bool {
 		return exec.Command(gatehub, "publish", "--config", hubCfg, "--site", "city").Run() == nil
 	})
-	proxy := mqtttest.NewProxy(t, broker) // ms1-a's uplink, to unplug
+	proxy := mqtttest.NewProxy(t, fmt.Sprintf("127.0.0.1:%d", brokerPort)) // ms1-a's uplink, to unplug
 	sock, err := os.MkdirTemp("", "sh")   // unix socket paths must stay short
 	if err != nil {
 		t.Fatal(err)
@@ -64,20 +66,18 @@ func TestShelterScene(t *testing.T) {
 	type station struct{ cfg, metrics string }
 	stations := map[string]station{}
 	for _, s := range []struct {
-		gate, place, reader, broker string
-		hsm                         bool
+		gate, place, reader string
+		hsm, unplugged      bool
 	}{
-		{"es2-a", "es2", slots[0].Reader, broker, true},
-		{"es2-b", "es2", "Desk station without a reader", broker, false},
-		{"ms1-a", "ms1", slots[1].Reader, proxy.Addr(), false},
+		{"es2-a", "es2", slots[0].Reader, true, false},
+		{"es2-b", "es2", "Desk station without a reader", false, false},
+		{"ms1-a", "ms1", slots[1].Reader, false, true},
 	} {
 		port := mqtttest.FreePort(t)
 		cfg := map[string]any{
 			"site": "city", "gate": s.gate, "place": s.place, "mode": "shelter", "data_dir": filepath.Join(dir, s.gate),
 			"lanes":          []map[string]string{{"name": "entrance", "reader": s.reader, "kind": "checkin"}},
 			"roots":          []string{filepath.Join(pkiDir, "root.pem")},
-			"mqtt":           map[string]string{"broker": s.broker, "client_id": s.gate},
-			"hub_keys":       []string{filepath.Join(dir, "hub.pub")},
 			"metrics_listen": fmt.Sprintf("127.0.0.1:%d", port),
 			"policy":         map[string]any{"accept": []string{"cert"}},
 			"control":        map[string]string{"socket": filepath.Join(sock, s.gate+".sock")},
@@ -89,6 +89,13 @@ func TestShelterScene(t *testing.T) {
 		}
 		path := filepath.Join(dir, s.gate+".json")
 		writeJSON(t, path, cfg)
+		bundle := filepath.Join(dir, s.gate+".bundle.json")
+		run(t, gatehub, "gate", "add", "--config", hubCfg, "--site", "city", "--gate", s.gate, "--out", bundle)
+		run(t, gateagent, "enrol", "--config", path, bundle)
+		if s.unplugged {
+			// Through the proxy, which the test can unplug; TLS passes it.
+			setBroker(t, path, "ssl://"+strings.TrimPrefix(proxy.Addr(), "tcp://"))
+		}
 		start(t, gateagent, "run", "--config", path)
 		st := station{cfg: path, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port)}
 		stations[s.gate] = st
@@ -180,4 +187,19 @@ func TestShelterScene(t *testing.T) {
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("roster:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// setBroker points a gate's config at another broker address.
+func setBroker(t *testing.T, path, broker string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["mqtt"].(map[string]any)["broker"] = broker
+	writeJSON(t, path, cfg)
 }

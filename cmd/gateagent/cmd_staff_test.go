@@ -181,7 +181,7 @@ func TestVenueStaffOverride(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), `mynagate_taps_total{decision="admit",reason="staff"} 1`) {
+	if !strings.Contains(string(body), `mynagate_taps_total{decision="admit",lane="north-3-in",reason="staff"} 1`) {
 		t.Fatalf("the override is not counted:\n%s", body)
 	}
 }
