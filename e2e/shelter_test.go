@@ -57,7 +57,7 @@ func TestShelterScene(t *testing.T) {
 		return exec.Command(gatehub, "publish", "--config", hubCfg, "--site", "city").Run() == nil
 	})
 	proxy := mqtttest.NewProxy(t, fmt.Sprintf("127.0.0.1:%d", brokerPort)) // ms1-a's uplink, to unplug
-	sock, err := os.MkdirTemp("", "sh")   // unix socket paths must stay short
+	sock, err := os.MkdirTemp("", "sh")                                    // unix socket paths must stay short
 	if err != nil {
 		t.Fatal(err)
 	}
