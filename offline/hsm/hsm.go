@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/miekg/pkcs11"
@@ -59,6 +60,10 @@ type Config struct {
 type HSM struct {
 	ctx *crypto11.Context
 	cfg Config
+	// raw is a session of this process's own for what crypto11 cannot do
+	// (Ed25519, importing a secret); made on first use, closed by Close.
+	rawOnce sync.Once
+	raw     *rawToken
 }
 
 // Open logs into the token. Close it when done.
@@ -120,6 +125,9 @@ func ReadPINFile(path string) (string, error) {
 
 // Close logs out and releases the module.
 func (h *HSM) Close() error {
+	if h.raw != nil {
+		h.raw.close()
+	}
 	if err := h.ctx.Close(); err != nil {
 		return fmt.Errorf("hsm: close: %w", err)
 	}
