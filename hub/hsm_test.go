@@ -172,6 +172,16 @@ func TestTokenKeys(t *testing.T) {
 	if _, err := lists.ParseManifest(s.Envelope, []ed25519.PublicKey{pub}); err != nil {
 		t.Fatalf("a gate pinning the token's key refuses the list: %v", err)
 	}
+	// Rotating from a demo file key to the token's: a gate pinning both
+	// during the change applies it, one still pinning the old key only
+	// refuses it.
+	oldPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	if _, err := lists.ParseManifest(s.Envelope, []ed25519.PublicKey{oldPub, pub}); err != nil {
+		t.Fatalf("a gate pinning the old and the token's key refuses the list: %v", err)
+	}
+	if _, err := lists.ParseManifest(s.Envelope, []ed25519.PublicKey{oldPub}); err == nil {
+		t.Fatal("a gate pinning only the old key applied a list the token signed")
+	}
 
 	keyer, err := keys.CardKeyer()
 	if err != nil {
