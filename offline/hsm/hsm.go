@@ -3,7 +3,9 @@
 // authenticates the terminal to cards (an ECDSA P-256 key pair) and the
 // card-key secret (a generic secret used with CKM_SHA256_HMAC). Both are
 // created in the token as sensitive and non-extractable: they can be used,
-// never read out.
+// never read out. The hub keeps its keys the same way: the card-key secret, and
+// its Ed25519 list-signing key (InitEd25519Key, Ed25519Signer), which crypto11
+// cannot handle and this package drives through PKCS#11 directly.
 //
 // The token PIN is read from a file only the service user may read; it is
 // never taken from a config file or the command line, where it would end up in
