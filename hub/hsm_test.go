@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,11 +82,15 @@ func TestFileKeysRefused(t *testing.T) {
 	if err := os.Chmod(key, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := OpenKeys(&Config{DataDir: dir, SigningKey: key, DemoFileKeys: true}, nil)
+	var logged bytes.Buffer
+	keys, err := OpenKeys(&Config{DataDir: dir, SigningKey: key, DemoFileKeys: true}, slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer keys.Close()
+	if !strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), "DEMO MODE") {
+		t.Fatalf("demo file keys opened without a warning: %q", logged.String())
+	}
 	if _, err := keys.Signer(); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a group-readable key file: %v", err)
 	}
