@@ -48,7 +48,7 @@ func TestShelterScene(t *testing.T) {
 	writeJSON(t, hubCfg, map[string]any{
 		"data_dir": filepath.Join(dir, "hub"), "listen": fmt.Sprintf("127.0.0.1:%d", brokerPort),
 		"username": "hub", "password_file": filepath.Join(dir, "hub.password"),
-		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": secret,
+		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": secret, "demo_file_keys": true,
 		"http": fmt.Sprintf("127.0.0.1:%d", httpPort),
 	})
 	start(t, gatehub, "run", "--config", hubCfg)

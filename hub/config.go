@@ -96,6 +96,17 @@ type Config struct {
 	// an expired list in force.
 	ListValidity string `json:"list_validity,omitempty"`
 
+	// Hub keys (issue 16: keys in the HSM).
+
+	// HSM is the PKCS#11 token holding the list-signing key and the card-key
+	// secret (gatehub hsm init); signing_key and card_key_secret are then
+	// refused.
+	HSM *HSMConfig `json:"hsm,omitempty"`
+	// DemoFileKeys allows signing_key and card_key_secret as plain,
+	// owner-only files, for demos and tests; the hub says so loudly at every
+	// start. Without it, and without hsm, they are refused.
+	DemoFileKeys bool `json:"demo_file_keys,omitempty"`
+
 	zone     *time.Location
 	zones    map[string]*time.Location
 	validity time.Duration
@@ -129,6 +140,9 @@ func LoadConfig(path string) (*Config, error) {
 	abs(&c.HTTPTLSCert)
 	abs(&c.HTTPTLSKey)
 	abs(&c.MosquittoDir)
+	if c.HSM != nil {
+		abs(&c.HSM.PINFile)
+	}
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("hub: config %s: %w", path, err)
 	}
@@ -196,7 +210,7 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("site_time_zones[%q] %q: %w; want an IANA name such as Asia/Tokyo", site, name, err))
 		}
 	}
-	errs = append(errs, c.checkLists())
+	errs = append(errs, c.checkLists(), c.checkKeys())
 	return errors.Join(errs...)
 }
 

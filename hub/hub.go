@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -38,8 +39,10 @@ type Hub struct {
 	// pub verifies published list manifests for the overview; nil when no
 	// signing key is configured.
 	pub ed25519.PublicKey
-	// key signs list renewals (renewLoop); nil when none is configured.
-	key ed25519.PrivateKey
+	// key signs list renewals (renewLoop): in the token, or a demo file; nil
+	// when none is configured. keys holds the token open until close.
+	key  crypto.Signer
+	keys *Keys
 }
 
 // New opens the hub's store and starts the embedded broker (unless an external
@@ -52,22 +55,27 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, fmt.Errorf("hub: data dir: %w", err)
 	}
 	h := &Hub{cfg: cfg, log: log}
-	if cfg.SigningKey != "" {
-		k, err := lists.LoadPrivateKey(cfg.SigningKey)
-		if err != nil {
-			return nil, err
-		}
-		h.pub, h.key = k.Public().(ed25519.PublicKey), k
-		log.Warn("hub: the list-signing key is a plain file: whoever reads it signs lists every gate accepts", "path", cfg.SigningKey,
-			"hint", "keep it owner-only on an encrypted disk with an offline copy; rotate it as the README says if it may have leaked")
+	keys, err := OpenKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	h.keys = keys
+	if k, err := keys.Signer(); err == nil {
+		h.key = k
+		h.pub, _ = lists.PublicKeyOf(k) // Signer returns Ed25519 keys only
+	} else if !errors.Is(err, ErrNoKey) {
+		keys.Close()
+		return nil, fmt.Errorf("%w; gatehub run renews the lists with this key", err)
 	}
 	st, err := OpenStore(filepath.Join(cfg.DataDir, "hub.db"), log)
 	if err != nil {
+		keys.Close()
 		return nil, err
 	}
 	h.store = st
 	if h.gates, err = newGateWatch(cfg.DataDir, log); err != nil {
 		st.Close()
+		keys.Close()
 		return nil, err
 	}
 	h.refused = &refusals{}
@@ -75,6 +83,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		b, err := startBroker(cfg, st, h.gates, h.refused, log)
 		if err != nil {
 			st.Close()
+			keys.Close()
 			return nil, err
 		}
 		h.broker = b
@@ -176,6 +185,9 @@ func (h *Hub) close() {
 	}
 	if err := h.store.Close(); err != nil {
 		h.log.Error("hub: close store", "err", err)
+	}
+	if err := h.keys.Close(); err != nil {
+		h.log.Error("hub: close the key token", "err", err)
 	}
 }
 

@@ -45,7 +45,7 @@ func testConfig(t *testing.T) *Config {
 	// check TLS and every right through the real broker.
 	return &Config{Prefix: "mynagate/v1", DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)),
 		InsecurePlainTCPOnLoopback: true, Username: "hub", PasswordFile: filepath.Join(dir, "hub.password"),
-		SigningKey: filepath.Join(dir, "sign.pem"), Log: "info"}
+		SigningKey: filepath.Join(dir, "sign.pem"), DemoFileKeys: true, Log: "info"}
 }
 
 func startHub(t *testing.T, cfg *Config) *Hub {

@@ -3,7 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -330,7 +330,7 @@ func (o PublishOptions) validity() time.Duration {
 // many deltas are retained. After a snapshot the retained deltas below it are
 // cleared. It returns the published manifest; a nil manifest and nil error
 // mean nothing changed.
-func (m *Master) Publish(ctx context.Context, p Publisher, key ed25519.PrivateKey, site, list string, opt PublishOptions) (*lists.Manifest, error) {
+func (m *Master) Publish(ctx context.Context, p Publisher, key crypto.Signer, site, list string, opt PublishOptions) (*lists.Manifest, error) {
 	var (
 		meta    listMeta
 		change  lists.Change
@@ -594,7 +594,7 @@ func manifestJSON(envelope []byte) json.RawMessage {
 
 // resign signs the manifest JSON raw again with the expiry exp; it returns the
 // envelope and the new manifest JSON.
-func resign(key ed25519.PrivateKey, raw json.RawMessage, exp time.Time) (env []byte, m *lists.Manifest, err error) {
+func resign(key crypto.Signer, raw json.RawMessage, exp time.Time) (env []byte, m *lists.Manifest, err error) {
 	m = new(lists.Manifest)
 	if err := json.Unmarshal(raw, m); err != nil {
 		return nil, nil, fmt.Errorf("stored manifest: %w", err)
@@ -621,7 +621,7 @@ type Renewal struct {
 // versions and chunks stay: a gate holding the version takes the later
 // expiry without applying anything again, and a gate catching up finds no
 // expired version on the broker. gatehub run calls it periodically.
-func (m *Master) Renew(ctx context.Context, p Publisher, key ed25519.PrivateKey, prefix string, now time.Time, validity time.Duration, force bool) ([]Renewal, error) {
+func (m *Master) Renew(ctx context.Context, p Publisher, key crypto.Signer, prefix string, now time.Time, validity time.Duration, force bool) ([]Renewal, error) {
 	if validity <= 0 {
 		validity = DefaultListValidity
 	}
@@ -679,7 +679,7 @@ func (m *Master) Renew(ctx context.Context, p Publisher, key ed25519.PrivateKey,
 }
 
 // renewList renews one list's retained manifests if due; nil when not due.
-func (m *Master) renewList(ctx context.Context, p Publisher, key ed25519.PrivateKey, prefix, site, list string, exp time.Time, due func(time.Time) bool) (*Renewal, error) {
+func (m *Master) renewList(ctx context.Context, p Publisher, key crypto.Signer, prefix, site, list string, exp time.Time, due func(time.Time) bool) (*Renewal, error) {
 	var meta listMeta
 	err := m.db.View(func(tx *bolt.Tx) error {
 		b, err := listBucket(tx, site, list)

@@ -2,7 +2,7 @@ package hub
 
 import (
 	"context"
-	"crypto/ed25519"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +85,7 @@ func (m *Master) putConfig(sc *SiteConfig) error {
 // gets it). The version is the publish time in Unix seconds, or one more than
 // the last if that is higher, so that it keeps rising even if the hub's
 // lists.db is rebuilt. It returns the published manifest.
-func (m *Master) PublishConfig(ctx context.Context, p Publisher, key ed25519.PrivateKey, site string, doc gateconfig.Doc, opt PublishOptions) (*lists.Manifest, error) {
+func (m *Master) PublishConfig(ctx context.Context, p Publisher, key crypto.Signer, site string, doc gateconfig.Doc, opt PublishOptions) (*lists.Manifest, error) {
 	payload, err := doc.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("hub: config of site %s: %w; nothing was stored or published", site, err)

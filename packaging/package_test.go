@@ -92,12 +92,12 @@ func TestPackagesInstallIntoCleanRoot(t *testing.T) {
 		t.Fatalf("scripts/package printed %q", out)
 	}
 
-	// The gate depends on what a gate needs and nothing else; the hub is a
-	// static binary.
+	// The gate depends on what a gate needs and nothing else; the hub on its
+	// keys' token only.
 	if got := run(t, nil, "dpkg-deb", "-f", debs[0], "Depends"); strings.TrimSpace(got) != "pcscd, libpcsclite1, softhsm2 | mynagate-pkcs11-module" {
 		t.Errorf("gateagent Depends: %q", got)
 	}
-	if got := run(t, nil, "dpkg-deb", "-f", debs[1], "Depends"); strings.TrimSpace(got) != "" {
+	if got := run(t, nil, "dpkg-deb", "-f", debs[1], "Depends"); strings.TrimSpace(got) != "softhsm2 | mynagate-pkcs11-module" {
 		t.Errorf("gatehub Depends: %q", got)
 	}
 
@@ -116,6 +116,9 @@ func TestPackagesInstallIntoCleanRoot(t *testing.T) {
 		if uid, _ := strconv.Atoi(e[2]); uid >= 1000 || uid == 0 || e[5] != u.home || e[6] != "/usr/sbin/nologin" {
 			t.Errorf("user %s: %v, want a system user with home %s and no login", u.name, e, u.home)
 		}
+	}
+	if !strings.Contains(","+groups["softhsm"][3]+",", ",mynagate-hub,") {
+		t.Errorf("mynagate-hub not in group softhsm: %v", groups["softhsm"])
 	}
 	for _, g := range []string{"softhsm", "dialout", "lp"} {
 		if !strings.Contains(","+groups[g][3]+",", ",mynagate,") {

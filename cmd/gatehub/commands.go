@@ -163,11 +163,16 @@ func cmdEnrollImport(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	var keyer cardkey.Keyer
-	if cfg.CardKeySecret != "" {
-		if keyer, err = cardkey.LoadSecretFile(cfg.CardKeySecret); err != nil {
-			return err
-		}
+	// Rows by issuer key id and serial need the card-key secret; rows by
+	// card key do not, and ParseEnrolCSV says so when it is missing.
+	keys, err := hub.OpenKeys(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	keyer, err := keys.CardKeyer()
+	if err != nil && !errors.Is(err, hub.ErrNoKey) {
+		return err
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
@@ -259,7 +264,12 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer m.Close()
-	key, err := signingKey(cfg)
+	keys, err := hub.OpenKeys(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	key, err := keys.Signer()
 	if err != nil {
 		return err
 	}
@@ -318,12 +328,4 @@ func cmdLists(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		}{st, crls}, "")
 	}
 	return printOut(stdout, false, nil, text)
-}
-
-// signingKey loads the hub's list-signing key named in the config.
-func signingKey(cfg *hub.Config) (ed25519.PrivateKey, error) {
-	if cfg.SigningKey == "" {
-		return nil, errors.New("signing_key is not set in the config; create one with gatehub keygen")
-	}
-	return lists.LoadPrivateKey(cfg.SigningKey)
 }

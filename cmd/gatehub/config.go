@@ -47,7 +47,12 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer m.Close()
-	key, err := signingKey(cfg)
+	keys, err := hub.OpenKeys(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	key, err := keys.Signer()
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func cmdConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("gatehub config check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gatehub config check FILE\n\nChecks the hub's config strictly and the files it names: the signing key and\nthe card-key secret parse, password and key files are readable by their\nowner only, the broker CA parses.")
+		fmt.Fprintln(stderr, "usage: gatehub config check FILE\n\nChecks the hub's config strictly and the files it names: the signing key and\nthe card-key secret parse (or are in the token of \"hsm\"), password and key files are readable by their\nowner only, the broker CA parses.")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,6 +92,9 @@ func checkHubFiles(cfg *hub.Config) error {
 		}
 	}
 	secret("password_file", cfg.PasswordFile)
+	if cfg.HSM != nil {
+		errs = append(errs, checkHubToken(cfg))
+	}
 	if cfg.Broker == "" && (cfg.Username == "" || cfg.PasswordFile == "") {
 		// gatehub run refuses to start the broker without them.
 		errs = append(errs, errors.New("username and password_file are required with the embedded broker, which lets nobody in without an account; gatehub init makes them"))
@@ -102,6 +105,24 @@ func checkHubFiles(cfg *hub.Config) error {
 		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
 			errs = append(errs, fmt.Errorf("ca_file %s: no PEM certificate in it", cfg.CAFile))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkHubToken opens the hub's token as gatehub run will and checks that
+// both keys are in it.
+func checkHubToken(cfg *hub.Config) error {
+	keys, err := hub.OpenKeys(cfg, nil)
+	if err != nil {
+		return fmt.Errorf("hsm: %w", err)
+	}
+	defer keys.Close()
+	var errs []error
+	if _, err := keys.Signer(); err != nil {
+		errs = append(errs, fmt.Errorf("hsm: signing key: %w", err))
+	}
+	if _, err := keys.CardKeyer(); err != nil {
+		errs = append(errs, fmt.Errorf("hsm: card-key secret: %w", err))
 	}
 	return errors.Join(errs...)
 }

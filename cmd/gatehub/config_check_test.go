@@ -26,7 +26,7 @@ func TestConfigCheck(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.json", `{"data_dir": "data", "signing_key": "sign.pem", "username": "hub", "password_file": "hub.password"}`)
+	good := write("good.json", `{"data_dir": "data", "signing_key": "sign.pem", "demo_file_keys": true, "username": "hub", "password_file": "hub.password"}`)
 	for _, tc := range []struct {
 		name string
 		file string
@@ -35,10 +35,10 @@ func TestConfigCheck(t *testing.T) {
 	}{
 		{"good", good, 0, []string{"good.json: ok (embedded broker on 127.0.0.1:1883 (TLS), 0 provisioned gate(s))"}},
 		{"unknown key", write("typo.json", `{"data_dir": "d", "singing_key": "sign.pem"}`), 1, []string{`typo.json: json: unknown field "singing_key"`}},
-		{"every problem", write("bad.json", `{"data_dir": "d", "signing_key": "bad-sign.pem", "ca_file": "none.pem", "log": "loud",
+		{"every problem", write("bad.json", `{"data_dir": "d", "signing_key": "bad-sign.pem", "demo_file_keys": true, "ca_file": "none.pem", "log": "loud",
 			"listen": "0.0.0.0:1883", "insecure_plain_tcp_on_loopback": true}`), 1,
 			[]string{"not a loopback address", `log "loud"`}},
-		{"file checks", write("files.json", `{"data_dir": "d", "signing_key": "bad-sign.pem", "ca_file": "none.pem",
+		{"file checks", write("files.json", `{"data_dir": "d", "signing_key": "bad-sign.pem", "demo_file_keys": true, "ca_file": "none.pem",
 			"username": "hub", "password_file": "gate.password"}`), 1,
 			[]string{"signing_key: lists: signing key", "password_file: ", "has mode 0644; run chmod 600", "ca_file: open "}},
 		{"no account", write("anon.json", `{"data_dir": "d"}`), 1, []string{"username and password_file are required"}},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -77,14 +76,17 @@ func cmdGateAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if b.CAPEM, err = brokerCA(cfg); err != nil {
 		return err
 	}
-	if cfg.SigningKey == "" {
-		return errors.New("signing_key is not set in the hub config: the gate needs the hub's public key to pin; gatehub keygen makes one")
-	}
-	key, err := lists.LoadPrivateKey(cfg.SigningKey)
+	keys, err := hub.OpenKeys(cfg, logger(cfg, stderr))
 	if err != nil {
 		return err
 	}
-	pub, err := lists.MarshalPublicKey(key.Public().(ed25519.PublicKey))
+	defer keys.Close()
+	// The gate pins the hub's public key.
+	hubKey, err := keys.PublicKey()
+	if err != nil {
+		return err
+	}
+	pub, err := lists.MarshalPublicKey(hubKey)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,11 @@ type initResult struct {
 	DataDir       string `json:"data_dir"`
 }
 
-var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory {{.Dir}} is ready (owner-only):
+var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory {{.Dir}} is ready (owner-only), FOR A DEMO:
+  its keys are plain files ("demo_file_keys": true in gatehub.json), and the hub
+  says so at every start. A production hub keeps them in a PKCS#11 token: see
+  the end of this text.
+
   gatehub.json      the hub's config: broker address, dashboard, keys, time zone
   hub-signing.pem   the list-signing key: keep it here and in an offline backup
   cardkey.secret    the card-key secret the gates share: never on a list, a mail or a ticket
@@ -71,6 +75,14 @@ Next:
        signs the list and sends it to every gate of the site
   On each gate, once: copy {{.CardKeySecret}} over a secure channel, run
   gateagent hsm init --import-secret FILE, then delete the copy.
+
+Production: keys in a PKCS#11 token (README "Hub keys in an HSM"):
+  add "hsm": {"module": ..., "token_label": ..., "pin_file": ...} to gatehub.json
+  and remove signing_key, card_key_secret and demo_file_keys, then
+    gatehub hsm init --config {{.Config}} --import-secret {{.CardKeySecret}}
+  (the gates' card keys stay valid), pin the printed public key on every gate
+  next to the old one (README "Rotating the hub's signing key"), and delete
+  {{.SigningKey}} and {{.CardKeySecret}}.
 `))
 
 func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -145,6 +157,7 @@ func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		"password_file":   initPassword,
 		"signing_key":     initSigning,
 		"card_key_secret": initSecret,
+		"demo_file_keys":  true,
 		"time_zone":       initTimeZone,
 		"log":             "info",
 	}

@@ -3,6 +3,7 @@
 //
 //	gatehub run --config FILE
 //	gatehub keygen --out FILE
+//	gatehub hsm init --config FILE [--import-secret FILE] [--public-out FILE]
 //	gatehub enroll import --config FILE --site SITE [--list whitelist] [--replace] FILE.csv
 //	gatehub revoke --config FILE --site SITE [--list whitelist] [--undo] CARDKEY...
 //	gatehub revoke import --config FILE --site SITE [--list whitelist] --roots ROOT.pem CRLFILE
@@ -32,7 +33,8 @@ import (
 
 var commands = cli.Set{
 	"run":           {Summary: "run the hub: broker, ingest, dashboard", Run: cmdRun},
-	"keygen":        {Summary: "create the list-signing key and print its public key for the gates", Run: cmdKeygen},
+	"keygen":        {Summary: "create a demo list-signing key file and print its public key for the gates (production: hsm init)", Run: cmdKeygen},
+	"hsm init":      {Summary: "create the list-signing key in the PKCS#11 token and import the card-key secret there; prints the public key for the gates", Run: cmdHSMInit},
 	"enroll import": {Summary: "enrol whitelist entries from a CSV file", Run: cmdEnrollImport},
 	"revoke":        {Summary: "revoke (or --undo) card keys; takes effect at the next publish", Run: cmdRevoke},
 	"revoke import": {Summary: "revoke every certificate of an X.509 CRL checked against a pinned root; takes effect at the next publish", Run: cmdRevokeImport},

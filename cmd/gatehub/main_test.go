@@ -27,7 +27,7 @@ func TestOperatorFlow(t *testing.T) {
 	dir := t.TempDir()
 	port := mqtttest.FreePort(t)
 	cfgPath := filepath.Join(dir, "gatehub.json")
-	cfg := fmt.Sprintf(`{"data_dir": "data", "listen": "127.0.0.1:%d", "signing_key": "sign.pem", "username": "hub", "password_file": "hub.password"}`, port)
+	cfg := fmt.Sprintf(`{"data_dir": "data", "listen": "127.0.0.1:%d", "signing_key": "sign.pem", "demo_file_keys": true, "username": "hub", "password_file": "hub.password"}`, port)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

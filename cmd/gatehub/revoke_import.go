@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/hub"
-	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/crl"
 )
@@ -58,10 +57,13 @@ func cmdRevokeImport(_ context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer m.Close()
-	if cfg.CardKeySecret == "" {
-		return errors.New("card_key_secret is not set in the config: the hub needs the card-key secret to turn serials into card keys")
+	hubKeys, err := hub.OpenKeys(cfg, logger(cfg, stderr))
+	if err != nil {
+		return err
 	}
-	keyer, err := cardkey.LoadSecretFile(cfg.CardKeySecret)
+	defer hubKeys.Close()
+	// The hub needs the card-key secret to turn serials into card keys.
+	keyer, err := hubKeys.CardKeyer()
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func TestRevokeImport(t *testing.T) {
 	secret := filepath.Join(dir, "cardkey.secret")
 	os.WriteFile(secret, []byte(hex.EncodeToString(bytes.Repeat([]byte{0x33}, 32))), 0o600)
 	cfgPath := filepath.Join(dir, "gatehub.json")
-	os.WriteFile(cfgPath, []byte(`{"data_dir": "data", "card_key_secret": "cardkey.secret"}`), 0o600)
+	os.WriteFile(cfgPath, []byte(`{"data_dir": "data", "card_key_secret": "cardkey.secret", "demo_file_keys": true}`), 0o600)
 	blk, _ := pem.Decode([]byte(taptest.Profile(t, "card-004.json").Certificate))
 	revoked, _ := x509.ParseCertificate(blk.Bytes)
 	der, err := pki.IssueCRL(pkiDir, pki.CRLRequest{Serials: []*big.Int{revoked.SerialNumber, big.NewInt(5)}})

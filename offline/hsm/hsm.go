@@ -3,7 +3,9 @@
 // authenticates the terminal to cards (an ECDSA P-256 key pair) and the
 // card-key secret (a generic secret used with CKM_SHA256_HMAC). Both are
 // created in the token as sensitive and non-extractable: they can be used,
-// never read out.
+// never read out. The hub keeps its keys the same way: the card-key secret, and
+// its Ed25519 list-signing key (InitEd25519Key, Ed25519Signer), which crypto11
+// cannot handle and this package drives through PKCS#11 directly.
 //
 // The token PIN is read from a file only the service user may read; it is
 // never taken from a config file or the command line, where it would end up in
@@ -24,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/miekg/pkcs11"
@@ -59,6 +62,10 @@ type Config struct {
 type HSM struct {
 	ctx *crypto11.Context
 	cfg Config
+	// raw is a session of this process's own for what crypto11 cannot do
+	// (Ed25519, importing a secret); made on first use, closed by Close.
+	rawOnce sync.Once
+	raw     *rawToken
 }
 
 // Open logs into the token. Close it when done.
@@ -120,6 +127,9 @@ func ReadPINFile(path string) (string, error) {
 
 // Close logs out and releases the module.
 func (h *HSM) Close() error {
+	if h.raw != nil {
+		h.raw.close()
+	}
 	if err := h.ctx.Close(); err != nil {
 		return fmt.Errorf("hsm: close: %w", err)
 	}

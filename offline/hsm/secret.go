@@ -1,7 +1,6 @@
 package hsm
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -19,8 +18,8 @@ import (
 // the hub would need each gate's wrapping public key first, which the
 // enrolment flow does not exchange.
 //
-// crypto11 cannot create a secret from a value, so this uses the PKCS#11
-// module directly, alongside the open crypto11 context (same process, same
+// crypto11 cannot create a secret from a value, so this uses the HSM's own
+// PKCS#11 session, alongside the open crypto11 context (same process, same
 // login).
 func (h *HSM) ImportCardKeySecret(label string, secret []byte) error {
 	if len(secret) != 32 {
@@ -29,46 +28,23 @@ func (h *HSM) ImportCardKeySecret(label string, secret []byte) error {
 	if err := h.noSecret(label); err != nil {
 		return fmt.Errorf("hsm: import card-key secret: %w", err)
 	}
-	pin, err := ReadPINFile(h.cfg.PINFile)
-	if err != nil {
+	err := h.token().do(func(p *pkcs11.Ctx, sess pkcs11.SessionHandle) error {
+		_, err := p.CreateObject(sess, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+			pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+			pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
+			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
+			pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(label)),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+			pkcs11.NewAttribute(pkcs11.CKA_VALUE, secret),
+		})
 		return err
-	}
-	p := pkcs11.New(h.cfg.Module)
-	if p == nil {
-		return fmt.Errorf("hsm: import card-key secret: cannot load %s", h.cfg.Module)
-	}
-	defer p.Destroy()
-	// crypto11 has initialised the module in this process already; the
-	// library is shared, so it must not be finalised here.
-	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		return fmt.Errorf("hsm: import card-key secret: initialise module: %w", err)
-	}
-	slot, err := findSlot(p, h.cfg.TokenLabel)
-	if err != nil {
-		return fmt.Errorf("hsm: import card-key secret: %w", err)
-	}
-	sess, err := p.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		return fmt.Errorf("hsm: import card-key secret: open session: %w", err)
-	}
-	defer p.CloseSession(sess)
-	if err := p.Login(sess, pkcs11.CKU_USER, pin); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_USER_ALREADY_LOGGED_IN)) {
-		return fmt.Errorf("hsm: import card-key secret: log in: %w", err)
-	}
-	_, err = p.CreateObject(sess, []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
-		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
-		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
-		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(label)),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
-		pkcs11.NewAttribute(pkcs11.CKA_VALUE, secret),
 	})
 	if err != nil {
 		return fmt.Errorf("hsm: import card-key secret %q: create object: %w", label, err)

@@ -1,6 +1,7 @@
 package lists
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
@@ -55,6 +56,19 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("lists: signing key %s is a %T, not Ed25519", path, k)
 	}
 	return priv, nil
+}
+
+// PublicKeyOf returns the Ed25519 public key of a list-signing key, or an
+// error when key is not an Ed25519 key.
+func PublicKeyOf(key crypto.Signer) (ed25519.PublicKey, error) {
+	if key == nil {
+		return nil, errors.New("no signing key")
+	}
+	pub, ok := key.Public().(ed25519.PublicKey)
+	if !ok || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("signing key is a %T, not Ed25519", key.Public())
+	}
+	return pub, nil
 }
 
 // ParsePublicKey parses a pinned hub key (PKIX PEM).

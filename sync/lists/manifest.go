@@ -2,6 +2,7 @@ package lists
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -207,8 +208,10 @@ type Signed struct {
 
 // Build chunks payload and signs the manifest. m supplies Site, List, Kind,
 // Version, Base, Created and the section counts; Build fills in the rest.
-// chunkSize 0 means DefaultChunkSize.
-func Build(key ed25519.PrivateKey, m Manifest, payload []byte, chunkSize int) (*Signed, error) {
+// chunkSize 0 means DefaultChunkSize. key is the hub's Ed25519 signing key: an
+// ed25519.PrivateKey (demo file keys) or a signer whose private half stays in a
+// token (hub keys in an HSM); see Sign.
+func Build(key crypto.Signer, m Manifest, payload []byte, chunkSize int) (*Signed, error) {
 	if chunkSize == 0 {
 		chunkSize = DefaultChunkSize
 	}
@@ -237,7 +240,17 @@ func Build(key ed25519.PrivateKey, m Manifest, payload []byte, chunkSize int) (*
 // Sign checks m and returns its signed Envelope message. Build uses it for a
 // new version; the hub uses it alone to renew a retained version's expiry
 // (same version and chunks, a later Expires).
-func Sign(key ed25519.PrivateKey, m *Manifest) ([]byte, error) {
+//
+// key must be an Ed25519 key (its Public an ed25519.PublicKey) signing pure
+// Ed25519 (crypto.Hash(0)), so that the wire format and the gates stay the
+// same whatever holds the key. Every signature is checked against the public
+// key before it leaves: a token that signed wrongly fails here, not at every
+// gate.
+func Sign(key crypto.Signer, m *Manifest) ([]byte, error) {
+	pub, err := PublicKeyOf(key)
+	if err != nil {
+		return nil, fmt.Errorf("lists: sign: %w", err)
+	}
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("lists: sign %s %s v%d: %w", m.List, m.Kind, m.Version, err)
 	}
@@ -245,7 +258,14 @@ func Sign(key ed25519.PrivateKey, m *Manifest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lists: sign: encode manifest: %w", err)
 	}
-	sig := ed25519.Sign(key, append([]byte(sigDomain), raw...))
+	msg := append([]byte(sigDomain), raw...)
+	sig, err := key.Sign(nil, msg, crypto.Hash(0))
+	if err != nil {
+		return nil, fmt.Errorf("lists: sign %s %s v%d: %w", m.List, m.Kind, m.Version, err)
+	}
+	if !ed25519.Verify(pub, msg, sig) {
+		return nil, fmt.Errorf("lists: sign %s %s v%d: the signing key returned a signature that does not verify with its public key; check the token (gatehub hsm init prints the key it holds)", m.List, m.Kind, m.Version)
+	}
 	env, err := json.Marshal(Envelope{Manifest: raw, Signature: base64.StdEncoding.EncodeToString(sig)})
 	if err != nil {
 		return nil, fmt.Errorf("lists: sign: encode envelope: %w", err)
