@@ -19,6 +19,33 @@ const liveSpan = 30 * time.Second
 // serveLive streams server-sent events: a "change" whenever the overview the
 // dashboard shows changed. It carries no data; the page fetches itself again.
 func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request) {
+	var last [sha256.Size]byte
+	streamChanges(w, r, liveInterval, func() (bool, error) {
+		v, err := h.store.View()
+		if err != nil {
+			// The store closed (the hub stops) or failed: end the stream;
+			// the browser reconnects and redraws.
+			h.log.Debug("hub: live dashboard: read overview", "err", err)
+			return false, err
+		}
+		v.At = time.Time{} // the clock alone is no change
+		b, err := json.Marshal(v)
+		if err != nil {
+			return false, nil
+		}
+		sum := sha256.Sum256(b)
+		first := last == [sha256.Size]byte{}
+		changed := sum != last
+		last = sum
+		// On the first look the browser has this state already.
+		return changed && !first, nil
+	})
+}
+
+// streamChanges writes a server-sent "change" event each time changed, asked
+// every interval, says so, until the browser goes, liveSpan passes or changed
+// fails. The events carry only a counter: the page fetches what it shows.
+func streamChanges(w http.ResponseWriter, r *http.Request, interval time.Duration, changed func() (bool, error)) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -28,11 +55,10 @@ func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	fmt.Fprint(w, "retry: 500\n\n")
 	fl.Flush()
-	tick := time.NewTicker(liveInterval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	end := time.After(liveSpan)
-	var last [sha256.Size]byte
-	for n := 0; ; {
+	for n := 1; ; {
 		select {
 		case <-r.Context().Done():
 			return
@@ -40,31 +66,17 @@ func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
-		v, err := h.store.View()
+		c, err := changed()
 		if err != nil {
-			// The store closed (the hub stops) or failed: end the stream;
-			// the browser reconnects and redraws.
-			h.log.Debug("hub: live dashboard: read overview", "err", err)
 			return
 		}
-		v.At = time.Time{} // the clock alone is no change
-		b, err := json.Marshal(v)
-		if err != nil {
+		if !c {
 			continue
 		}
-		sum := sha256.Sum256(b)
-		if sum == last {
-			continue
-		}
-		first := last == [sha256.Size]byte{}
-		last = sum
-		if first {
-			continue // the page the browser has is this state
-		}
-		n++
 		if _, err := fmt.Fprintf(w, "event: change\ndata: %d\n\n", n); err != nil {
 			return
 		}
 		fl.Flush()
+		n++
 	}
 }

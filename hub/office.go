@@ -40,36 +40,13 @@ func (h *Hub) officeRoutes(mux *http.ServeMux) {
 // carries no data. Like /api/live, a stream lasts liveSpan and the browser
 // reconnects by itself.
 func (h *Hub) serveShelterLive(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	fmt.Fprint(w, "retry: 500\n\n")
-	fl.Flush()
-	tick := time.NewTicker(officeLiveInterval)
-	defer tick.Stop()
-	end := time.After(liveSpan)
 	last := h.store.changes.Load()
-	for n := 1; ; {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-end:
-			return
-		case <-tick.C:
-		}
-		if c := h.store.changes.Load(); c != last {
-			last = c
-			if _, err := fmt.Fprintf(w, "event: change\ndata: %d\n\n", n); err != nil {
-				return
-			}
-			fl.Flush()
-			n++
-		}
-	}
+	streamChanges(w, r, officeLiveInterval, func() (bool, error) {
+		c := h.store.changes.Load()
+		changed := c != last
+		last = c
+		return changed, nil
+	})
 }
 
 // officeLiveInterval is how often /api/shelters/live looks for a change.
