@@ -5,14 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/internal/cli"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/sync/lists"
@@ -23,36 +22,17 @@ func init() {
 }
 
 func configCheckCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gateagent config check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateagent config check FILE\n\nChecks the config strictly (unknown keys, missing or contradictory settings)\nand the files it names: roots and hub keys parse, the institution certificate\nparses and is in date, secret files are readable by their owner only.")
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want exactly one config file")
-	}
-	path := fs.Arg(0)
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = checkConfigFiles(cfg, time.Now())
-	}
-	if err != nil {
-		// Each line is printed after the file's name already.
-		if inner := errors.Unwrap(err); inner != nil && err.Error() == fmt.Sprintf("config %s: %s", path, inner) {
-			err = inner
-		}
-		problems := splitErrors(err)
-		for _, p := range problems {
-			fmt.Fprintf(stdout, "%s: %s\n", path, p)
-		}
-		return fmt.Errorf("%d problem(s) in %s", len(problems), path)
-	}
-	fmt.Fprintf(stdout, "%s: ok (site %s, gate %s, mode %s, %d lane(s))\n", path, cfg.Site, cfg.Gate, cfg.Mode, len(cfg.Lanes))
-	return nil
+	return cli.CheckFile("gateagent config check", "Checks the config strictly (unknown keys, missing or contradictory settings)\nand the files it names: roots and hub keys parse, the institution certificate\nparses and is in date, secret files are readable by their owner only.",
+		args, stdout, stderr, func(path string) (string, error) {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return "", err
+			}
+			if err := checkConfigFiles(cfg, time.Now()); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("site %s, gate %s, mode %s, %d lane(s)", cfg.Site, cfg.Gate, cfg.Mode, len(cfg.Lanes)), nil
+		})
 }
 
 // checkConfigFiles checks the files a loaded config names, as the gate will
@@ -145,15 +125,4 @@ func ownerOnly(path string) error {
 		return fmt.Errorf("%s has mode %#o; run chmod 600 %s (owner: the service user)", path, perm, path)
 	}
 	return nil
-}
-
-// splitErrors lists the problems in an error, one per line.
-func splitErrors(err error) []string {
-	var out []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
 }

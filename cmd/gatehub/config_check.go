@@ -4,67 +4,45 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/mynagate/mynagate/hub"
+	"github.com/mynagate/mynagate/internal/cli"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/sync/lists"
 )
 
 func cmdConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gatehub config check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gatehub config check FILE\n\nChecks the hub's config strictly and the files it names: the signing key and\nthe card-key secret parse (or are in the token of \"hsm\"), password and key files are readable by their\nowner only, the broker CA parses.")
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want exactly one config file")
-	}
-	path := fs.Arg(0)
-	cfg, err := hub.LoadConfig(path)
-	if err == nil {
-		err = checkHubFiles(cfg)
-	} else if inner := errors.Unwrap(err); inner != nil && err.Error() == fmt.Sprintf("hub: config %s: %s", path, inner) {
-		// Each line is printed after the file's name already.
-		err = inner
-	}
-	if err != nil {
-		var n int
-		for _, l := range strings.Split(err.Error(), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				fmt.Fprintf(stdout, "%s: %s\n", path, l)
-				n++
+	return cli.CheckFile("gatehub config check", "Checks the hub's config strictly and the files it names: the signing key and\nthe card-key secret parse (or are in the token of \"hsm\"), password and key files are readable by their\nowner only, the broker CA parses.",
+		args, stdout, stderr, func(path string) (string, error) {
+			cfg, err := hub.LoadConfig(path)
+			if err != nil {
+				return "", err
 			}
-		}
-		return fmt.Errorf("%d problem(s) in %s", n, path)
-	}
-	broker := "embedded broker on " + cfg.Listen + " (TLS)"
-	if cfg.InsecurePlainTCPOnLoopback {
-		broker = "embedded broker on " + cfg.Listen + " (plain TCP, loopback only)"
-	}
-	if cfg.Broker != "" {
-		broker = "external broker " + cfg.Broker
-	}
-	gates, err := hub.LoadGates(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	active := 0
-	for _, g := range gates.List {
-		if g.Active() {
-			active++
-		}
-	}
-	fmt.Fprintf(stdout, "%s: ok (%s, %d provisioned gate(s))\n", path, broker, active)
-	return nil
+			if err := checkHubFiles(cfg); err != nil {
+				return "", err
+			}
+			broker := "embedded broker on " + cfg.Listen + " (TLS)"
+			if cfg.InsecurePlainTCPOnLoopback {
+				broker = "embedded broker on " + cfg.Listen + " (plain TCP, loopback only)"
+			}
+			if cfg.Broker != "" {
+				broker = "external broker " + cfg.Broker
+			}
+			gates, err := hub.LoadGates(cfg.DataDir)
+			if err != nil {
+				return "", err
+			}
+			active := 0
+			for _, g := range gates.List {
+				if g.Active() {
+					active++
+				}
+			}
+			return fmt.Sprintf("%s, %d provisioned gate(s)", broker, active), nil
+		})
 }
 
 // checkHubFiles checks the files a loaded hub config names, as the hub will

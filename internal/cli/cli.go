@@ -156,3 +156,38 @@ func versionOf(bi *debug.BuildInfo) string {
 	}
 	return "devel-" + rev[:min(12, len(rev))] + dirty
 }
+
+// CheckFile is the frame of a "config check FILE" command: it takes exactly
+// one file argument, runs check on it, and prints "FILE: problem" for each
+// line of the error check returns (an error that only repeats the file's name
+// in front of its cause is unwrapped first), or "FILE: ok (summary)". It
+// fails, for an exit code of 1, when there was a problem.
+func CheckFile(name, about string, args []string, stdout, stderr io.Writer, check func(path string) (summary string, err error)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: %s FILE\n\n%s\n", name, about) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("want exactly one config file")
+	}
+	path := fs.Arg(0)
+	summary, err := check(path)
+	if err == nil {
+		fmt.Fprintf(stdout, "%s: ok (%s)\n", path, summary)
+		return nil
+	}
+	if inner := errors.Unwrap(err); inner != nil && strings.HasSuffix(err.Error(), path+": "+inner.Error()) {
+		err = inner
+	}
+	n := 0
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			fmt.Fprintf(stdout, "%s: %s\n", path, l)
+			n++
+		}
+	}
+	return fmt.Errorf("%d problem(s) in %s", n, path)
+}

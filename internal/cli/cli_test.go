@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"runtime/debug"
 	"strings"
@@ -89,5 +90,30 @@ func TestBuildVersionPrefersLinkTimeVersion(t *testing.T) {
 	Version = "1.2.3"
 	if got := BuildVersion(); got != "1.2.3" {
 		t.Errorf("BuildVersion() = %q with Version set", got)
+	}
+}
+
+func TestCheckFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		result  error
+		want    string
+		wantErr bool
+	}{
+		{"ok", []string{"a.json"}, nil, "a.json: ok (fine)\n", false},
+		{"problems, one per line", []string{"a.json"}, errors.Join(errors.New("x is required"), errors.New("y: bad")), "a.json: x is required\na.json: y: bad\n", true},
+		{"the file's name said once", []string{"a.json"}, fmt.Errorf("hub: config a.json: %w", errors.New("z unknown")), "a.json: z unknown\n", true},
+		{"no file", nil, nil, "", true},
+		{"two files", []string{"a.json", "b.json"}, nil, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			err := CheckFile("prog config check", "about", tc.args, &out, &errOut, func(string) (string, error) { return "fine", tc.result })
+			if (err != nil) != tc.wantErr || out.String() != tc.want {
+				t.Fatalf("err %v, out %q; want error %v, out %q", err, out.String(), tc.wantErr, tc.want)
+			}
+		})
 	}
 }
