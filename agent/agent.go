@@ -6,6 +6,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -444,6 +445,30 @@ func (a *Agent) forget(id string) (event.Event, bool) {
 	return e, ok
 }
 
+// crlStatus is a whitelist that also keeps the CRLs applied at the gate.
+type crlStatus interface {
+	CRLs() ([]whitelist.AppliedCRL, error)
+}
+
+// crlNextUpdate returns when the CRL applied for cert's CA was due to be
+// replaced, zero when none is (or the list keeps none).
+func (a *Agent) crlNextUpdate(cert *x509.Certificate) (time.Time, error) {
+	cs, ok := a.List.(crlStatus)
+	if !ok || cert == nil || len(cert.AuthorityKeyId) == 0 {
+		return time.Time{}, nil
+	}
+	crls, err := cs.CRLs()
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, c := range crls {
+		if bytes.Equal(c.IssuerKeyID, cert.AuthorityKeyId) {
+			return c.NextUpdate, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
 // outcome is what verify found out about a card.
 type outcome struct {
 	reason    event.Reason
@@ -465,6 +490,11 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 	var err error
 	if in.Revoked, err = a.List.Revoked(key); err != nil {
 		a.log().Error("revocation lookup failed", "err", err)
+		out.reason = event.ReasonInternalError
+		return out
+	}
+	if in.CRLNextUpdate, err = a.crlNextUpdate(c.Cert); err != nil {
+		a.log().Error("CRL lookup failed", "err", err)
 		out.reason = event.ReasonInternalError
 		return out
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/crl"
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
 	"github.com/mynagate/mynagate/offline/pinless"
@@ -170,6 +171,14 @@ func TestEveryReasonThroughPCSCAndHSM(t *testing.T) {
 		{"emergency fallback", taptest.Profile(t, "no-pinless.json"), func() { a.Emergency.Store(true) }, event.ReasonAdmit, "cert"},
 		{"expired institution certificate", taptest.Profile(t, "card-001.json"), func() { a.Emergency.Store(false); prover.p.Store(expired) }, event.ReasonTerminalAuthFailed, "pinless"},
 		{"relayed card slower than the bound", &relayed, func() { prover.p.Store(bounded) }, event.ReasonPINLessTooSlow, "pinless"},
+		{"its CA's CRL stale past the bound", taptest.Profile(t, "card-001.json"), func() {
+			prover.p.Store(good)
+			a.SetPolicy(policy.Policy{Accept: []string{policy.AssurancePINLess}, CRLMaxStale: 72 * time.Hour})
+			ca := certOf(t, taptest.Profile(t, "card-001.json")).AuthorityKeyId
+			if _, err := list.ApplyCRL(crl.Info{Issuer: "CN=test CA", IssuerKeyID: ca, ThisUpdate: now.Add(-100 * time.Hour), NextUpdate: now.Add(-76 * time.Hour)}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}, event.ReasonRevocationStale, "pinless"},
 	} {
 		if tc.before != nil {
 			tc.before()

@@ -170,6 +170,11 @@ type Policy struct {
 	AntiPassback *bool `json:"anti_passback"`
 	// Emergency declares an emergency: the fallback levels are accepted too.
 	Emergency bool `json:"emergency"`
+	// CRLMaxStale is how long past its next update an applied CRL may go
+	// before the cards of its CA are denied revocation_stale (default 72h at
+	// a venue or kiosk, where a revoked card must not get in or be enrolled;
+	// "0" never, the default at a shelter, which turns nobody away).
+	CRLMaxStale *Duration `json:"crl_max_stale"`
 }
 
 // CardKey locates the card-key secret: in the HSM (production, when hsm is
@@ -309,6 +314,13 @@ func (c *Config) defaults() {
 	}
 	if c.Policy.AntiPassback == nil {
 		c.Policy.AntiPassback = ptr(c.Mode == ModeVenue)
+	}
+	if c.Policy.CRLMaxStale == nil {
+		stale := Duration(72 * time.Hour)
+		if c.Mode == ModeShelter {
+			stale = 0
+		}
+		c.Policy.CRLMaxStale = &stale
 	}
 	if c.Policy.Accept == nil {
 		c.Policy.Accept = []string{"cert"}

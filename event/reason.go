@@ -9,6 +9,7 @@ const (
 	ReasonAdmit                Reason = "admit"
 	ReasonNotListed            Reason = "not_listed"
 	ReasonRevoked              Reason = "revoked"
+	ReasonRevocationStale      Reason = "revocation_stale"
 	ReasonCertExpired          Reason = "cert_expired"
 	ReasonCertNotYetValid      Reason = "cert_not_yet_valid"
 	ReasonUnknownRoot          Reason = "unknown_root"

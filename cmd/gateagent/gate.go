@@ -219,7 +219,8 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		return nil, fmt.Errorf("policy time zone: %w", err)
 	}
 	pol := policy.Policy{Accept: cfg.Policy.Accept, Fallback: cfg.Policy.Fallback, Location: loc,
-		ExitGrace: time.Duration(cfg.Policy.ExitGrace), AntiPassback: *cfg.Policy.AntiPassback}
+		ExitGrace: time.Duration(cfg.Policy.ExitGrace), AntiPassback: *cfg.Policy.AntiPassback,
+		CRLMaxStale: time.Duration(*cfg.Policy.CRLMaxStale)}
 	if err := pol.Validate(); err != nil {
 		return nil, err
 	}

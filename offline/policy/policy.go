@@ -43,6 +43,10 @@ type Policy struct {
 	// entry's ValidUntil, so a holder whose ticket ended at 22:00 can still
 	// tap out at 22:10. Zero: no grace, an expired entry is denied everywhere.
 	ExitGrace time.Duration
+	// CRLMaxStale is how long past its next update the CRL of a card's CA may
+	// be before the card is denied revocation_stale: a card revoked since
+	// could be in front of the gate. Zero never denies for it.
+	CRLMaxStale time.Duration
 }
 
 // Validate checks the policy as loaded from configuration.
@@ -75,6 +79,9 @@ type Input struct {
 	Listed bool
 	// Revoked is true when the card key is in the revocation set.
 	Revoked bool
+	// CRLNextUpdate is when the CRL applied for the card's CA was due to be
+	// replaced; zero when none is applied for it.
+	CRLNextUpdate time.Time
 	// Assurance is the level the card was proven at: cert, pin or pinless.
 	Assurance string
 	// Emergency is true while an operator has declared an emergency, which
@@ -85,7 +92,8 @@ type Input struct {
 }
 
 // Decide returns the decision and its reason. The checks run in this order and
-// the first that fails decides: revoked, not listed, outside the entry's time
+// the first that fails decides: revoked, the card CA's CRL stale for longer
+// than CRLMaxStale, not listed, outside the entry's time
 // window (dates and time of day), wrong zone, already inside (anti-passback,
 // entries only), assurance level not accepted.
 // An entry outside its window never gives admit.
@@ -93,6 +101,8 @@ func Decide(p Policy, in Input) (event.Decision, event.Reason) {
 	switch {
 	case in.Revoked:
 		return event.Deny, event.ReasonRevoked
+	case p.CRLMaxStale > 0 && !in.CRLNextUpdate.IsZero() && in.Now.Sub(in.CRLNextUpdate) > p.CRLMaxStale:
+		return event.Deny, event.ReasonRevocationStale
 	case !in.Listed:
 		return event.Deny, event.ReasonNotListed
 	case !p.inWindow(in):

@@ -20,6 +20,7 @@ func TestDecide(t *testing.T) {
 		Location:     jst,
 		ExitGrace:    30 * time.Minute,
 		AntiPassback: true,
+		CRLMaxStale:  72 * time.Hour,
 	}
 	ticket := whitelist.Entry{ServiceID: "T-1", Kind: whitelist.KindTicket,
 		ValidFrom: at(1, 17, 0), ValidUntil: at(1, 22, 0), Zones: []string{"A", "B"}}
@@ -41,6 +42,11 @@ func TestDecide(t *testing.T) {
 	}{
 		{"admit", base, event.ReasonAdmit},
 		{"revoked beats everything", with(func(in *policy.Input) { in.Revoked = true; in.Listed = false; in.Assurance = "cert" }), event.ReasonRevoked},
+		{"CRL current", with(func(in *policy.Input) { in.CRLNextUpdate = at(1, 12, 0).Add(24 * time.Hour) }), event.ReasonAdmit},
+		{"CRL stale within the bound", with(func(in *policy.Input) { in.CRLNextUpdate = at(1, 18, 0).Add(-71 * time.Hour) }), event.ReasonAdmit},
+		{"CRL stale past the bound", with(func(in *policy.Input) { in.CRLNextUpdate = at(1, 18, 0).Add(-73 * time.Hour) }), event.ReasonRevocationStale},
+		{"revoked beats a stale CRL", with(func(in *policy.Input) { in.Revoked = true; in.CRLNextUpdate = at(1, 18, 0).Add(-100 * time.Hour) }), event.ReasonRevoked},
+		{"a stale CRL beats not listed", with(func(in *policy.Input) { in.Listed = false; in.CRLNextUpdate = at(1, 18, 0).Add(-100 * time.Hour) }), event.ReasonRevocationStale},
 		{"not listed", with(func(in *policy.Input) { in.Listed = false; in.Entry = whitelist.Entry{} }), event.ReasonNotListed},
 		{"not listed beats window", with(func(in *policy.Input) { in.Listed = false; in.Now = at(9, 0, 0) }), event.ReasonNotListed},
 		{"before window", with(func(in *policy.Input) { in.Now = at(1, 16, 59) }), event.ReasonOutsideWindow},
@@ -101,5 +107,16 @@ func TestValidate(t *testing.T) {
 		if err := tt.p.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate = %v, want ok=%v", name, err, tt.ok)
 		}
+	}
+}
+
+// TestStaleCRLNeverDeniesWithoutBound: a shelter (CRLMaxStale 0) admits a card
+// whose CA's CRL is long stale.
+func TestStaleCRLNeverDeniesWithoutBound(t *testing.T) {
+	p := policy.Policy{Accept: []string{policy.AssuranceCert}}
+	in := policy.Input{Now: at(1, 18, 0), Kind: event.KindCheckin, Listed: true, Assurance: policy.AssuranceCert,
+		Entry: whitelist.Entry{ServiceID: "R-1", Kind: whitelist.KindResident}, CRLNextUpdate: at(1, 18, 0).Add(-1000 * time.Hour)}
+	if _, r := policy.Decide(p, in); r != event.ReasonAdmit {
+		t.Fatalf("reason %s, want admit without a staleness bound", r)
 	}
 }
