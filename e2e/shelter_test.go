@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,27 +32,9 @@ func TestShelterScene(t *testing.T) {
 	dir := t.TempDir()
 	pkiDir := taptest.PKI(t)
 
-	secret := filepath.Join(dir, "cardkey.secret")
-	os.WriteFile(secret, []byte(hex.EncodeToString(bytes.Repeat([]byte{0x5d}, 32))+"\n"), 0o600)
+	hub := startEnrolledHub(t, gatehub, dir, pkiDir, "city", 0x5d)
+	hubCfg, secret, brokerPort, httpPort := hub.cfg, hub.secret, hub.brokerPort, hub.httpPort
 	run(t, gateagent, "hsm", "init", "--import-secret", secret, "--hsm-module", tok.Module, "--hsm-token", tok.TokenLabel, "--hsm-pin-file", tok.PINFile)
-	run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
-
-	os.WriteFile(filepath.Join(dir, "hub.password"), []byte("e2e-hub-password\n"), 0o600)
-	brokerPort, httpPort := mqtttest.FreePort(t), mqtttest.FreePort(t)
-	hubCfg := filepath.Join(dir, "gatehub.json")
-	// The broker as in production: TLS from the hub's own CA, logins only;
-	// each station is provisioned with gate add and enrol.
-	writeJSON(t, hubCfg, map[string]any{
-		"data_dir": filepath.Join(dir, "hub"), "listen": fmt.Sprintf("127.0.0.1:%d", brokerPort),
-		"username": "hub", "password_file": filepath.Join(dir, "hub.password"),
-		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": secret, "demo_file_keys": true,
-		"http": fmt.Sprintf("127.0.0.1:%d", httpPort),
-	})
-	start(t, gatehub, "run", "--config", hubCfg)
-	run(t, gatehub, "enroll", "import", "--config", hubCfg, "--site", "city", filepath.Join(pkiDir, "whitelist.csv"))
-	waitFor(t, "gatehub publish", 20*time.Second, func() bool {
-		return exec.Command(gatehub, "publish", "--config", hubCfg, "--site", "city").Run() == nil
-	})
 	proxy := mqtttest.NewProxy(t, fmt.Sprintf("127.0.0.1:%d", brokerPort)) // ms1-a's uplink, to unplug
 	sock, err := os.MkdirTemp("", "sh")                                    // unix socket paths must stay short
 	if err != nil {

@@ -83,6 +83,43 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	}
 }
 
+// enrolledHub is a gatehub run as in production, with the test PKI's list
+// enrolled and published for one site.
+type enrolledHub struct {
+	// cfg is the hub's config file, secret its (demo) card-key secret file.
+	cfg, secret          string
+	brokerPort, httpPort int
+	// published is what the first gatehub publish printed.
+	published string
+}
+
+// startEnrolledHub makes a demo hub in dir (signing key and card-key secret
+// as files, secretByte repeated), starts gatehub run on a TLS-only broker
+// that lets in logins only, enrols pkiDir's whitelist for site and publishes
+// it. The hub is stopped when the test ends.
+func startEnrolledHub(t *testing.T, gatehub, dir, pkiDir, site string, secretByte byte) enrolledHub {
+	t.Helper()
+	h := enrolledHub{cfg: filepath.Join(dir, "gatehub.json"), secret: filepath.Join(dir, "cardkey.secret"),
+		brokerPort: mqtttest.FreePort(t), httpPort: mqtttest.FreePort(t)}
+	os.WriteFile(h.secret, []byte(hex.EncodeToString(bytes.Repeat([]byte{secretByte}, 32))+"\n"), 0o600)
+	run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
+	os.WriteFile(filepath.Join(dir, "hub.password"), []byte("e2e-hub-password\n"), 0o600)
+	writeJSON(t, h.cfg, map[string]any{
+		"data_dir": filepath.Join(dir, "hub"), "listen": fmt.Sprintf("127.0.0.1:%d", h.brokerPort),
+		"username": "hub", "password_file": filepath.Join(dir, "hub.password"),
+		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": h.secret, "demo_file_keys": true,
+		"http": fmt.Sprintf("127.0.0.1:%d", h.httpPort),
+	})
+	start(t, gatehub, "run", "--config", h.cfg)
+	run(t, gatehub, "enroll", "import", "--config", h.cfg, "--site", site, filepath.Join(pkiDir, "whitelist.csv"))
+	waitFor(t, "gatehub publish", 20*time.Second, func() bool {
+		out, err := exec.Command(gatehub, "publish", "--config", h.cfg, "--site", site).CombinedOutput()
+		h.published = string(out)
+		return err == nil
+	})
+	return h
+}
+
 // TestHubAndGate is the product as deployed: the hub enrols tickets and
 // publishes a signed list, the gate (which never imported anything itself)
 // receives and applies it, decides taps offline-capably with anti-passback,
@@ -94,28 +131,8 @@ func TestHubAndGate(t *testing.T) {
 	dir := t.TempDir()
 	pkiDir := taptest.PKI(t)
 
-	secret := filepath.Join(dir, "cardkey.secret")
-	os.WriteFile(secret, []byte(hex.EncodeToString(bytes.Repeat([]byte{0x5c}, 32))+"\n"), 0o600)
-	run(t, gatehub, "keygen", "--out", filepath.Join(dir, "hub-signing.pem"))
-	os.WriteFile(filepath.Join(dir, "hub.password"), []byte("e2e-hub-password\n"), 0o600)
-
-	brokerPort, httpPort := mqtttest.FreePort(t), mqtttest.FreePort(t)
-	hubCfg := filepath.Join(dir, "gatehub.json")
-	// The broker as in production: TLS from the hub's own CA, logins only.
-	writeJSON(t, hubCfg, map[string]any{
-		"data_dir": filepath.Join(dir, "hub"), "listen": fmt.Sprintf("127.0.0.1:%d", brokerPort),
-		"username": "hub", "password_file": filepath.Join(dir, "hub.password"),
-		"signing_key": filepath.Join(dir, "hub-signing.pem"), "card_key_secret": secret, "demo_file_keys": true,
-		"http": fmt.Sprintf("127.0.0.1:%d", httpPort),
-	})
-	start(t, gatehub, "run", "--config", hubCfg)
-	run(t, gatehub, "enroll", "import", "--config", hubCfg, "--site", "arena", filepath.Join(pkiDir, "whitelist.csv"))
-	var published string
-	waitFor(t, "gatehub publish", 20*time.Second, func() bool {
-		out, err := exec.Command(gatehub, "publish", "--config", hubCfg, "--site", "arena").CombinedOutput()
-		published = string(out)
-		return err == nil
-	})
+	hub := startEnrolledHub(t, gatehub, dir, pkiDir, "arena", 0x5c)
+	hubCfg, secret, published := hub.cfg, hub.secret, hub.published
 	if !strings.Contains(published, "snapshot v1") {
 		t.Fatalf("publish: %s", published)
 	}
@@ -189,7 +206,7 @@ func TestHubAndGate(t *testing.T) {
 	tapExpect(5, "card-002.json", "admit")
 
 	// Every event reached the hub, once.
-	viewURL := fmt.Sprintf("http://127.0.0.1:%d/api/view", httpPort)
+	viewURL := fmt.Sprintf("http://127.0.0.1:%d/api/view", hub.httpPort)
 	waitFor(t, "five events at the hub", 15*time.Second, func() bool {
 		resp, err := http.Get(viewURL)
 		if err != nil {
