@@ -41,18 +41,7 @@ func TestConfigCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, runCtx, "run", "--config", cfgPath)
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("run exited %d", code)
-		}
-	}()
+	startRun(t, ctx, cfgPath)
 
 	out, stderr, code := runCmd(t, ctx, "config", "show", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "no site has a config") {

@@ -16,7 +16,6 @@ import (
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hub"
 	"github.com/mynagate/mynagate/hub/hubtest"
-	"github.com/mynagate/mynagate/internal/mqtttest"
 )
 
 // TestEventsCommand asks for the records while the hub runs (through its
@@ -25,28 +24,13 @@ import (
 func TestEventsCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
-	out, stderr, code := runCmd(t, ctx, "init", "--listen", listen, "--http", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)), "--json", dir)
-	var res initResult
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
-		t.Fatalf("init: %d %s %s", code, out, stderr)
+	res := initHub(t, ctx, dir, true)
+	cfg, err := hub.LoadConfig(res.Config)
+	if err != nil {
+		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, runCtx, "run", "--config", res.Config)
-		done <- code
-	}()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if code := <-done; code != 0 {
-				t.Errorf("run exited %d", code)
-			}
-		}
-	}
+	listen := cfg.Listen
+	stop := startRun(t, ctx, res.Config)
 	defer stop()
 
 	deadline := time.Now().Add(30 * time.Second)

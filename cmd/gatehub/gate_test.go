@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/mynagate/mynagate/gatebundle"
 	"github.com/mynagate/mynagate/hub/hubtest"
-	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
 
@@ -45,29 +42,13 @@ func provision(t *testing.T, ctx context.Context, cfgPath, site, gate string) up
 func TestGateCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
-	out, stderr, code := runCmd(t, ctx, "init", "--listen", listen, "--json", dir)
-	var res initResult
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
-		t.Fatalf("init: %d %s %s", code, out, stderr)
-	}
+	res := initHub(t, ctx, dir, false)
 	for _, p := range []string{res.PasswordFile, filepath.Join(res.DataDir, "tls", "ca-key.pem")} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, want owner-only", p, err)
 		}
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, runCtx, "run", "--config", res.Config)
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("run exited %d", code)
-		}
-	}()
+	startRun(t, ctx, res.Config)
 
 	g := provision(t, ctx, res.Config, "stadium", "north")
 	if !strings.HasPrefix(g.Broker, "ssl://") || g.CAFile == "" {
@@ -80,7 +61,7 @@ func TestGateCommands(t *testing.T) {
 	if _, stderr, code := runCmd(t, ctx, "gate", "add", "--config", res.Config, "--site", "hub", "--gate", "ingest", "--out", filepath.Join(t.TempDir(), "b")); code == 0 || !strings.Contains(stderr, "the hub's") {
 		t.Fatalf("a gate named into the hub's client ids: %d %s", code, stderr)
 	}
-	out, _, _ = runCmd(t, ctx, "gate", "list", "--config", res.Config)
+	out, _, _ := runCmd(t, ctx, "gate", "list", "--config", res.Config)
 	if !strings.Contains(out, "stadium/north") || !strings.Contains(out, "active") {
 		t.Fatalf("gate list: %s", out)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mynagate/mynagate/gatebundle"
 	"github.com/mynagate/mynagate/hub/hubtest"
-	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
 	"github.com/mynagate/mynagate/offline/whitelist"
@@ -29,12 +27,7 @@ func TestHSMInit(t *testing.T) {
 	tok := hsmtest.NewToken(t, "mynagate-hub")
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
-	out, stderr, code := runCmd(t, ctx, "init", "--listen", listen, "--json", dir)
-	var res initResult
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
-		t.Fatalf("init: %d %s %s", code, out, stderr)
-	}
+	res := initHub(t, ctx, dir, false)
 	if _, stderr, code := runCmd(t, ctx, "hsm", "init", "--config", res.Config); code == 0 || !strings.Contains(stderr, `no "hsm" section`) {
 		t.Fatalf("hsm init on a demo config: %d %s", code, stderr)
 	}
@@ -62,7 +55,7 @@ func TestHSMInit(t *testing.T) {
 		t.Fatalf("config check before hsm init: %d %s", code, out)
 	}
 
-	out, stderr, code = runCmd(t, ctx, "hsm", "init", "--config", res.Config, "--import-secret", res.CardKeySecret)
+	out, stderr, code := runCmd(t, ctx, "hsm", "init", "--config", res.Config, "--import-secret", res.CardKeySecret)
 	if code != 0 || !strings.Contains(out, "created (Ed25519, non-extractable") || !strings.Contains(out, `card-key secret "mynagate-cardkey": imported`) {
 		t.Fatalf("hsm init: %d %s %s", code, out, stderr)
 	}
@@ -89,18 +82,7 @@ func TestHSMInit(t *testing.T) {
 		t.Fatalf("config check: %d %s %s", code, out, stderr)
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, runCtx, "run", "--config", res.Config)
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("run exited %d", code)
-		}
-	}()
+	startRun(t, ctx, res.Config)
 
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	deadline := time.Now().Add(20 * time.Second)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/hub"
-	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/offline/cardkey"
 )
 
@@ -20,12 +17,7 @@ import (
 func TestInitFirstRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
-	out, stderr, code := runCmd(t, ctx, "init", "--listen", listen, "--http", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)), "--json", dir)
-	var res initResult
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
-		t.Fatalf("init: %d %s %s", code, out, stderr)
-	}
+	res := initHub(t, ctx, dir, true)
 	if !strings.Contains(res.PublicKeyPEM, "BEGIN PUBLIC KEY") {
 		t.Fatalf("no public key to pin: %+v", res)
 	}
@@ -49,32 +41,21 @@ func TestInitFirstRun(t *testing.T) {
 		t.Fatal("second init replaced the signing key")
 	}
 	// The human text names every next step.
-	out, _, code = runCmd(t, ctx, "init", filepath.Join(t.TempDir(), "other"))
+	out, _, code := runCmd(t, ctx, "init", filepath.Join(t.TempDir(), "other"))
 	for _, want := range []string{"BEGIN PUBLIC KEY", "gatehub run --config", "gatehub enroll import", "gatehub publish", "hsm init --import-secret"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("init's text lacks %q:\n%s", want, out)
 		}
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, runCtx, "run", "--config", res.Config)
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("run exited %d", code)
-		}
-	}()
+	startRun(t, ctx, res.Config)
 	keyer, err := cardkey.LoadSecretFile(res.CardKeySecret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	csvPath := filepath.Join(t.TempDir(), "residents.csv")
 	os.WriteFile(csvPath, []byte("issuer_key_id,serial,service_id,kind\n0a0b0c,1F,R-1,resident\n"), 0o600)
-	out, stderr, code = runCmd(t, ctx, "enroll", "import", "--config", res.Config, "--site", "shelter-1", csvPath)
+	out, stderr, code := runCmd(t, ctx, "enroll", "import", "--config", res.Config, "--site", "shelter-1", csvPath)
 	if code != 0 || !strings.Contains(out, "1 added") {
 		t.Fatalf("enroll import: %d %s %s", code, out, stderr)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,46 @@ func runCmd(t *testing.T, ctx context.Context, args ...string) (string, string, 
 	var out, errb bytes.Buffer
 	code := dispatch(ctx, args, &out, &errb)
 	return out.String(), errb.String(), code
+}
+
+// startRun runs gatehub run --config cfgPath until the returned stop is
+// called or the test ends, and fails the test if it exits with an error.
+// stop may be called more than once.
+func startRun(t *testing.T, ctx context.Context, cfgPath string) (stop func()) {
+	t.Helper()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() {
+		_, _, code := runCmd(t, runCtx, "run", "--config", cfgPath)
+		done <- code
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("run exited %d", code)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// initHub runs gatehub init --json into dir with a free broker port (and a
+// free dashboard port when http) and returns what it made.
+func initHub(t *testing.T, ctx context.Context, dir string, http bool) initResult {
+	t.Helper()
+	args := []string{"init", "--listen", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))}
+	if http {
+		args = append(args, "--http", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)))
+	}
+	out, stderr, code := runCmd(t, ctx, append(args, "--json", dir)...)
+	var res initResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("init: %d %s %s", code, out, stderr)
+	}
+	return res
 }
 
 // TestOperatorFlow drives the commands an operator uses: keygen, run, enroll
@@ -43,18 +84,7 @@ func TestOperatorFlow(t *testing.T) {
 		t.Fatal("keygen overwrote an existing key")
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() {
-		_, _, code := runCmd(t, runCtx, "run", "--config", cfgPath)
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("run exited %d", code)
-		}
-	}()
+	startRun(t, ctx, cfgPath)
 
 	csvPath := filepath.Join(dir, "enrol.csv")
 	os.WriteFile(csvPath, []byte("card_key,service_id,kind\n"+strings.Repeat("01", 32)+",T-1,ticket\n"), 0o600)
