@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebfe/scard"
 
 	"github.com/mynagate/mynagate/internal/testenv"
 )
@@ -47,6 +50,7 @@ func EnsurePCSCD(t testing.TB) {
 	unlock := lock(t, filepath.Join(os.TempDir(), "mynagate-pcscd-start.lock"))
 	defer unlock()
 	if listening(VPCDPorts[0]) {
+		waitReaders(t)
 		return
 	}
 	bin := testenv.LookPath(t, "pcscd", "pcscd")
@@ -66,6 +70,43 @@ func EnsurePCSCD(t testing.TB) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	waitReaders(t)
+}
+
+// waitReaders waits until pcscd answers clients and lists vpcd's readers:
+// pcscd opens the driver's port before its own socket, so a test that went
+// on at the port alone met "Service not available" on a busy machine.
+func waitReaders(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := readersListed()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pcscd is running but not serving vpcd's readers: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readersListed() error {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return err
+	}
+	defer sc.Release()
+	names, err := sc.ListReaders()
+	if err != nil {
+		return err
+	}
+	for _, want := range []string{ReaderName(0), ReaderName(1)} {
+		if !slices.Contains(names, want) {
+			return fmt.Errorf("%q not listed (have %q)", want, names)
+		}
+	}
+	return nil
 }
 
 // listening reads the kernel's socket table rather than dialling: a connection to
