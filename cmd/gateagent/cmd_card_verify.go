@@ -15,6 +15,7 @@ import (
 	"github.com/mynagate/mynagate/agent"
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/gate"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/offline/policy"
@@ -107,12 +108,12 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if cfg == nil || cfg.HSM.Module == "" || cfg.PINLess.Certificate == "" {
 			return errors.New("the pinless level needs --config with hsm and pinless (the institution key and certificate)")
 		}
-		h, err := openHSM(cfg)
+		h, err := gate.OpenHSM(cfg)
 		if err != nil {
 			return err
 		}
 		defer h.Close()
-		auth, err := openPINLess(cfg, h, a.Log)
+		auth, err := gate.OpenPINLess(cfg, h, a.Log)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/gate"
 	"github.com/mynagate/mynagate/internal/cli"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/pinless"
@@ -104,15 +105,11 @@ func institutionCertificate(cfg *config.Config, now time.Time) (*pinless.Certifi
 		return c, fmt.Errorf("pinless.certificate is for institution %q, pinless.institution_code is %q", c.InstitutionCode, cfg.PINLess.InstitutionCode)
 	case now.Before(c.NotBefore):
 		return c, fmt.Errorf("pinless.certificate is valid only from %s; check the clock or wait", c.NotBefore.Format(time.DateOnly))
-	case !now.Before(certEnd(c)):
+	case !now.Before(gate.CertEnd(c)):
 		return c, fmt.Errorf("pinless.certificate expired on %s; cards refuse this gate: request a renewed certificate from the PIN-less authority", c.NotAfter.Format(time.DateOnly))
 	}
 	return c, nil
 }
-
-// certEnd is the first instant the institution certificate is no longer
-// valid: it covers the whole NotAfter day (UTC).
-func certEnd(c *pinless.Certificate) time.Time { return c.NotAfter.AddDate(0, 0, 1) }
 
 // ownerOnly checks that a secret file exists and that no one but its owner
 // may read or change it.

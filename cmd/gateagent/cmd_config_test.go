@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/gate"
 	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
@@ -149,8 +150,8 @@ func TestInstitutionCertificateDates(t *testing.T) {
 		at   time.Time
 		want string
 	}{
-		{certEnd(c).Add(-time.Second), ""},
-		{certEnd(c), "expired on " + c.NotAfter.Format(time.DateOnly)},
+		{gate.CertEnd(c).Add(-time.Second), ""},
+		{gate.CertEnd(c), "expired on " + c.NotAfter.Format(time.DateOnly)},
 		{c.NotBefore.Add(-time.Second), "valid only from"},
 	} {
 		_, err := institutionCertificate(cfg, tc.at)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/gate"
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/reader"
 	"github.com/mynagate/mynagate/sync/uplink"
@@ -104,8 +105,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.Log)
-	g, err := openGate(cfg, log, stdout)
+	log := gate.NewLogger(stderr, cfg.Log)
+	g, err := gate.Open(cfg, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -114,8 +115,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	decided := make(chan event.Event, 16)
-	count := g.agent.OnDecision
-	g.agent.OnDecision = func(e event.Event) { count(e); decided <- e }
+	count := g.Agent().OnDecision
+	g.Agent().OnDecision = func(e event.Event) { count(e); decided <- e }
 
 	runCtx, stopGate := context.WithCancel(ctx)
 	gateDone := make(chan error, 1)
@@ -273,13 +274,13 @@ func demoKeys(dir, pkiDir string, stderr io.Writer) (map[string]any, error) {
 }
 
 // importDemoList imports the test PKI's whitelist with the gate's own keyer.
-func importDemoList(g *gate, pkiDir string) error {
+func importDemoList(g *gate.Gate, pkiDir string) error {
 	f, err := os.Open(filepath.Join(pkiDir, "whitelist.csv"))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := g.list.ImportCSV(f, g.keyer, nil); err != nil {
+	if _, err := g.Whitelist().ImportCSV(f, g.Keyer(), nil); err != nil {
 		return fmt.Errorf("import the demo whitelist: %w", err)
 	}
 	return nil

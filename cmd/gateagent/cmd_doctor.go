@@ -24,6 +24,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/gate"
 	"github.com/mynagate/mynagate/hw"
 	"github.com/mynagate/mynagate/offline/certcheck"
 	"github.com/mynagate/mynagate/offline/hsm"
@@ -216,7 +217,7 @@ func checkRoots(cfg *config.Config) finding {
 // certificate that goes with the HSM's key), or in the demo secret file.
 func checkSecret(cfg *config.Config, now time.Time) []finding {
 	if cfg.HSM.Module != "" {
-		h, err := openHSM(cfg)
+		h, err := gate.OpenHSM(cfg)
 		if err != nil {
 			out := []finding{{Part: "hsm", Verdict: err.Error(), Hint: "check hsm.module, hsm.token_label and the PIN file, and that the service user is in group softhsm; `gateagent hsm status` says more"}}
 			if cfg.PINLess.Certificate != "" {
@@ -474,10 +475,6 @@ func checkHubKeys(cfg *config.Config) finding {
 	return finding{Part: "hub keys", OK: true, Verdict: fmt.Sprintf("%d Ed25519 key(s) load", len(cfg.HubKeys))}
 }
 
-// certRenewDays is how long before the institution certificate ends the
-// doctor asks for a renewal: cards refuse the gate from the day after.
-const certRenewDays = 30
-
 // checkInstitution checks the PIN-less institution certificate: in date, for
 // the configured institution, and certifying the HSM's institution key.
 func checkInstitution(cfg *config.Config, h *hsm.HSM, now time.Time) finding {
@@ -497,9 +494,9 @@ func checkInstitution(cfg *config.Config, h *hsm.HSM, now time.Time) finding {
 		f.Hint = "the certificate is another gate's, or the key was re-created: have the public key from gateagent hsm init certified"
 		return f
 	}
-	days := int(certEnd(c).Sub(now).Hours() / 24)
+	days := int(gate.CertEnd(c).Sub(now).Hours() / 24)
 	f.Verdict = fmt.Sprintf("institution %s, valid through %s (%d day(s) left), certifies the HSM key %q", c.InstitutionCode, c.NotAfter.Format(time.DateOnly), days, cfg.HSM.InstitutionKeyLabel)
-	f.OK = days >= certRenewDays
+	f.OK = days >= gate.CertRenewDays
 	if !f.OK {
 		f.Hint = "request a renewed certificate from the PIN-less authority now: cards refuse this gate once it ends"
 	}

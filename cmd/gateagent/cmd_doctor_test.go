@@ -19,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/gate"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pcsctest"
 	"github.com/mynagate/mynagate/internal/taptest"
@@ -163,7 +164,7 @@ func TestDoctorInstitution(t *testing.T) {
 		HSM:     config.HSM{Module: tok.Module, TokenLabel: tok.TokenLabel, PINFile: tok.PINFile, MaxSessions: tok.MaxSessions, InstitutionKeyLabel: "mynagate-institution"},
 		PINLess: config.PINLess{Certificate: instPath, InstitutionCode: pki.InstitutionCode},
 	}
-	h, err := openHSM(cfg)
+	h, err := gate.OpenHSM(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +176,11 @@ func TestDoctorInstitution(t *testing.T) {
 	}
 	// Close to its end the doctor asks for a renewal.
 	c, _ := institutionCertificate(cfg, now)
-	f = checkInstitution(cfg, h, certEnd(c).Add(-36*time.Hour))
+	f = checkInstitution(cfg, h, gate.CertEnd(c).Add(-36*time.Hour))
 	if f.OK || !strings.Contains(f.Verdict, "(1 day(s) left)") || !strings.Contains(f.Hint, "renewed certificate") {
 		t.Errorf("certificate ending tomorrow: %+v", f)
 	}
-	if f = checkInstitution(cfg, h, certEnd(c)); f.OK || !strings.Contains(f.Verdict, "expired") {
+	if f = checkInstitution(cfg, h, gate.CertEnd(c)); f.OK || !strings.Contains(f.Verdict, "expired") {
 		t.Errorf("expired certificate: %+v", f)
 	}
 	// A certificate for another key (another gate's) does not match.

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/mynagate/mynagate/config"
+	"github.com/mynagate/mynagate/gate"
 )
 
 func init() {
@@ -24,8 +25,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.Log)
-	g, err := openGate(cfg, log, stdout)
+	log := gate.NewLogger(stderr, cfg.Log)
+	g, err := gate.Open(cfg, log, stdout)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

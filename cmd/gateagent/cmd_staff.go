@@ -9,6 +9,7 @@ import (
 	"github.com/mynagate/mynagate/agent"
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/gate"
 	"github.com/mynagate/mynagate/localapi"
 )
 
@@ -55,7 +56,7 @@ func staffCmd(action string) func(ctx context.Context, args []string, stdout, st
 // staff sends one request and prints what was recorded.
 func staff(ctx context.Context, c localapi.Caller, r agent.StaffRequest, out printer) error {
 	var e event.Event
-	if err := c.Call(ctx, opStaff, r, &e); err != nil {
+	if err := c.Call(ctx, gate.OpStaff, r, &e); err != nil {
 		return fmt.Errorf("staff %s: %w", r.Action, err)
 	}
 	text := fmt.Sprintf("recorded: %s at %s (seq %d, id %s)", e.Kind, e.Place, e.Seq, e.ID)

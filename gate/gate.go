@@ -1,4 +1,9 @@
-package main
+// Package gate assembles a running gate from its config: the card-key
+// secret and HSM, the whitelist, the outbox, the inside set, the uplink and
+// the signed lists, the hardware, the lanes' reader watcher, the metrics, the
+// readiness reported to systemd, and the local control socket. gateagent run
+// and demo only open and run one; tests build a gate the same way.
+package gate
 
 import (
 	"context"
@@ -39,8 +44,8 @@ import (
 	"github.com/mynagate/mynagate/sync/uplink"
 )
 
-// gate is a running gate: the parts of a config opened and wired together.
-type gate struct {
+// Gate is a running gate: the parts of a config opened and wired together.
+type Gate struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	agent   *agent.Agent
@@ -66,11 +71,11 @@ type gate struct {
 
 // cardKeyer opens the card-key secret: in the HSM when one is configured, else
 // from the demo secret file.
-func (g *gate) cardKeyer() (cardkey.Keyer, error) {
+func (g *Gate) cardKeyer() (cardkey.Keyer, error) {
 	if g.cfg.HSM.Module == "" {
 		return cardkey.LoadSecretFile(g.cfg.CardKey.SecretFile)
 	}
-	h, err := openHSM(g.cfg)
+	h, err := OpenHSM(g.cfg)
 	if err == nil {
 		g.hsm = h
 		return g.hsm.CardKeyer(g.cfg.CardKey.HSMLabel)
@@ -94,7 +99,7 @@ func (g *gate) cardKeyer() (cardkey.Keyer, error) {
 
 // warnStaleCRLs logs each CRL applied at this gate that is past its next
 // update: cards revoked since are still admitted.
-func (g *gate) warnStaleCRLs(now time.Time) {
+func (g *Gate) warnStaleCRLs(now time.Time) {
 	crls, err := g.list.CRLs()
 	if err != nil {
 		g.log.Warn("read the applied CRLs", "err", err)
@@ -107,9 +112,9 @@ func (g *gate) warnStaleCRLs(now time.Time) {
 	}
 }
 
-// openPINLess builds the PIN-less authenticator from the institution
+// OpenPINLess builds the PIN-less authenticator from the institution
 // certificate and the HSM's institution key.
-func openPINLess(cfg *config.Config, h *hsm.HSM, log *slog.Logger) (*pinless.Authenticator, error) {
+func OpenPINLess(cfg *config.Config, h *hsm.HSM, log *slog.Logger) (*pinless.Authenticator, error) {
 	der, err := os.ReadFile(cfg.PINLess.Certificate)
 	if err != nil {
 		return nil, fmt.Errorf("pinless: institution certificate: %w", err)
@@ -133,13 +138,13 @@ func openPINLess(cfg *config.Config, h *hsm.HSM, log *slog.Logger) (*pinless.Aut
 	return a, nil
 }
 
-// openHSM opens the configured PKCS#11 token.
-func openHSM(cfg *config.Config) (*hsm.HSM, error) {
+// OpenHSM opens the configured PKCS#11 token.
+func OpenHSM(cfg *config.Config) (*hsm.HSM, error) {
 	return hsm.Open(hsm.Config{Module: cfg.HSM.Module, TokenLabel: cfg.HSM.TokenLabel, PINFile: cfg.HSM.PINFile, MaxSessions: cfg.HSM.MaxSessions})
 }
 
-// newLogger returns the daemon's logger: text lines on w at the configured level.
-func newLogger(w io.Writer, level string) *slog.Logger {
+// NewLogger returns the daemon's logger: text lines on w at the configured level.
+func NewLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
@@ -147,10 +152,10 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// openGate opens every part the config names; console is where console
+// Open opens every part the config names; console is where console
 // stand-ins for absent hardware write. On error, what was opened is closed again.
-func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, error) {
-	g := &gate{cfg: cfg, log: log}
+func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error) {
+	g := &Gate{cfg: cfg, log: log}
 	opened := false
 	defer func() {
 		if !opened {
@@ -242,7 +247,7 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 		log.Warn("emergency declared in the config: fallback assurance levels are accepted", "fallback", cfg.Policy.Fallback)
 	}
 	if cfg.PINLess.Certificate != "" && g.hsm != nil {
-		a, err := openPINLess(cfg, g.hsm, log)
+		a, err := OpenPINLess(cfg, g.hsm, log)
 		if err != nil {
 			return nil, err
 		}
@@ -261,8 +266,18 @@ func openGate(cfg *config.Config, log *slog.Logger, console io.Writer) (*gate, e
 	return g, nil
 }
 
+// Agent returns the gate's decision maker, for a caller that watches its
+// decisions (OnDecision) or records on its behalf.
+func (g *Gate) Agent() *agent.Agent { return g.agent }
+
+// Whitelist returns the gate's whitelist store.
+func (g *Gate) Whitelist() *whitelist.Store { return g.list }
+
+// Keyer returns the keyer of the gate's card-key secret.
+func (g *Gate) Keyer() cardkey.Keyer { return g.keyer }
+
 // Run serves taps and syncs until ctx is done, keeping systemd informed.
-func (g *gate) Run(ctx context.Context) error {
+func (g *Gate) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
@@ -319,7 +334,7 @@ func (g *gate) Run(ctx context.Context) error {
 
 // passages annuls admitted entries nobody walked through (with a passage
 // sensor configured; otherwise no results arrive).
-func (g *gate) passages(ctx context.Context) {
+func (g *Gate) passages(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -341,7 +356,7 @@ func (g *gate) passages(ctx context.Context) {
 
 // watchdog pings systemd every interval while the reader loop goes round; a
 // wedged loop stops the pings and systemd restarts the daemon (WatchdogSec).
-func (g *gate) watchdog(ctx context.Context, interval time.Duration) {
+func (g *Gate) watchdog(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -362,7 +377,7 @@ func (g *gate) watchdog(ctx context.Context, interval time.Duration) {
 
 // subscribe wires the hub's signed lists into the whitelist store and the
 // site's entry and exit events into the inside set.
-func (g *gate) subscribe() error {
+func (g *Gate) subscribe() error {
 	prefix := g.cfg.MQTT.Prefix
 	if prefix == "" {
 		prefix = uplink.DefaultPrefix
@@ -413,7 +428,7 @@ func (g *gate) subscribe() error {
 // the readers and pcscd, the HSM token, the institution certificate's days
 // left, the clock's last confirmation, the printer (paper out, cover open)
 // and taps the journal could not take.
-func (g *gate) health() map[string]string {
+func (g *Gate) health() map[string]string {
 	h := map[string]string{"journal": "ok", "clock": clockHealth(timesyncFile, time.Now())}
 	g.readerHealth(h)
 	if g.hsm != nil {
@@ -468,7 +483,7 @@ func (r reportApplied) Apply(version uint64, snapshot bool, puts []whitelist.Rec
 // crlHealth sums up the CRLs applied at this gate: "" when none, else the
 // earliest next update, and STALE once it has passed (cards revoked since are
 // still admitted: import the current CRL).
-func (g *gate) crlHealth(now time.Time) string {
+func (g *Gate) crlHealth(now time.Time) string {
 	crls, err := g.list.CRLs()
 	if err != nil {
 		return "unreadable: " + err.Error()
@@ -491,7 +506,7 @@ func (g *gate) crlHealth(now time.Time) string {
 // applyHubConfig puts the hub's signed config in force: its policy fields over
 // the config file's, and an emergency declared by either. A document that does
 // not make a valid policy leaves the one in force.
-func (g *gate) applyHubConfig(d gateconfig.Doc) {
+func (g *Gate) applyHubConfig(d gateconfig.Doc) {
 	p, err := d.Policy(g.basePolicy)
 	if err != nil {
 		g.log.Error("hub config not applied; the policy in force stays", "err", err, "hint", "correct it at the hub: gatehub config set")
@@ -516,7 +531,7 @@ func (g *gate) applyHubConfig(d gateconfig.Doc) {
 // expired list (refusing everyone for want of a hub would shut the venue), but
 // the operator must get the hub renewing again. A lapsed emergency of the
 // hub's config is reported too.
-func (g *gate) listHealth(h map[string]string, now time.Time) {
+func (g *Gate) listHealth(h map[string]string, now time.Time) {
 	if g.lists == nil {
 		return
 	}
@@ -546,7 +561,7 @@ func (g *gate) listHealth(h map[string]string, now time.Time) {
 
 // listStatus reports the list in force and when it was applied (kept in the
 // store, so the age survives restarts), for the status message.
-func (g *gate) listStatus() map[string]uplink.ListStatus {
+func (g *Gate) listStatus() map[string]uplink.ListStatus {
 	st := uplink.ListStatus{Version: g.list.Version()}
 	if stats, err := g.list.Stats(); err == nil {
 		st.AppliedAt = stats.AppliedAt
@@ -559,7 +574,7 @@ func (g *gate) listStatus() map[string]uplink.ListStatus {
 }
 
 // newMetrics declares the gate's series for Prometheus.
-func (g *gate) newMetrics() *metrics.Registry {
+func (g *Gate) newMetrics() *metrics.Registry {
 	r := metrics.New()
 	r.Counter("mynagate_taps_total", "Taps decided and journaled, by lane, decision and reason.", "lane", "decision", "reason")
 	// The 2016 pilot took 3.2 s a check; MynaGate aims well under half a second.
@@ -657,7 +672,7 @@ func (g *gate) newMetrics() *metrics.Registry {
 
 // awaiting splits the backlog by what it waits for; offline-only gates wait
 // for nothing but a broker.
-func (g *gate) awaiting() uplink.Awaiting {
+func (g *Gate) awaiting() uplink.Awaiting {
 	if g.uplink != nil {
 		return g.uplink.Awaiting()
 	}
@@ -666,13 +681,13 @@ func (g *gate) awaiting() uplink.Awaiting {
 }
 
 // count feeds every journaled decision into the metrics.
-func (g *gate) count(e event.Event) {
+func (g *Gate) count(e event.Event) {
 	g.metrics.Add("mynagate_taps_total", 1, e.Lane, string(e.Decision), string(e.Reason))
 	g.metrics.Observe("mynagate_decision_seconds", e.LatencyMS/1000, e.Lane, e.Assurance)
 }
 
-// Close closes what openGate opened.
-func (g *gate) Close() {
+// Close closes what Open opened.
+func (g *Gate) Close() {
 	if g.peers != nil {
 		if err := g.peers.Close(); err != nil {
 			g.log.Error("close inside set", "err", err)

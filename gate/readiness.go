@@ -1,4 +1,4 @@
-package main
+package gate
 
 import (
 	"context"
@@ -143,7 +143,7 @@ func newReadiness(cfg *config.Config, onReady func()) *readiness {
 
 // readerHealth fills the status's "pcscd" and "readers" entries from the last
 // listing.
-func (g *gate) readerHealth(h map[string]string) {
+func (g *Gate) readerHealth(h map[string]string) {
 	st := g.ready.readers()
 	switch {
 	case st.Err != nil:
@@ -163,7 +163,7 @@ func (g *gate) readerHealth(h map[string]string) {
 const hsmTimeout = 3 * time.Second
 
 // hsmHealth looks for the gate's keys in the token.
-func (g *gate) hsmHealth() string {
+func (g *Gate) hsmHealth() string {
 	done := make(chan string, 1)
 	go func() {
 		st, err := g.hsm.Status(g.cfg.CardKey.HSMLabel, g.cfg.HSM.InstitutionKeyLabel)
@@ -192,13 +192,13 @@ func (g *gate) hsmHealth() string {
 }
 
 // certHealth says how long the institution certificate has left, and asks
-// for a renewal in its last certRenewDays.
+// for a renewal in its last CertRenewDays.
 func certHealth(c *pinless.Certificate, now time.Time) string {
-	days := int(certEnd(c).Sub(now).Hours() / 24)
+	days := int(CertEnd(c).Sub(now).Hours() / 24)
 	switch {
 	case days < 0:
 		return "expired on " + c.NotAfter.Format(time.DateOnly) + ": cards refuse this gate"
-	case days < certRenewDays:
+	case days < CertRenewDays:
 		return fmt.Sprintf("renew now: %d day(s) left, valid through %s", days, c.NotAfter.Format(time.DateOnly))
 	}
 	return fmt.Sprintf("ok: %d day(s) left, valid through %s", days, c.NotAfter.Format(time.DateOnly))
@@ -226,3 +226,12 @@ func clockHealth(syncFile string, now time.Time) string {
 	}
 	return "not confirmed: no synchronisation since boot; check the network to the NTP servers (timedatectl timesync-status)"
 }
+
+// CertEnd is the first instant the institution certificate is no longer
+// valid: it covers the whole NotAfter day (UTC).
+func CertEnd(c *pinless.Certificate) time.Time { return c.NotAfter.AddDate(0, 0, 1) }
+
+// CertRenewDays is how long before the institution certificate ends the
+// status and the doctor ask for a renewal: cards refuse the gate from the day
+// after.
+const CertRenewDays = 30

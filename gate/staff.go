@@ -1,4 +1,4 @@
-package main
+package gate
 
 import (
 	"context"
@@ -9,19 +9,19 @@ import (
 	"github.com/mynagate/mynagate/localapi"
 )
 
-// opStaff is the control socket's operation for staff records.
-const opStaff = "staff"
+// OpStaff is the control socket's operation for staff records.
+const OpStaff = "staff"
 
 // control is the gate's local control socket: staff records today.
-func (g *gate) control() *localapi.Server {
+func (g *Gate) control() *localapi.Server {
 	return &localapi.Server{
 		Socket: g.cfg.Control.Socket, TokenFile: g.cfg.Control.TokenFile, Log: g.log.With("part", "control"),
-		Ops: map[string]localapi.Op{opStaff: g.staff},
+		Ops: map[string]localapi.Op{OpStaff: g.staff},
 	}
 }
 
 // staff records a staff request and answers with the recorded event.
-func (g *gate) staff(ctx context.Context, body []byte) (any, error) {
+func (g *Gate) staff(ctx context.Context, body []byte) (any, error) {
 	r, err := agent.ParseStaffRequest(body)
 	if err != nil {
 		return nil, localapi.Refused(err)

@@ -1,4 +1,4 @@
-package main
+package gate
 
 import (
 	"path/filepath"
@@ -38,7 +38,7 @@ func TestCRLHealth(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := (&gate{list: s}).crlHealth(now)
+			got := (&Gate{list: s}).crlHealth(now)
 			if tc.empty != (got == "") || !strings.HasPrefix(got, tc.want) {
 				t.Fatalf("crlHealth = %q, want %q", got, tc.want)
 			}

@@ -1,4 +1,4 @@
-package main
+package gate
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func TestListHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{cfg: &config.Config{ClockSkew: config.Duration(5 * time.Minute)}, lists: recv, hubcfg: hubcfg}
+	g := &Gate{cfg: &config.Config{ClockSkew: config.Duration(5 * time.Minute)}, lists: recv, hubcfg: hubcfg}
 	now := time.Now().UTC()
 	h := map[string]string{}
 	g.listHealth(h, now)
