@@ -15,6 +15,7 @@ import (
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hub/hubtest"
+	"github.com/mynagate/mynagate/internal/browsertest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/cardkey"
@@ -291,8 +292,8 @@ func TestBenchTapToDashboard(t *testing.T) {
 	g1 := startBrowserGate(t, cfg, "g1", false, map[string]string{"journal": "ok"})
 	g1.tap(t, "g1", event.Admit, false)
 	waitFor(t, "the first tap at the hub", func() bool { return gateStats(t, h, "g1").Events == 1 })
-	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
-	waitFor(t, "the page", func() bool { return b.eval(gateCell("g1", 7)) == "1" })
+	b := browsertest.Open(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
+	waitFor(t, "the page", func() bool { return b.Eval(gateCell("g1", 7)) == "1" })
 	const n = 30
 	var ms []float64
 	for i := range n {

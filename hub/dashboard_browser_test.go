@@ -19,6 +19,7 @@ import (
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hub/hubtest"
+	"github.com/mynagate/mynagate/internal/browsertest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/whitelist"
@@ -460,14 +461,14 @@ func TestDashboardRows(t *testing.T) {
 // dashboardTap records a tap at the gate and waits until the page open in
 // the browser shows it: the gate's event count and its chart's bars. It
 // returns how long that took from the tap's record on the gate.
-func dashboardTap(t *testing.T, b *browser, g *browserGate, d event.Decision) time.Duration {
+func dashboardTap(t *testing.T, b *browsertest.Browser, g *browserGate, d event.Decision) time.Duration {
 	t.Helper()
 	class := map[event.Decision]string{event.Admit: "admit", event.Deny: "deny"}[d]
-	events, bars := b.eval(gateCell("g1", 7)), b.eval(chartSum("taps-stadium-g1", class))
+	events, bars := b.Eval(gateCell("g1", 7)), b.Eval(chartSum("taps-stadium-g1", class))
 	start := time.Now()
 	g.tap(t, "g1", d, false)
 	deadline := start.Add(30 * time.Second)
-	for b.eval(gateCell("g1", 7)) == events || b.eval(chartSum("taps-stadium-g1", class)) == bars {
+	for b.Eval(gateCell("g1", 7)) == events || b.Eval(chartSum("taps-stadium-g1", class)) == bars {
 		if time.Now().After(deadline) {
 			t.Fatalf("the open page did not show the tap within 30 s (events %s, %s bars %s)", events, class, bars)
 		}
@@ -488,14 +489,14 @@ func TestDashboardLiveInBrowser(t *testing.T) {
 	g1.tap(t, "g1", event.Admit, false)
 	waitFor(t, "the first tap at the hub", func() bool { return gateStats(t, h, "g1").Events == 1 })
 
-	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
-	waitFor(t, "the page", func() bool { return b.eval(gateCell("g1", 7)) == "1" })
-	b.eval(`document.body.dataset.loaded = "1"`) // gone if the page reloads
+	b := browsertest.Open(t, chromium, "http://"+cfg.HTTP+"/?lang=en", 1200)
+	waitFor(t, "the page", func() bool { return b.Eval(gateCell("g1", 7)) == "1" })
+	b.Eval(`document.body.dataset.loaded = "1"`) // gone if the page reloads
 	took := dashboardTap(t, b, g1, event.Deny)
-	if got := b.eval(gateCell("g1", 9)); got != "1" {
+	if got := b.Eval(gateCell("g1", 9)); got != "1" {
 		t.Errorf("denied cell %q after a denial", got)
 	}
-	if b.eval(`document.body.dataset.loaded || ""`) != "1" {
+	if b.Eval(`document.body.dataset.loaded || ""`) != "1" {
 		t.Error("the page reloaded instead of redrawing")
 	}
 	t.Logf("tap to the open page: %s", took)

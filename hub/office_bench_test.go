@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/browsertest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 )
@@ -37,8 +38,8 @@ func TestBenchTapToOffice(t *testing.T) {
 	}
 	checkin()
 	waitFor(t, "the first check-in at the hub", func() bool { return gateStats(t, h, "es2-a").Events == 1 })
-	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/office?site=stadium", 1200)
-	waitFor(t, "the page", func() bool { return b.eval(officeInside("es2")) == "1" })
+	b := browsertest.Open(t, chromium, "http://"+cfg.HTTP+"/office?site=stadium", 1200)
+	waitFor(t, "the page", func() bool { return b.Eval(officeInside("es2")) == "1" })
 	n := 30
 	if os.Getenv("BENCH_QUICK") == "1" {
 		n = 10
@@ -49,7 +50,7 @@ func TestBenchTapToOffice(t *testing.T) {
 		checkin()
 		want := fmt.Sprint(i + 2)
 		deadline := start.Add(30 * time.Second)
-		for b.eval(officeInside("es2")) != want {
+		for b.Eval(officeInside("es2")) != want {
 			if time.Now().After(deadline) {
 				t.Fatalf("the office page did not show check-in %d within 30 s", i+2)
 			}

@@ -1,13 +1,13 @@
 package hub
 
 import (
-	"encoding/base64"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/browsertest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 )
@@ -23,13 +23,13 @@ func officeInside(place string) string {
 
 // officeTap stores one shelter check-in at the hub and waits until the open
 // office page shows the count change, returning how long that took.
-func officeTap(t *testing.T, b *browser, st *Store, e *event.Event) time.Duration {
+func officeTap(t *testing.T, b *browsertest.Browser, st *Store, e *event.Event) time.Duration {
 	t.Helper()
-	before := b.eval(officeInside(e.Place))
+	before := b.Eval(officeInside(e.Place))
 	start := time.Now()
 	ingestAll(t, st, e)
 	deadline := start.Add(30 * time.Second)
-	for b.eval(officeInside(e.Place)) == before {
+	for b.Eval(officeInside(e.Place)) == before {
 		if time.Now().After(deadline) {
 			t.Fatalf("the office page did not show the check-in within 30 s (still %s)", before)
 		}
@@ -54,33 +54,26 @@ func TestOfficeLiveInBrowser(t *testing.T) {
 		stap(2, "es2-a", "es2", event.KindCheckin, "c:unlisted", 0, rel),
 		stap(1, "ms1-a", "ms1", event.KindCheckin, "m:0042", 0, rel, func(e *event.Event) { e.Note = "子ども・保護者同伴" }),
 	)
-	b := openBrowser(t, chromium, "http://"+cfg.HTTP+"/office?site=city", 1200)
-	waitFor(t, "the office page", func() bool { return b.eval(officeTotal) == "3" })
-	b.eval(`document.body.dataset.loaded = "1"`) // gone if the page reloads
+	b := browsertest.Open(t, chromium, "http://"+cfg.HTTP+"/office?site=city", 1200)
+	waitFor(t, "the office page", func() bool { return b.Eval(officeTotal) == "3" })
+	b.Eval(`document.body.dataset.loaded = "1"`) // gone if the page reloads
 	took := officeTap(t, b, st, stap(3, "es2-a", "es2", event.KindCheckin, "s:R-2", 0, rel))
-	if got := b.eval(officeTotal); got != "4" {
+	if got := b.Eval(officeTotal); got != "4" {
 		t.Errorf("total %q after a check-in, want 4", got)
 	}
-	if got := b.eval(officeInside("es2")); got != "3" {
+	if got := b.Eval(officeInside("es2")); got != "3" {
 		t.Errorf("es2 shows %q inside, want 3", got)
 	}
-	if b.eval(`document.body.dataset.loaded || ""`) != "1" {
+	if b.Eval(`document.body.dataset.loaded || ""`) != "1" {
 		t.Error("the page reloaded instead of redrawing")
 	}
-	if got := b.eval(`document.querySelectorAll('table.roster tr.reconcile form.amend').length`); got != "1" {
+	if got := b.Eval(`document.querySelectorAll('table.roster tr.reconcile form.amend').length`); got != "1" {
 		t.Errorf("%s to-reconcile rows with a form, want 1", got)
 	}
-	if got := b.eval(`document.querySelectorAll('#occupancy polyline.place').length`); got != "2" {
+	if got := b.Eval(`document.querySelectorAll('#occupancy polyline.place').length`); got != "2" {
 		t.Errorf("%s lines on the occupancy chart, want one per shelter", got)
 	}
-	var shot struct {
-		Data string `json:"data"`
-	}
-	b.call(b.session, "Page.captureScreenshot", map[string]any{"format": "png"}, &shot)
-	png, err := base64.StdEncoding.DecodeString(shot.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	png := b.Screenshot()
 	path := artefact(t, "office-ja.png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
