@@ -139,9 +139,12 @@ type Agent struct {
 	// PINLess proves cards present without a PIN with the institution key
 	// (docs/pinless.md); nil where the gate has no HSM-held institution key.
 	PINLess Prover
-	// PIN supplies the holder's PIN for the pin level (a kiosk's PIN pad,
+	// PIN asks the holder for the PIN for the pin level (a kiosk's screen,
 	// `card verify --pin-file`); nil where nobody can type one.
-	PIN func() ([]byte, error)
+	PIN PINPad
+	// Enrolments says what a card at an enrol lane is bound to; nil where
+	// no kiosk screen sets it (every enrol tap is then denied not_bound).
+	Enrolments Enrolments
 	// Emergency is set while an operator has declared an emergency: the
 	// policy's fallback levels are accepted then.
 	Emergency atomic.Bool
@@ -187,11 +190,13 @@ func (a *Agent) policy() policy.Policy {
 // Tap is the reader.Handler of a running gate: it decides the tap on the lane
 // its reader belongs to.
 func (a *Agent) Tap(ctx context.Context, tap reader.Tap) {
-	lane := a.lane(tap.Reader)
+	lane := a.LaneOf(tap.Reader)
 	a.Decide(ctx, lane, tap.Card, tap.Caps, tap.At)
 }
 
-func (a *Agent) lane(readerName string) Lane {
+// LaneOf returns the lane a reader belongs to; a reader no lane names is an
+// entry lane of its own name.
+func (a *Agent) LaneOf(readerName string) Lane {
 	for _, l := range a.Lanes {
 		if reader.Match(l.Reader, readerName) {
 			return l
@@ -221,8 +226,11 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 		e.Offline = !a.Link.Online()
 	}
 	e.ListVersion = a.List.Version()
-	out := a.verify(card, lane, at)
-	e.Reason, e.Card, e.ServiceID = out.reason, out.card, out.entry.ServiceID
+	out := a.verify(ctx, card, lane, at)
+	e.Reason, e.Card, e.ServiceID, e.Seat = out.reason, out.card, out.entry.ServiceID, out.entry.Seat
+	if e.Reason == event.ReasonAdmit {
+		e.Grant = out.grant
+	}
 	if out.assurance != "" {
 		e.Assurance = out.assurance
 	}
@@ -475,12 +483,18 @@ type outcome struct {
 	card      string
 	assurance string
 	entry     whitelist.Entry
+	// grant is, at an enrol lane, the entry the card is bound to.
+	grant *event.Grant
 }
 
 // verify checks the card (Check) and, if it is good, looks it up and applies
 // the policy.
-func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
-	c := a.Check(card, at)
+func (a *Agent) verify(ctx context.Context, card *jpki.Card, lane Lane, at time.Time) outcome {
+	if lane.Kind == event.KindEnrol && !a.enrolPending(lane) {
+		// Nothing to bind to: say so before the holder types a PIN.
+		return outcome{reason: event.ReasonNotBound}
+	}
+	c := a.Check(ctx, card, lane.Name, at)
 	out := outcome{reason: c.Reason, card: c.CardKey, assurance: c.Assurance}
 	if c.Reason != event.ReasonAdmit {
 		return out
@@ -492,6 +506,11 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 		a.log().Error("revocation lookup failed", "err", err)
 		out.reason = event.ReasonInternalError
 		return out
+	}
+	if lane.Kind == event.KindEnrol {
+		en := a.enrolment(lane, in.Revoked)
+		en.card, en.assurance = out.card, out.assurance
+		return en
 	}
 	pol := a.policy()
 	if pol.CRLMaxStale > 0 { // a shelter never asks
@@ -507,7 +526,7 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 		return out
 	}
 	if a.Peers != nil && in.Listed {
-		_, in.Inside = a.Peers.Inside(peers.HolderKey(&event.Event{ServiceID: in.Entry.ServiceID, Card: c.CardKey}))
+		_, in.Inside = a.Peers.Inside(peers.HolderKey(&event.Event{ServiceID: in.Entry.ServiceID, Seat: in.Entry.Seat, Card: c.CardKey}))
 	}
 	_, out.reason = policy.Decide(pol, in)
 	out.entry = in.Entry
@@ -533,9 +552,10 @@ type CheckResult struct {
 
 // Check reads the card's user-authentication certificate, checks it against the
 // pinned roots at the time at, and proves the card present at the best level the
-// gate can do and its policy accepts. It is the card half of a decision, also
-// used alone by `gateagent card verify`.
-func (a *Agent) Check(card *jpki.Card, at time.Time) CheckResult {
+// gate can do and its policy accepts (asking for the PIN at lane, where that is
+// the level). It is the card half of a decision, also used alone by
+// `gateagent card verify`.
+func (a *Agent) Check(ctx context.Context, card *jpki.Card, lane string, at time.Time) CheckResult {
 	log := a.log()
 	fail := func(r event.Reason, err error) CheckResult { return CheckResult{Reason: r, Err: err} }
 	if err := card.SelectAP(); err != nil {
@@ -583,14 +603,14 @@ func (a *Agent) Check(card *jpki.Card, at time.Time) CheckResult {
 		}
 		return res
 	}
-	res.Assurance, res.Reason, res.Err = a.prove(card, res.Cert)
+	res.Assurance, res.Reason, res.Err = a.prove(ctx, card, res.Cert, lane)
 	return res
 }
 
 // prove proves the card present at the best level this gate can do and its
 // policy accepts: pinless, then pin, then cert. A card without PIN-less support
 // falls back to the next level only if the policy accepts it now.
-func (a *Agent) prove(card *jpki.Card, cert *x509.Certificate) (string, event.Reason, error) {
+func (a *Agent) prove(ctx context.Context, card *jpki.Card, cert *x509.Certificate, lane string) (string, event.Reason, error) {
 	emergency, pol := a.Emergency.Load(), a.policy()
 	var levels []string
 	if a.PINLess != nil && pol.Accepts(policy.AssurancePINLess, emergency) {
@@ -631,22 +651,8 @@ func (a *Agent) prove(card *jpki.Card, cert *x509.Certificate) (string, event.Re
 				return level, event.ReasonInternalError, err
 			}
 		case policy.AssurancePIN:
-			pin, perr := a.PIN()
-			if perr != nil {
-				return level, event.ReasonInternalError, fmt.Errorf("agent: read PIN: %w", perr)
-			}
-			err = card.ProvePIN(cert.PublicKey, pin)
-			clear(pin)
-			if err != nil {
-				switch {
-				case errors.Is(err, jpki.ErrPINBlocked):
-					return level, event.ReasonPINBlocked, err
-				case errors.Is(err, jpki.ErrWrongPIN):
-					return level, event.ReasonPINWrong, err
-				case errors.Is(err, jpki.ErrSignatureInvalid):
-					return level, event.ReasonCardSigInvalid, err
-				}
-				return level, cardReason(err, a.log()), err
+			if r, err := a.provePIN(ctx, card, cert, lane); r != event.ReasonAdmit {
+				return level, r, err
 			}
 		}
 		return level, event.ReasonAdmit, nil

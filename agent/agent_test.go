@@ -332,7 +332,7 @@ func TestAssuranceLevels(t *testing.T) {
 				u.agent.PINLess = tc.auth
 			}
 			u.agent.Emergency.Store(tc.emergency)
-			c := u.agent.Check(jpki.New(&direct{c: vcard.NewCard(p)}, nil), now)
+			c := u.agent.Check(context.Background(), jpki.New(&direct{c: vcard.NewCard(p)}, nil), "lane-1", now)
 			if c.Reason != tc.reason || c.Assurance != tc.assurance {
 				t.Fatalf("reason %s assurance %s (%v); want %s at %s", c.Reason, c.Assurance, c.Err, tc.reason, tc.assurance)
 			}

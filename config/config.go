@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,6 +93,9 @@ type Config struct {
 	Shelter Shelter `json:"shelter"`
 	// Control is the local control socket staff commands talk to.
 	Control Control `json:"control"`
+	// Kiosk is the local API of a kiosk's own screen, for enrol and
+	// identify lanes.
+	Kiosk Kiosk `json:"kiosk"`
 
 	// path is the file the config came from, for messages.
 	path string
@@ -122,6 +126,31 @@ type Control struct {
 	// TokenFile is where the daemon writes a fresh token at each start, mode
 	// 0600; a client must present it (default: the socket path + ".token").
 	TokenFile string `json:"token_file"`
+}
+
+// Kiosk configures the kiosk screen's side of the control socket: with an
+// enrol or identify lane and control.socket set, the screen binds cards,
+// sends the holder's PIN and follows the taps there (README "Kiosk").
+type Kiosk struct {
+	// Listen is a loopback address (127.0.0.1:port) where the API is served
+	// too, for a browser on the box; empty serves the unix socket only.
+	Listen string `json:"listen"`
+	// Page serves the example kiosk page at /kiosk/ on Listen.
+	Page bool `json:"page"`
+	// PINTimeout is how long a tap waits for the PIN; default 60s.
+	PINTimeout Duration `json:"pin_timeout"`
+}
+
+// KioskLanes returns the names of the lanes a kiosk screen serves: enrol and
+// identify lanes.
+func (c *Config) KioskLanes() []string {
+	var out []string
+	for _, l := range c.Lanes {
+		if l.Kind == event.KindEnrol || l.Kind == event.KindIdentify {
+			out = append(out, l.Name)
+		}
+	}
+	return out
 }
 
 // Lane is one reader's role.
@@ -397,6 +426,15 @@ func (c *Config) validate() error {
 		if l.Reader == "" {
 			errs = append(errs, fmt.Errorf("lanes[%d].reader is required (a PC/SC reader name or pattern; gateagent doctor lists them)", i))
 		}
+	}
+	if len(c.KioskLanes()) > 0 && slices.Contains(c.Policy.Accept, "pin") && c.Control.Socket == "" {
+		errs = append(errs, errors.New("enrol and identify lanes at the pin level need control.socket: the kiosk's screen sends the PIN through it"))
+	}
+	if c.Kiosk.Page && c.Kiosk.Listen == "" {
+		errs = append(errs, errors.New("kiosk.page needs kiosk.listen (a loopback address such as 127.0.0.1:8089) for the browser"))
+	}
+	if c.Kiosk.PINTimeout < 0 {
+		errs = append(errs, errors.New("kiosk.pin_timeout: want a positive duration such as \"60s\""))
 	}
 	if (c.PINLess.Certificate == "") != (c.PINLess.InstitutionCode == "") {
 		errs = append(errs, errors.New("pinless: certificate and institution_code go together"))

@@ -93,11 +93,10 @@ type enrolledHub struct {
 	published string
 }
 
-// startEnrolledHub makes a demo hub in dir (signing key and card-key secret
-// as files, secretByte repeated), starts gatehub run on a TLS-only broker
-// that lets in logins only, enrols pkiDir's whitelist for site and publishes
-// it. The hub is stopped when the test ends.
-func startEnrolledHub(t *testing.T, gatehub, dir, pkiDir, site string, secretByte byte) enrolledHub {
+// startHub makes a demo hub in dir (signing key and card-key secret as
+// files, secretByte repeated) and starts gatehub run on a TLS-only broker that
+// lets in logins only. The hub is stopped when the test ends.
+func startHub(t *testing.T, gatehub, dir string, secretByte byte) enrolledHub {
 	t.Helper()
 	h := enrolledHub{cfg: filepath.Join(dir, "gatehub.json"), secret: filepath.Join(dir, "cardkey.secret"),
 		brokerPort: mqtttest.FreePort(t), httpPort: mqtttest.FreePort(t)}
@@ -111,6 +110,14 @@ func startEnrolledHub(t *testing.T, gatehub, dir, pkiDir, site string, secretByt
 		"http": fmt.Sprintf("127.0.0.1:%d", h.httpPort),
 	})
 	start(t, gatehub, "run", "--config", h.cfg)
+	return h
+}
+
+// startEnrolledHub is startHub with pkiDir's whitelist enrolled for site
+// and published.
+func startEnrolledHub(t *testing.T, gatehub, dir, pkiDir, site string, secretByte byte) enrolledHub {
+	t.Helper()
+	h := startHub(t, gatehub, dir, secretByte)
 	run(t, gatehub, "enroll", "import", "--config", h.cfg, "--site", site, filepath.Join(pkiDir, "whitelist.csv"))
 	waitFor(t, "gatehub publish", 20*time.Second, func() bool {
 		out, err := exec.Command(gatehub, "publish", "--config", h.cfg, "--site", site).CombinedOutput()

@@ -79,6 +79,28 @@ type Event struct {
 	// hub's embedded broker strips it from what it passes on to the site's
 	// gates, and gates ignore it.
 	Note string `json:"note,omitempty"`
+	// Seat is the seat of the list entry the card was admitted on (or, on an
+	// enrolment, bound to). Companions on one order share its ServiceID and
+	// differ by seat, so a site counts each seat inside on its own.
+	Seat string `json:"seat,omitempty"`
+	// Grant is, on an admitted enrol event, the list entry a kiosk bound the
+	// card to: the hub adds it to the site's whitelist under Card, ServiceID
+	// and Seat, and the site's gates admit the card once the delta arrives.
+	Grant *Grant `json:"grant,omitempty"`
+}
+
+// Grant is the list entry an enrolment binds a card to, besides its service
+// id and seat (which the event carries).
+type Grant struct {
+	// Kind is ticket, resident or staff.
+	Kind string `json:"kind"`
+	// Group ties companions' seats bought on one order together.
+	Group string `json:"group,omitempty"`
+	// ValidFrom and ValidUntil bound the entry; zero leaves a side open.
+	ValidFrom  time.Time `json:"valid_from,omitzero"`
+	ValidUntil time.Time `json:"valid_until,omitzero"`
+	// Zones lists the zones the entry admits to; empty admits to all.
+	Zones []string `json:"zones,omitempty"`
 }
 
 // MarshalJSON writes At as RFC 3339 with nanoseconds, as the contract requires.

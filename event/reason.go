@@ -6,20 +6,26 @@ type Reason string
 
 // Reason codes. README.md lists each with what the operator should do.
 const (
-	ReasonAdmit                Reason = "admit"
-	ReasonNotListed            Reason = "not_listed"
-	ReasonRevoked              Reason = "revoked"
-	ReasonRevocationStale      Reason = "revocation_stale"
-	ReasonCertExpired          Reason = "cert_expired"
-	ReasonCertNotYetValid      Reason = "cert_not_yet_valid"
-	ReasonUnknownRoot          Reason = "unknown_root"
-	ReasonCertInvalid          Reason = "cert_invalid"
-	ReasonOutsideWindow        Reason = "outside_window"
-	ReasonWrongZone            Reason = "wrong_zone"
-	ReasonAlreadyInside        Reason = "already_inside"
-	ReasonNotInside            Reason = "not_inside"
-	ReasonPINWrong             Reason = "pin_wrong"
-	ReasonPINBlocked           Reason = "pin_blocked"
+	ReasonAdmit           Reason = "admit"
+	ReasonNotListed       Reason = "not_listed"
+	ReasonRevoked         Reason = "revoked"
+	ReasonRevocationStale Reason = "revocation_stale"
+	ReasonCertExpired     Reason = "cert_expired"
+	ReasonCertNotYetValid Reason = "cert_not_yet_valid"
+	ReasonUnknownRoot     Reason = "unknown_root"
+	ReasonCertInvalid     Reason = "cert_invalid"
+	ReasonOutsideWindow   Reason = "outside_window"
+	ReasonWrongZone       Reason = "wrong_zone"
+	ReasonAlreadyInside   Reason = "already_inside"
+	ReasonNotInside       Reason = "not_inside"
+	ReasonPINWrong        Reason = "pin_wrong"
+	ReasonPINBlocked      Reason = "pin_blocked"
+	// ReasonPINNotEntered: the holder did not enter the PIN in time, or the
+	// kiosk's screen cancelled.
+	ReasonPINNotEntered Reason = "pin_not_entered"
+	// ReasonNotBound: a card at an enrol lane with nothing to bind it to (the
+	// kiosk's screen has not chosen a ticket or record yet).
+	ReasonNotBound             Reason = "not_bound"
 	ReasonTerminalAuthFailed   Reason = "terminal_auth_failed"
 	ReasonCardSigInvalid       Reason = "card_signature_invalid"
 	ReasonPINLessUnsupported   Reason = "pinless_unsupported"

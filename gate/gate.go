@@ -29,6 +29,7 @@ import (
 	"github.com/mynagate/mynagate/hw/turnstile"
 	"github.com/mynagate/mynagate/internal/cli"
 	"github.com/mynagate/mynagate/internal/sdnotify"
+	"github.com/mynagate/mynagate/kiosk"
 	"github.com/mynagate/mynagate/metrics"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
@@ -67,6 +68,8 @@ type Gate struct {
 	institution *pinless.Certificate
 	// ready tells systemd and the status whether every lane has its reader.
 	ready *readiness
+	// screen is the kiosk screen of enrol and identify lanes; nil without.
+	screen *kiosk.Screen
 }
 
 // cardKeyer opens the card-key secret: in the HSM when one is configured, else
@@ -237,6 +240,7 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 		Place:    cfg.Place, Shelter: agent.Shelter{On: cfg.Mode == config.ModeShelter, CheckoutToggle: *cfg.Shelter.CheckoutToggle},
 	}
 	g.basePolicy = pol
+	g.openKiosk()
 	g.metrics = g.newMetrics()
 	g.agent.OnDecision = g.count
 	if cfg.Hardware.Printer != nil {
@@ -327,7 +331,7 @@ func (g *Gate) Run(ctx context.Context) error {
 		wg.Go(func() { g.watchdog(ctx, iv) })
 	}
 	g.warnStaleCRLs(time.Now())
-	err := g.watcher.Run(ctx, g.agent.Tap)
+	err := g.watcher.Run(ctx, g.tap)
 	sdnotify.Notify("STOPPING=1")
 	return err
 }
@@ -688,6 +692,9 @@ func (g *Gate) count(e event.Event) {
 
 // Close closes what Open opened.
 func (g *Gate) Close() {
+	if g.screen != nil {
+		g.screen.Close()
+	}
 	if g.peers != nil {
 		if err := g.peers.Close(); err != nil {
 			g.log.Error("close inside set", "err", err)

@@ -3,21 +3,32 @@ package gate
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/mynagate/mynagate/agent"
+	"github.com/mynagate/mynagate/kiosk"
 	"github.com/mynagate/mynagate/localapi"
 )
 
 // OpStaff is the control socket's operation for staff records.
 const OpStaff = "staff"
 
-// control is the gate's local control socket: staff records today.
+// control is the gate's local control socket: staff records, and a kiosk
+// screen's operations and event stream.
 func (g *Gate) control() *localapi.Server {
-	return &localapi.Server{
+	s := &localapi.Server{
 		Socket: g.cfg.Control.Socket, TokenFile: g.cfg.Control.TokenFile, Log: g.log.With("part", "control"),
 		Ops: map[string]localapi.Op{OpStaff: g.staff},
 	}
+	if g.screen != nil {
+		maps.Copy(s.Ops, g.screen.Ops())
+		s.Streams, s.Listen = g.screen.Streams(), g.cfg.Kiosk.Listen
+		if g.cfg.Kiosk.Page {
+			s.Pages = kiosk.Page()
+		}
+	}
+	return s
 }
 
 // staff records a staff request and answers with the recorded event.

@@ -146,6 +146,9 @@ type EventRecord struct {
 	LatencyMS   float64        `json:"latency_ms"`
 	Seq         uint64         `json:"seq"`
 	Ref         string         `json:"ref"`
+	// Seat is the seat a card was admitted on or enrolled to (companions on
+	// one order share its service id).
+	Seat string `json:"seat"`
 }
 
 func (q *EventQuery) match(e *event.Event) bool {
@@ -205,7 +208,7 @@ func QueryEvents(src EventSource, q EventQuery, zone func(site string) *time.Loc
 		loc := zone(e.Site)
 		fnErr = fn(EventRecord{ID: e.ID, At: e.At.In(loc), ReceivedAt: received.In(loc), Site: e.Site, Gate: e.Gate, Lane: e.Lane,
 			Kind: e.Kind, Decision: e.Decision, Reason: e.Reason, ServiceID: e.ServiceID, Card: e.Card, Assurance: e.Assurance,
-			Offline: e.Offline, ListVersion: e.ListVersion, LatencyMS: e.LatencyMS, Seq: e.Seq, Ref: e.Ref})
+			Offline: e.Offline, ListVersion: e.ListVersion, LatencyMS: e.LatencyMS, Seq: e.Seq, Ref: e.Ref, Seat: e.Seat})
 		n++
 		last = e.ID
 		return fnErr == nil
@@ -292,7 +295,7 @@ func CountEvents(src EventSource, q EventQuery, interval time.Duration, zone fun
 
 // eventColumns is the header of an events CSV, in order.
 var eventColumns = []string{"id", "at", "received_at", "site", "gate", "lane", "kind", "decision", "reason", "service_id", "card",
-	"assurance", "offline", "list_version", "latency_ms", "seq", "ref"}
+	"assurance", "offline", "list_version", "latency_ms", "seq", "ref", "seat"}
 
 // EventCSV writes event records as CSV (UTF-8, RFC 4180, a header line).
 type EventCSV struct {
@@ -313,7 +316,7 @@ func (c *EventCSV) Write(r EventRecord) error {
 	}
 	return c.w.Write([]string{r.ID, r.At.Format(time.RFC3339Nano), r.ReceivedAt.Format(time.RFC3339Nano), r.Site, r.Gate, r.Lane,
 		string(r.Kind), string(r.Decision), string(r.Reason), r.ServiceID, r.Card, r.Assurance, strconv.FormatBool(r.Offline),
-		strconv.FormatUint(r.ListVersion, 10), strconv.FormatFloat(r.LatencyMS, 'f', -1, 64), strconv.FormatUint(r.Seq, 10), r.Ref})
+		strconv.FormatUint(r.ListVersion, 10), strconv.FormatFloat(r.LatencyMS, 'f', -1, 64), strconv.FormatUint(r.Seq, 10), r.Ref, r.Seat})
 }
 
 // Flush writes what is buffered (the header alone when there was no record)
@@ -351,7 +354,7 @@ func ParseEventCSV(r io.Reader) ([]EventRecord, error) {
 		}
 		line, _ := cr.FieldPos(0)
 		r := EventRecord{ID: f[0], Site: f[3], Gate: f[4], Lane: f[5], Kind: event.Kind(f[6]), Decision: event.Decision(f[7]),
-			Reason: event.Reason(f[8]), ServiceID: f[9], Card: f[10], Assurance: f[11], Ref: f[16]}
+			Reason: event.Reason(f[8]), ServiceID: f[9], Card: f[10], Assurance: f[11], Ref: f[16], Seat: f[17]}
 		var errs []error
 		parse := func(col string, fn func() error) {
 			if err := fn(); err != nil {

@@ -99,6 +99,21 @@ func (g *Gates) Known(site, gate string) bool {
 	return ok && a.Active()
 }
 
+// Sites returns the sites of the active gates, each once, in order.
+func (g *Gates) Sites() []string {
+	if g == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range g.List {
+		if a.Active() && !slices.Contains(out, a.Site) {
+			out = append(out, a.Site)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // LoadGates reads the registry of dataDir; a missing file is an empty
 // registry (no gate is let in).
 func LoadGates(dataDir string) (*Gates, error) {

@@ -43,6 +43,8 @@ type Hub struct {
 	// when none is configured. keys holds the token open until close.
 	key  crypto.Signer
 	keys *Keys
+	// enrol turns kiosks' enrolments into list entries and publishes them.
+	enrol *enrolments
 }
 
 // New opens the hub's store and starts the embedded broker (unless an external
@@ -55,6 +57,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, fmt.Errorf("hub: data dir: %w", err)
 	}
 	h := &Hub{cfg: cfg, log: log}
+	h.enrol = newEnrolments(h)
 	keys, err := OpenKeys(cfg, log)
 	if err != nil {
 		return nil, err
@@ -80,7 +83,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.refused = &refusals{}
 	if cfg.Broker == "" {
-		b, err := startBroker(cfg, st, h.gates, h.refused, log)
+		b, err := startBroker(cfg, st, h.gates, h.refused, h.enrol.take, log)
 		if err != nil {
 			st.Close()
 			keys.Close()
@@ -161,6 +164,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.key != nil {
 		go h.renewLoop(ctx)
 	}
+	go h.enrol.run(ctx)
 	var srv *http.Server
 	if h.cfg.HTTP != "" {
 		if srv, err = h.serveDashboard(); err != nil {
@@ -240,6 +244,10 @@ func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 	if !h.gates.get().Known(site, gate) {
 		h.refused.add("unknown_gate")
 		h.log.Warn("hub: refused an event for a gate that is not provisioned", "topic", m.Topic())
+		return
+	}
+	if err := h.enrol.take(site, m.Payload()); err != nil {
+		h.log.Error("hub: kiosk enrolment not recorded; its kiosk sends it again", "topic", m.Topic(), "err", err)
 		return
 	}
 	h.store.IngestThen(site, gate, m.Payload(), time.Now(), func(in Ingested, err error) {

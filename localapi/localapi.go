@@ -1,8 +1,10 @@
 // Package localapi is a station's local control socket: JSON over HTTP on an
-// owner-only unix socket, each request carrying a token the daemon writes to an
+// owner-only unix socket, and optionally on a loopback TCP address for a
+// browser on the box, each request carrying a token the daemon writes to an
 // owner-only file at start. Staff commands on the box (`gateagent staff`) use
-// it; so can a kiosk's local page. Only someone who can read the token file
-// (the service user, root) can call it.
+// it; so does a kiosk's own screen. Only someone who can read the token file
+// (the service user, root, or whoever the kiosk operator hands it to) can call
+// it.
 package localapi
 
 import (
@@ -47,6 +49,15 @@ type Server struct {
 	TokenFile string
 	// Ops maps an operation name ("staff") to its handler: POST /v1/{name}.
 	Ops map[string]Op
+	// Streams maps a name to a long-lived GET handler at /v1/{name}, with the
+	// same token (server-sent events for a kiosk's screen).
+	Streams map[string]http.Handler
+	// Listen is a loopback TCP address (127.0.0.1:port) served as well as
+	// the socket, for a browser on the box; empty serves the socket only.
+	Listen string
+	// Pages, if set, serves every path outside /v1/ without a token: static
+	// pages that call the API with a token they are given.
+	Pages http.Handler
 	// Log receives one line per call, never a request body; nil discards.
 	Log *slog.Logger
 }
@@ -64,10 +75,43 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	srv := &http.Server{Handler: s.handler(token), ReadHeaderTimeout: 5 * time.Second}
 	context.AfterFunc(ctx, func() { srv.Close() })
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	errc := make(chan error, 1)
+	if s.Listen != "" {
+		tcp, err := listenLoopback(s.Listen)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		go func() { errc <- srv.Serve(tcp) }()
+	}
+	err = srv.Serve(ln)
+	if s.Listen != "" {
+		srv.Close()
+		if terr := <-errc; err == nil || errors.Is(err, http.ErrServerClosed) {
+			err = terr
+		}
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("localapi: serve %s: %w", s.Socket, err)
 	}
 	return nil
+}
+
+// listenLoopback listens on addr, which must be a loopback address: the API
+// is for the box itself, never the LAN.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("localapi: listen address %q: %w; want 127.0.0.1:port", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("localapi: listen address %q is not loopback; the local API is for this box only: use 127.0.0.1:port", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("localapi: listen on %s: %w; is the port free?", addr, err)
+	}
+	return ln, nil
 }
 
 // listen opens the socket owner-only and writes the token.
@@ -132,11 +176,20 @@ func (s *Server) handler(token string) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := strings.CutPrefix(r.URL.Path, "/v1/")
+		if !ok && s.Pages != nil {
+			s.Pages.ServeHTTP(w, r)
+			return
+		}
 		op := s.Ops[name]
+		stream := s.Streams[name]
 		switch {
 		case subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1:
 			log.Warn("localapi: call without the right token refused", "op", name)
 			reply(w, http.StatusUnauthorized, nil, errors.New("wrong or missing token: run as the service user (or root) so the token file can be read"))
+			return
+		case ok && stream != nil && r.Method == http.MethodGet:
+			log.Info("localapi: stream opened", "stream", name)
+			stream.ServeHTTP(w, r)
 			return
 		case !ok || op == nil:
 			reply(w, http.StatusNotFound, nil, fmt.Errorf("no operation %q", name))

@@ -103,7 +103,7 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if *pinFile == "" {
 			return errors.New("the pin level needs --pin-file")
 		}
-		a.PIN = func() ([]byte, error) { return readPIN(*pinFile) }
+		a.PIN = pinFromFile(*pinFile)
 	case policy.AssurancePINLess:
 		if cfg == nil || cfg.HSM.Module == "" || cfg.PINLess.Certificate == "" {
 			return errors.New("the pinless level needs --config with hsm and pinless (the institution key and certificate)")
@@ -126,7 +126,7 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	err = reader.Once(ctx, *readerName, func(tap reader.Tap) error {
 		start := time.Now()
 		card := jpki.New(tap.Card, nil)
-		c := a.Check(card, time.Now())
+		c := a.Check(ctx, card, tap.Reader, time.Now())
 		res = verifyResult{Valid: c.Reason == event.ReasonAdmit, Reason: c.Reason, Assurance: c.Assurance,
 			APDUs: card.APDUs(), ElapsedMS: float64(time.Since(start).Microseconds()) / 1000}
 		if res.Assurance == "" {
@@ -165,6 +165,12 @@ func cardVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	return nil
 }
+
+// pinFromFile is the PIN pad of `card verify`: a file holding the PIN.
+type pinFromFile string
+
+// PIN reads the file.
+func (f pinFromFile) PIN(context.Context, string, int) ([]byte, error) { return readPIN(string(f)) }
 
 // readPIN reads a 4-digit PIN from a file only its owner may read.
 func readPIN(path string) ([]byte, error) {

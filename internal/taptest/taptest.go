@@ -24,10 +24,17 @@ import (
 // noticed.
 func Present(t testing.TB, slot pcsctest.Slot, p *vcard.Profile) (remove func()) {
 	t.Helper()
+	return PresentCard(t, slot, vcard.NewCard(p))
+}
+
+// PresentCard is Present for a card the test keeps: its PIN counter carries
+// over from one presentation to the next, as on a real card.
+func PresentCard(t testing.TB, slot pcsctest.Slot, c *vcard.Card) (remove func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- vcard.Present(ctx, slot.Addr, vcard.NewCard(p)) }()
-	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	go func() { done <- vcard.Present(ctx, slot.Addr, c) }()
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer wcancel()
 	if err := reader.WaitPresent(wctx, slot.Reader); err != nil {
 		t.Errorf("card never seen on %s: %v", slot.Reader, err)
@@ -38,7 +45,7 @@ func Present(t testing.TB, slot pcsctest.Slot, p *vcard.Profile) (remove func())
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, vcard.ErrPulled) {
 			t.Errorf("present on %s: %v", slot.Reader, err)
 		}
-		wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		wctx, wcancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer wcancel()
 		if err := reader.WaitRemoved(wctx, slot.Reader); err != nil {
 			t.Error(err)

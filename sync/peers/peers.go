@@ -135,13 +135,17 @@ func Open(path string, opt Options) (*Set, error) {
 // Filter returns the subscription filter for a site's events.
 func Filter(prefix, site string) string { return prefix + "/" + site + "/+/events" }
 
-// HolderKey returns the key an event's holder is tracked by: the service id,
-// else the card key, else a staff record's slip number at its place, else, for
+// HolderKey returns the key an event's holder is tracked by: the service id
+// (with the seat: companions on one order are holders of their own), else the
+// card key, else a staff record's slip number at its place, else, for
 // a check-in admitted for reconciliation without any card key (a card that
 // was no My Number card, a station without its HSM), the event itself, so the
 // person is counted in until staff check them out.
 func HolderKey(e *event.Event) string {
 	switch {
+	case e.ServiceID != "" && e.Seat != "":
+		// Companions on one order: each seat is a holder of its own.
+		return "s:" + e.ServiceID + "\x00" + e.Seat
 	case e.ServiceID != "":
 		return "s:" + e.ServiceID
 	case e.Card != "":
