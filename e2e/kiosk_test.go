@@ -81,7 +81,7 @@ func startKioskScene(t *testing.T) *kioskScene {
 	})
 	for gate, cfg := range map[string]string{"box-office": sc.kioskCfg, "north-1": gateCfg} {
 		bundle := filepath.Join(sc.dir, gate+".bundle.json")
-		run(t, sc.gatehub, "gate", "add", "--config", sc.hub.cfg, "--site", "arena", "--gate", gate, "--out", bundle)
+		run(t, sc.gatehub, "gate", "add", "--config", sc.hub.cfg, "--site", "arena", "--gate", gate, "--out", bundle, fmt.Sprintf("--kiosk=%v", gate == "box-office"))
 		run(t, sc.gateagent, "enrol", "--config", cfg, bundle)
 		sc.daemons = append(sc.daemons, start(t, sc.gateagent, "run", "--config", cfg))
 	}

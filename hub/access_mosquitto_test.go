@@ -26,7 +26,7 @@ func TestMosquittoWithGateEntries(t *testing.T) {
 	cfg.Broker = "ssl://127.0.0.1:1" // an external broker; the port is known once it runs
 	accounts := map[string]uplink.Config{}
 	for _, g := range []string{"g1", "g2"} {
-		_, pw, err := AddGate(cfg.DataDir, "stadium", g, time.Now())
+		_, pw, err := AddGate(cfg.DataDir, "stadium", g, false, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,7 +16,13 @@ import (
 // lets it in within its registry poll.
 func gateAccount(t testing.TB, cfg *Config, site, gate string) uplink.Config {
 	t.Helper()
-	_, pw, err := AddGate(cfg.DataDir, site, gate, time.Now())
+	return account(t, cfg, site, gate, false)
+}
+
+// account is gateAccount for a gate that may enrol cards (a kiosk) or not.
+func account(t testing.TB, cfg *Config, site, gate string, enrols bool) uplink.Config {
+	t.Helper()
+	_, pw, err := AddGate(cfg.DataDir, site, gate, enrols, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ type Broker struct {
 // gates' anti-passback feed) are not persisted: paying an fsync per message
 // per subscriber would cap the broker at a few hundred events a second, and
 // that feed is advisory (the hub flags what it misses).
-func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, enrol func(site string, payload []byte) error, log *slog.Logger) (*Broker, error) {
+func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, enrol func(site, gate string, payload []byte) error, log *slog.Logger) (*Broker, error) {
 	hubPass, err := password(cfg.PasswordFile)
 	if err != nil {
 		return nil, err
@@ -154,7 +154,7 @@ type ingestHook struct {
 	refused *refusals
 	// enrol takes a kiosk's enrolment into the site's list before its
 	// event is stored.
-	enrol func(site string, payload []byte) error
+	enrol func(site, gate string, payload []byte) error
 	// fanout queues stored events for forward, in order.
 	fanout chan packets.Packet
 	stop   chan struct{}
@@ -190,7 +190,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		cl.Stop(errGateRevoked)
 		return pk, packets.ErrRejectPacket
 	}
-	if err := h.enrol(site, pk.Payload); err != nil {
+	if err := h.enrol(site, gate, pk.Payload); err != nil {
 		h.log.Error("hub: kiosk enrolment not recorded; dropping the kiosk's connection so that it resends", "topic", pk.TopicName, "err", err)
 		cl.Stop(err)
 		return pk, packets.ErrRejectPacket

@@ -49,6 +49,10 @@ type GateAccount struct {
 	Hash    string    `json:"hash"`
 	Added   time.Time `json:"added"`
 	Revoked time.Time `json:"revoked,omitzero"`
+	// Enrols lets the gate enrol cards: a kiosk or box office whose enrol
+	// events the hub turns into list entries. Any other gate's enrol events
+	// are stored, never enrolled.
+	Enrols bool `json:"enrols,omitempty"`
 }
 
 // Username is the gate's broker account name, "{site}/{gate}": neither part
@@ -93,6 +97,13 @@ func (g *Gates) Lookup(username string) (GateAccount, bool) {
 	return GateAccount{}, false
 }
 
+// Enrols reports whether site/gate is a provisioned, unrevoked gate that may
+// enrol cards.
+func (g *Gates) Enrols(site, gate string) bool {
+	a, ok := g.Lookup(GateUsername(site, gate))
+	return ok && a.Active() && a.Enrols
+}
+
 // Known reports whether site/gate is a provisioned, unrevoked gate.
 func (g *Gates) Known(site, gate string) bool {
 	a, ok := g.Lookup(GateUsername(site, gate))
@@ -134,8 +145,9 @@ func LoadGates(dataDir string) (*Gates, error) {
 // AddGate provisions site/gate: a new random password, whose hash goes into
 // the registry; the password itself is returned once and stored nowhere. A
 // revoked gate is provisioned anew (a replacement box); a live one is
-// ErrGateExists (revoke it first).
-func AddGate(dataDir, site, gate string, now time.Time) (GateAccount, string, error) {
+// ErrGateExists (revoke it first). With enrols, the gate may enrol cards (a
+// kiosk or box office).
+func AddGate(dataDir, site, gate string, enrols bool, now time.Time) (GateAccount, string, error) {
 	if err := checkGateName(site, gate); err != nil {
 		return GateAccount{}, "", err
 	}
@@ -164,7 +176,7 @@ func AddGate(dataDir, site, gate string, now time.Time) (GateAccount, string, er
 		if err != nil {
 			return err
 		}
-		acct = GateAccount{Site: site, Gate: gate, Hash: h, Added: now.UTC()}
+		acct = GateAccount{Site: site, Gate: gate, Hash: h, Added: now.UTC(), Enrols: enrols}
 		g.List = slices.DeleteFunc(g.List, func(a GateAccount) bool { return a.Site == site && a.Gate == gate })
 		g.List = append(g.List, acct)
 		return nil

@@ -41,7 +41,7 @@ func TestPasswordHash(t *testing.T) {
 func TestAddGateNames(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
-	if _, _, err := AddGate(dir, "stadium", "north", now); err != nil {
+	if _, _, err := AddGate(dir, "stadium", "north", false, now); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ site, gate, want string }{
@@ -54,7 +54,7 @@ func TestAddGateNames(t *testing.T) {
 		{"s", "", "non-empty"},
 		{"s", "lists", "reserved"},
 	} {
-		if _, _, err := AddGate(dir, tc.site, tc.gate, now); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := AddGate(dir, tc.site, tc.gate, false, now); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("add %s/%s: %v, want %q", tc.site, tc.gate, err, tc.want)
 		}
 	}

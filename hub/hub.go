@@ -246,7 +246,7 @@ func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 		h.log.Warn("hub: refused an event for a gate that is not provisioned", "topic", m.Topic())
 		return
 	}
-	if err := h.enrol.take(site, m.Payload()); err != nil {
+	if err := h.enrol.take(site, gate, m.Payload()); err != nil {
 		h.log.Error("hub: kiosk enrolment not recorded; its kiosk sends it again", "topic", m.Topic(), "err", err)
 		return
 	}

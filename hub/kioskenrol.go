@@ -40,13 +40,19 @@ var enrolPattern = []byte(`"kind":"enrol"`)
 // the event is stored: an error leaves the event unstored and unreceipted,
 // so its kiosk sends it again. Adding is idempotent, so a resent event (or
 // one stored before a crash) adds nothing twice.
-func (en *enrolments) take(site string, payload []byte) error {
+func (en *enrolments) take(site, gate string, payload []byte) error {
 	if !bytes.Contains(payload, enrolPattern) {
 		return nil
 	}
 	e, err := event.Decode(payload)
 	if err != nil || e.Kind != event.KindEnrol || e.Decision != event.Admit {
 		return nil // the store judges it as any other event
+	}
+	if !en.h.gates.get().Enrols(site, e.Gate) || e.Gate != gate {
+		en.h.refused.add("enrol_not_kiosk")
+		en.h.log.Warn("hub: enrol event from a gate not provisioned as a kiosk; stored, not enrolled", "site", site, "gate", gate, "event", e.ID,
+			"hint", "provision kiosks and box offices with gatehub gate add --kiosk")
+		return nil
 	}
 	rec, err := enrolRecord(e)
 	if err != nil {

@@ -19,11 +19,12 @@ func newMetrics(view func() (View, error), refused func() map[string]uint64, log
 	r := metrics.New()
 	declareMetrics(r, view, log)
 	// Logins refused, events from a gate's account on another gate's
-	// topic, and events for a gate that is not provisioned (or revoked).
+	// topic, events for a gate that is not provisioned (or revoked), and
+	// enrolments from a gate not provisioned as a kiosk.
 	r.CounterFunc("mynagate_hub_refused_total", "Logins and events the hub's broker and ingest refused, by reason.", func() []metrics.Sample {
 		counts := refused()
 		var out []metrics.Sample
-		for _, reason := range []string{"login", "not_own_topic", "unknown_gate"} {
+		for _, reason := range []string{"login", "not_own_topic", "unknown_gate", "enrol_not_kiosk"} {
 			out = append(out, metrics.Sample{Labels: []string{"reason", reason}, Value: float64(counts[reason])})
 		}
 		return out

@@ -49,6 +49,7 @@ func cmdGateAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	var g gateFlags
 	fs := newGateFlags("gate add", &g, stderr)
 	out := fs.String("out", "", "the bundle file to write (default SITE-GATE.bundle.json here); it holds the gate's password")
+	enrols := fs.Bool("kiosk", false, "the gate is a kiosk or box office: the hub enrols the cards it binds into the site's whitelist")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func cmdGateAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if b.MinListVersions, err = publishedVersions(cfg, g.site, stderr); err != nil {
 		return err
 	}
-	acct, pw, err := hub.AddGate(cfg.DataDir, g.site, g.gate, time.Now())
+	acct, pw, err := hub.AddGate(cfg.DataDir, g.site, g.gate, *enrols, time.Now())
 	if err != nil {
 		return err
 	}
