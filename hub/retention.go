@@ -40,6 +40,9 @@ type retention struct{ cut map[string]time.Time }
 // retentionAt returns the cuts at now for days of keeping by mode (0: for
 // ever).
 func retentionAt(days map[string]int, now time.Time) retention {
+	// Cuts on the microsecond, as PostgreSQL keeps times: both stores cut
+	// the same events.
+	now = now.Truncate(time.Microsecond)
 	r := retention{cut: map[string]time.Time{}}
 	for mode, d := range days {
 		if d > 0 {
