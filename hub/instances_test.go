@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/internal/pgtest"
+)
+
+// TestInstancesSharePostgres: three hub instances on one PostgreSQL store
+// read four gates' events through Mosquitto's shared subscriptions; one
+// instance is killed with SIGKILL in the middle of 20,000 taps. Every tap is
+// stored once and every gate's backlog drains: what was in flight to the dead
+// instance comes again from its gate and another instance stores and
+// receipts it.
+func TestInstancesSharePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns child processes")
+	}
+	url := pgtest.URL(t)
+	r := newRig(t, mqtttest.StartDefault(t))
+	r.cfg.DatabaseURL, r.cfg.SharedGroup = url, "hubs"
+	names := []string{"g1", "g2", "g3", "g4"}
+	for _, n := range names {
+		r.account(t, n) // provisioned before the hubs start
+	}
+	var hubs []*hubProc
+	for i := range 3 {
+		cfg := *r.cfg
+		cfg.Instance = fmt.Sprintf("h%d", i+1)
+		b, err := json.Marshal(&cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "gatehub.json")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rr := *r
+		rr.cfgPath = path
+		hubs = append(hubs, rr.startHub(t))
+	}
+	const each = 5000
+	var gates []*testGate
+	for _, n := range names {
+		gates = append(gates, r.startGate(t, n, filepath.Join(t.TempDir(), n+".db"), nil))
+	}
+	var wg sync.WaitGroup
+	for _, g := range gates {
+		wg.Go(func() { g.burst(t, 0, each) })
+	}
+	waitFor(t, "5,000 taps receipted", func() bool {
+		n := 0
+		for _, g := range gates {
+			n += g.receipted()
+		}
+		return n >= 5000
+	})
+	hubs[1].kill()
+	wg.Wait()
+	waitDrained(t, 3*time.Minute, gates...)
+	hubs[0].stop()
+	hubs[2].stop()
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT id FROM events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for _, id := range ids {
+		stored[id] = true
+	}
+	for _, n := range names {
+		for i := range each {
+			if id := tap(i, n, event.KindEntry, time.Time{}).ID; !stored[id] {
+				t.Fatalf("tap %s is not in the store", id)
+			}
+		}
+	}
+	if len(ids) != len(names)*each {
+		t.Fatalf("the store holds %d events, want %d", len(ids), len(names)*each)
+	}
+	st := openPGStoreAt(t, url)
+	v, err := st.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Gates) != len(names) {
+		t.Fatalf("store knows %d gates, want %d", len(v.Gates), len(names))
+	}
+	for _, g := range v.Gates {
+		if g.Events != each {
+			t.Fatalf("gate %s: the store counts %d distinct events, want %d", g.Gate, g.Events, each)
+		}
+		t.Logf("gate %s: %d stored, %d duplicates dropped by id", g.Gate, g.Events, g.Duplicates)
+	}
+}
