@@ -43,9 +43,10 @@ type Hub struct {
 	// when none is configured. keys holds the token open until close.
 	key  crypto.Signer
 	keys *Keys
-	// leader is the lead among instances sharing a PostgreSQL store; nil
-	// with the embedded store, where this instance always leads.
-	leader *pgLeader
+	// purgeLead and listLead are the leads among instances sharing a
+	// PostgreSQL store; nil with the embedded store, where this instance
+	// always leads.
+	purgeLead, listLead *pgLeader
 }
 
 // New opens the hub's store and starts the embedded broker (unless an external
@@ -177,8 +178,14 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer h.client.Disconnect(250)
 
 	if h.cfg.DatabaseURL != "" {
-		h.leader = &pgLeader{url: h.cfg.DatabaseURL, log: h.log}
-		go h.leader.run(ctx)
+		h.purgeLead = &pgLeader{url: h.cfg.DatabaseURL, key: lockPurge, what: "retention purge", log: h.log}
+		lists := filepath.Join(h.cfg.DataDir, "lists.db")
+		h.listLead = &pgLeader{url: h.cfg.DatabaseURL, key: lockLists, what: "list renewal", log: h.log, eligible: func() bool {
+			_, err := os.Stat(lists)
+			return err == nil
+		}}
+		go h.purgeLead.run(ctx)
+		go h.listLead.run(ctx)
 	}
 	if h.key != nil {
 		go h.renewLoop(ctx)

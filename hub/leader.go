@@ -13,15 +13,19 @@ import (
 // leader checks it still holds it.
 const leaderCheck = 2 * time.Second
 
-// pgLeader holds PostgreSQL's session advisory lock lockLeader on a
-// connection of its own: the instance holding it renews the lists and purges
-// past retention, one at a time for every instance of a shared store. A
-// leader that dies, or loses its connection, drops the lock with its
-// session, and another instance takes it within leaderCheck.
+// pgLeader holds a PostgreSQL session advisory lock on a connection of its
+// own, so that work meant for one instance of a shared store at a time is
+// done by the one holding it. A leader that dies, or loses its connection,
+// drops the lock with its session, and another instance takes it within
+// leaderCheck.
 type pgLeader struct {
 	url  string
+	key  int64
+	what string
 	log  *slog.Logger
-	held atomic.Bool
+	// eligible, if set, says whether this instance may lead now.
+	eligible func() bool
+	held     atomic.Bool
 }
 
 // run tries for the lead and keeps it until ctx is done.
@@ -46,12 +50,14 @@ func (l *pgLeader) run(ctx context.Context) {
 		if conn != nil {
 			var ok bool
 			var err error
-			if l.held.Load() {
+			switch {
+			case l.held.Load():
 				// Still our session: the lock is ours while it lives.
 				err = conn.Ping(qctx)
 				ok = err == nil
-			} else {
-				err = conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", lockLeader).Scan(&ok)
+			case l.eligible != nil && !l.eligible():
+			default:
+				err = conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", l.key).Scan(&ok)
 			}
 			if err != nil {
 				conn.Close(context.Background())
@@ -59,7 +65,7 @@ func (l *pgLeader) run(ctx context.Context) {
 				ok = false
 			}
 			if ok != l.held.Load() {
-				l.log.Info("hub: this instance's lead of list renewal and retention changed", "leads", ok)
+				l.log.Info("hub: this instance's lead changed", "of", l.what, "leads", ok)
 			}
 			l.held.Store(ok)
 		}
@@ -72,9 +78,15 @@ func (l *pgLeader) run(ctx context.Context) {
 	}
 }
 
-// leads reports whether this instance does the work one instance does at a
-// time: always with the embedded store, while it holds the lock with
-// PostgreSQL.
-func (h *Hub) leads() bool {
-	return h.leader == nil || h.leader.held.Load()
+// leadsPurge reports whether this instance purges past retention: always
+// with the embedded store; with PostgreSQL, one instance at a time.
+func (h *Hub) leadsPurge() bool {
+	return h.purgeLead == nil || h.purgeLead.held.Load()
+}
+
+// leadsLists reports whether this instance renews the lists: always with the
+// embedded store; with PostgreSQL, one instance at a time among those with a
+// lists.db (the list master stays on one box, README "Outgrowing one box").
+func (h *Hub) leadsLists() bool {
+	return h.listLead == nil || h.listLead.held.Load()
 }

@@ -788,7 +788,7 @@ func (h *Hub) renewOnce(ctx context.Context) error {
 	if h.client == nil || !h.client.IsConnectionOpen() {
 		return errNotConnected
 	}
-	if !h.leads() {
+	if !h.leadsLists() {
 		// Another instance renews.
 		return nil
 	}

@@ -109,12 +109,24 @@ func (c *Config) checkRetention() error {
 // purgeEvery is how often gatehub run purges events past their retention.
 const purgeEvery = time.Hour
 
-// purgeLoop purges at start and then every purgeEvery, while this instance
-// leads (one instance purges a shared store).
+// purgeLoop purges soon after start and then every purgeEvery, while this
+// instance leads (one instance purges a shared store); an instance that
+// takes over the lead purges within a minute.
 func (h *Hub) purgeLoop(ctx context.Context) {
+	var last time.Time
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	wait := time.NewTimer(leaderCheck * 2) // time to take the lead at start
+	defer wait.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-wait.C:
+	}
 	for {
-		if h.leads() {
-			n, err := h.store.Purge(h.cfg.RetentionDays, time.Now())
+		if h.leadsPurge() && time.Since(last) >= purgeEvery {
+			last = time.Now()
+			n, err := h.store.Purge(h.cfg.RetentionDays, last)
 			switch {
 			case err != nil:
 				h.log.Warn("hub: retention purge failed", "err", err)
@@ -122,10 +134,8 @@ func (h *Hub) purgeLoop(ctx context.Context) {
 				h.log.Info("hub: purged events past their retention", "events", n)
 			}
 		}
-		t := time.NewTimer(purgeEvery)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
 		case <-t.C:
 		}

@@ -28,7 +28,8 @@ var pgSchema embed.FS
 // Advisory lock keys of the hub's own (pg_advisory_lock's bigint space).
 const (
 	lockMigrate int64 = 0x6d796e61_0001 // "myna": schema migrations
-	lockLeader  int64 = 0x6d796e61_0002 // the leading instance (leader.go)
+	lockPurge   int64 = 0x6d796e61_0002 // the instance purging past retention (leader.go)
+	lockLists   int64 = 0x6d796e61_0003 // the instance renewing the lists (leader.go)
 )
 
 // pgTimeout bounds one statement group of the store.
