@@ -105,7 +105,7 @@ func openStore(cfg *Config, log *slog.Logger) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return OpenPGStore(ctx, cfg.DatabaseURL, log)
+	return OpenPGStore(ctx, cfg.DatabaseURL, cfg.Instance, log)
 }
 
 // Store returns the hub's store.

@@ -15,10 +15,12 @@ import (
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pgtest"
+	"github.com/mynagate/mynagate/sync/uplink"
 )
 
 // TestInstancesSharePostgres: three hub instances on one PostgreSQL store
-// read four gates' events through Mosquitto's shared subscriptions; one
+// read four gates' events through Mosquitto's shared subscriptions (with the
+// password and ACL files gatehub gate add writes); one
 // instance is killed with SIGKILL in the middle of 20,000 taps. Every tap is
 // stored once and every gate's backlog drains: what was in flight to the dead
 // instance comes again from its gate and another instance stores and
@@ -28,11 +30,29 @@ func TestInstancesSharePostgres(t *testing.T) {
 		t.Skip("spawns child processes")
 	}
 	url := pgtest.URL(t)
-	r := newRig(t, mqtttest.StartDefault(t))
-	r.cfg.DatabaseURL, r.cfg.SharedGroup = url, "hubs"
+	cfg := testConfig(t)
+	cfg.Listen, cfg.Broker, cfg.MosquittoDir = "", "tcp://127.0.0.1:1", t.TempDir()
+	cfg.DatabaseURL, cfg.SharedGroup = url, "hubs"
 	names := []string{"g1", "g2", "g3", "g4"}
-	for _, n := range names {
-		r.account(t, n) // provisioned before the hubs start
+	accounts := map[string]uplink.Config{}
+	for _, n := range names { // provisioned before the hubs start
+		_, pw, err := AddGate(cfg.DataDir, "stadium", n, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		accounts[n] = uplink.Config{Site: "stadium", Gate: n, Prefix: cfg.Prefix, Username: GateUsername("stadium", n), Password: pw, ClientID: GateClientID("stadium", n)}
+	}
+	if err := WriteMosquittoFiles(cfg); err != nil {
+		t.Fatal(err)
+	}
+	m := mqtttest.StartDefault(t, func(testing.TB, string) string {
+		return "allow_anonymous false\npassword_file " + filepath.Join(cfg.MosquittoDir, MosquittoPasswd) + "\nacl_file " + filepath.Join(cfg.MosquittoDir, MosquittoACL)
+	})
+	cfg.Broker = m.Addr()
+	r := &rig{cfg: cfg, mosquitto: m, accounts: accounts}
+	for n, c := range accounts {
+		c.Broker = m.Addr()
+		accounts[n] = c
 	}
 	var hubs []*hubProc
 	for i := range 3 {
@@ -59,25 +79,39 @@ func TestInstancesSharePostgres(t *testing.T) {
 	for _, g := range gates {
 		wg.Go(func() { g.burst(t, 0, each) })
 	}
-	waitFor(t, "5,000 taps receipted", func() bool {
-		n := 0
-		for _, g := range gates {
-			n += g.receipted()
-		}
-		return n >= 5000
-	})
-	hubs[1].kill()
-	wg.Wait()
-	waitDrained(t, 3*time.Minute, gates...)
-	hubs[0].stop()
-	hubs[2].stop()
-
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	storedBy := func() map[string]int {
+		rows, err := conn.Query(ctx, "SELECT instance, count(*)::int FROM events GROUP BY instance")
+		if err != nil {
+			t.Fatal(err)
+		}
+		by := map[string]int{}
+		var name string
+		var n int
+		if _, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error { by[name] = n; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return by
+	}
+	waitFor(t, "5,000 taps receipted, each instance storing", func() bool {
+		n := 0
+		for _, g := range gates {
+			n += g.receipted()
+		}
+		return n >= 5000 && len(storedBy()) == 3
+	})
+	hubs[1].kill()
+	wg.Wait()
+	waitDrained(t, 3*time.Minute, gates...)
+	hubs[0].stop()
+	hubs[2].stop()
+	t.Logf("events stored by instance: %v (h2 killed)", storedBy())
+
 	rows, err := conn.Query(ctx, "SELECT id FROM events")
 	if err != nil {
 		t.Fatal(err)

@@ -79,8 +79,8 @@ func migrateEvents(ctx context.Context, btx *bolt.Tx, tx pgx.Tx, m *Migrated, pr
 		if len(ids) == 0 {
 			return nil
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO events (id, site, gate, mode, place, at, record)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[])`,
+		_, err := tx.Exec(ctx, `INSERT INTO events (id, site, gate, mode, place, at, record, instance)
+			SELECT *, '' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[])`,
 			ids, sites, gates, modes, places, ats, recs)
 		if err != nil {
 			return fmt.Errorf("copy events: %w", err)

@@ -41,6 +41,8 @@ const pgTimeout = 2 * time.Minute
 // counters and the inside view see every instance's events in turn.
 type pgBackend struct {
 	pool *pgxpool.Pool
+	// instance names the hub instance in the events it stores.
+	instance string
 	log  *slog.Logger
 	// stop and done end watch, when it runs.
 	stop, done chan struct{}
@@ -49,12 +51,13 @@ type pgBackend struct {
 
 // OpenPGStore connects to the PostgreSQL database at url, brings its schema
 // up to date, and returns the store over it. Several hub instances may open
-// the same database.
-func OpenPGStore(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+// the same database; instance names this one in the events it stores.
+func OpenPGStore(ctx context.Context, url, instance string, log *slog.Logger) (*Store, error) {
 	b, err := openPGBackend(ctx, url, log)
 	if err != nil {
 		return nil, err
 	}
+	b.instance = instance
 	s := newStore(b, log)
 	b.watching = true
 	go b.watch(func() {
@@ -245,9 +248,9 @@ func (p *pgBackend) commit(items []ingestItem, log *slog.Logger) error {
 				return fmt.Errorf("lock site %s: %w", s, err)
 			}
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO events (id, site, gate, mode, place, at, record)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[])
-			ON CONFLICT (id) DO NOTHING RETURNING id`, ids, esites, gates, modes, places, ats, recs)
+		rows, err := tx.Query(ctx, `INSERT INTO events (id, site, gate, mode, place, at, record, instance)
+			SELECT *, $8 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[])
+			ON CONFLICT (id) DO NOTHING RETURNING id`, ids, esites, gates, modes, places, ats, recs, p.instance)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}

@@ -33,7 +33,7 @@ func openPGTestStore(t *testing.T) *Store {
 
 func openPGStoreAt(t *testing.T, url string) *Store {
 	t.Helper()
-	st, err := OpenPGStore(context.Background(), url, nil)
+	st, err := OpenPGStore(context.Background(), url, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

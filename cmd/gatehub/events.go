@@ -142,7 +142,7 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Close() error
 	}
 	if cfg.DatabaseURL != "" {
-		f, err = hub.OpenPGStore(ctx, cfg.DatabaseURL, logger(cfg, io.Discard))
+		f, err = hub.OpenPGStore(ctx, cfg.DatabaseURL, cfg.Instance, logger(cfg, io.Discard))
 	} else {
 		f, err = hub.OpenEventFile(filepath.Join(cfg.DataDir, "hub.db"))
 	}

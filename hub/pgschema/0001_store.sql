@@ -10,6 +10,7 @@ CREATE TABLE events (
 	mode        text NOT NULL,               -- venue, shelter, kiosk or '' (retention)
 	place       text NOT NULL,               -- the shelter, '' for none
 	at          timestamptz NOT NULL,        -- tap time
+	instance    text NOT NULL,               -- the hub instance that stored it ('' when migrated)
 	record      bytea NOT NULL               -- JSON Record
 );
 CREATE INDEX events_mode_at ON events (mode, at);
