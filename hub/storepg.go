@@ -43,7 +43,7 @@ type pgBackend struct {
 	pool *pgxpool.Pool
 	// instance names the hub instance in the events it stores.
 	instance string
-	log  *slog.Logger
+	log      *slog.Logger
 	// stop and done end watch, when it runs.
 	stop, done chan struct{}
 	watching   bool
