@@ -110,6 +110,14 @@ func TestConfigsExample(t *testing.T) {
 	if c.GateBroker == "" || c.Username == "" || c.HTTP == "" || c.Zone("stadium").String() != "Asia/Tokyo" {
 		t.Fatalf("%+v", c)
 	}
+	// The README's example of one instance of several ("Outgrowing one box").
+	c, err = LoadConfig(filepath.Join("..", "configs", "hub", "gatehub-cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL == "" || c.SharedGroup == "" || c.ClientID() != "mynagate-hub-ingest-hub-1" {
+		t.Fatalf("%+v", c)
+	}
 }
 
 // TestREADMEDocumentsConfigAndCSV fails when a hub config key or an enrolment
