@@ -197,7 +197,7 @@ func (s *Store) Shelters(site string) (*Shelters, error) {
 		ss.feedPos = len(c.feed)
 		c.sites[site] = ss
 		c.mu.Unlock()
-		err := s.ScanEvents("", func(rec Record) bool {
+		err := s.scanPlaced(site, func(rec Record) bool {
 			e, err := event.Decode(rec.Event)
 			if err == nil && e.Site == site && e.Place != "" {
 				ss.events = append(ss.events, e)
@@ -347,8 +347,49 @@ func (v *Shelters) Roster(place string) []Stay {
 	return out
 }
 
+// placedIndex is a backend that finds the events with a place itself
+// (PostgreSQL, by an index); without it the store scans every event.
+type placedIndex interface {
+	// scanPlaced is scanEvents for site's events with a place.
+	scanPlaced(site string, fn func(id string, rec []byte) bool) error
+	// placedSites lists the sites with such events, sorted.
+	placedSites() ([]string, error)
+}
+
+// scanPlaced calls fn with the site's events that may have a place (all
+// events when the backend has no index of them), in id order.
+func (s *Store) scanPlaced(site string, fn func(Record) bool) error {
+	pi, ok := s.db.(placedIndex)
+	if !ok {
+		return s.ScanEvents("", fn)
+	}
+	var ferr error
+	err := pi.scanPlaced(site, func(id string, v []byte) bool {
+		var rec Record
+		if err := json.Unmarshal(v, &rec); err != nil {
+			ferr = fmt.Errorf("event %s: %w", id, err)
+			return false
+		}
+		return fn(rec)
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("hub: read events: %w", err)
+	}
+	return nil
+}
+
 // ShelterSites lists the sites that have events with a place.
 func (s *Store) ShelterSites() ([]string, error) {
+	if pi, ok := s.db.(placedIndex); ok {
+		sites, err := pi.placedSites()
+		if err != nil {
+			return nil, fmt.Errorf("hub: read shelter sites: %w", err)
+		}
+		return sites, nil
+	}
 	seen := map[string]bool{}
 	err := s.ScanEvents("", func(rec Record) bool {
 		var e struct {

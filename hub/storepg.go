@@ -58,9 +58,14 @@ func OpenPGStore(ctx context.Context, url, instance string, log *slog.Logger) (*
 		return nil, err
 	}
 	b.instance = instance
+	last, err := b.commits()
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("hub: read the store's commit count: %w", err)
+	}
 	s := newStore(b, log)
 	b.watching = true
-	go b.watch(func() {
+	go b.watch(last, func() {
 		// Another instance's commit (or this one's): views fold again.
 		s.shelters.reset()
 		s.changes.Add(1)
@@ -142,11 +147,25 @@ func pgMigrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 	return nil
 }
 
-// watch calls changed whenever some instance committed, looking twice a
-// second, until close.
-func (p *pgBackend) watch(changed func()) {
+// commits returns how many commits every instance made so far.
+func (p *pgBackend) commits() (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int64
+	var called bool
+	if err := p.pool.QueryRow(ctx, "SELECT last_value, is_called FROM store_commits").Scan(&n, &called); err != nil {
+		return 0, err
+	}
+	if !called {
+		return 0, nil
+	}
+	return n, nil
+}
+
+// watch calls changed whenever some instance committed after the count
+// last, looking twice a second, until close.
+func (p *pgBackend) watch(last int64, changed func()) {
 	defer close(p.done)
-	var last int64 = -1
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -155,21 +174,12 @@ func (p *pgBackend) watch(changed func()) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var n int64
-		var called bool
-		err := p.pool.QueryRow(ctx, "SELECT last_value, is_called FROM store_commits").Scan(&n, &called)
-		cancel()
+		n, err := p.commits()
 		if err != nil {
-			continue
-		}
-		if !called {
-			n = 0
+			continue // the database is away: the commits fail too, and say so
 		}
 		if n != last {
-			if last >= 0 {
-				changed()
-			}
+			changed()
 			last = n
 		}
 	}
@@ -432,9 +442,20 @@ func (p *pgBackend) view(vb *viewBuilder) error {
 const scanPage = 1000
 
 func (p *pgBackend) scanEvents(after string, fn func(string, []byte) bool) error {
+	return p.scanPages("SELECT id, record FROM events WHERE id > $1 ORDER BY id LIMIT $2", after, fn)
+}
+
+func (p *pgBackend) scanPlaced(site string, fn func(string, []byte) bool) error {
+	return p.scanPages("SELECT id, record FROM events WHERE id > $1 AND site = $3 AND place <> '' ORDER BY id LIMIT $2", "", fn, site)
+}
+
+// scanPages calls fn with the (id, record) rows of query, a page at a time
+// from one snapshot: query takes the last id seen as $1, the page size as $2,
+// and args from $3 on.
+func (p *pgBackend) scanPages(query, after string, fn func(string, []byte) bool, args ...any) error {
 	return p.snapshot(func(ctx context.Context, tx pgx.Tx) error {
 		for {
-			rows, err := tx.Query(ctx, "SELECT id, record FROM events WHERE id > $1 ORDER BY id LIMIT $2", after, scanPage)
+			rows, err := tx.Query(ctx, query, append([]any{after, scanPage}, args...)...)
 			if err != nil {
 				return err
 			}
@@ -454,6 +475,16 @@ func (p *pgBackend) scanEvents(after string, fn func(string, []byte) bool) error
 			}
 		}
 	})
+}
+
+func (p *pgBackend) placedSites() ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+	defer cancel()
+	rows, err := p.pool.Query(ctx, "SELECT DISTINCT site FROM events WHERE place <> '' ORDER BY site")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 func (p *pgBackend) amends() (map[string][]byte, error) {

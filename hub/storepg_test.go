@@ -257,3 +257,87 @@ func TestRetentionPurgesExactlyPastTheCut(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreConcurrentDuplicates: 64 writers at once, a tenth of the events
+// sent twice (often in the same commit): each id is counted once and each
+// repeat as a duplicate.
+func TestStoreConcurrentDuplicates(t *testing.T) {
+	const n = 4000
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			payloads := make([][]byte, n)
+			for i := range payloads {
+				e := tap(i%(n-n/10), "g1", event.KindEntry, t0)
+				e.Seq = uint64(i%(n-n/10) + 1)
+				payloads[i], _ = json.Marshal(e)
+			}
+			dups := make(chan bool, n)
+			done := make(chan struct{})
+			for w := range 64 {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					for i := w; i < n; i += 64 {
+						dup, err := st.Ingest(context.Background(), "stadium", "g1", payloads[i], t0.Add(time.Hour))
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						dups <- dup
+					}
+				}()
+			}
+			for range 64 {
+				<-done
+			}
+			close(dups)
+			said := 0
+			for d := range dups {
+				if d {
+					said++
+				}
+			}
+			g := GateView{}
+			v, err := st.View()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.Gates) == 1 {
+				g = v.Gates[0]
+			}
+			if g.Events != n-n/10 || g.Duplicates != n/10 || said != n/10 || g.MaxSeq != n-n/10 {
+				t.Fatalf("gate %+v, %d answered duplicate; want %d events and %d duplicates", g.GateStats, said, n-n/10, n/10)
+			}
+		})
+	}
+}
+
+// TestSheltersSeeOtherInstances: a hub instance's shelter view and change
+// counter follow check-ins another instance stored in the shared database.
+func TestSheltersSeeOtherInstances(t *testing.T) {
+	url := pgtest.URL(t)
+	a, b := openPGStoreAt(t, url), openPGStoreAt(t, url)
+	ingestAll(t, a, stap(1, "es2-a", "es2", event.KindCheckin, "s:R-1", 0))
+	v, err := a.Shelters("city")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Total != 1 {
+		t.Fatalf("inside %d, want 1", v.Total)
+	}
+	changes := a.changes.Load()
+	ingestAll(t, b, stap(1, "ms1-a", "ms1", event.KindCheckin, "s:R-2", 1))
+	waitFor(t, "instance a to see b's check-in", func() bool {
+		v, err := a.Shelters("city")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Total == 2
+	})
+	if a.changes.Load() == changes {
+		t.Fatal("instance a's change counter did not move for b's commit: its live pages would not redraw")
+	}
+	if sites, err := a.ShelterSites(); err != nil || len(sites) != 1 || sites[0] != "city" {
+		t.Fatalf("shelter sites %v, %v", sites, err)
+	}
+}
