@@ -19,7 +19,8 @@ import (
 const maxGroup = 2048
 
 // Store is the hub's database of events (deduplicated by id), gate health and
-// the site-wide inside view. Safe for concurrent use.
+// the site-wide inside view, kept in bbolt (OpenStore) or in PostgreSQL shared
+// by several hub instances (OpenPGStore). Safe for concurrent use.
 type Store struct {
 	// rw lets Close wait for Ingests that passed the closed check, so that
 	// none is queued after the writer's final drain.

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -26,7 +27,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/testenv"
 )
 
@@ -127,7 +127,12 @@ func start(t testing.TB, bin string) (*server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	s := &server{dir: dir, port: mqtttest.FreePort(t), log: new(bytes.Buffer), exited: make(chan struct{})}
+	port, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s := &server{dir: dir, port: port, log: new(bytes.Buffer), exited: make(chan struct{})}
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
 		"-c", "max_connections=300", "-c", "shared_buffers=64MB")
@@ -202,4 +207,14 @@ func StopAll() {
 		srv.stop()
 		srv = nil
 	}
+}
+
+// freePort returns a loopback TCP port nobody listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
