@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,6 +266,9 @@ func (s *Store) commit(group []*ingestReq) {
 	items := make([]ingestItem, 0, len(group))
 	for i, r := range group {
 		e, err := event.Decode(r.payload)
+		if err == nil {
+			err = checkKeys(&e)
+		}
 		if err != nil {
 			results[i].err = fmt.Errorf("hub: ingest from %s/%s: %w: %w", r.site, r.gate, ErrInvalidEvent, err)
 			continue
@@ -298,6 +302,19 @@ func (s *Store) commit(group []*ingestReq) {
 		}
 		r.finish(results[i])
 	}
+}
+
+// checkKeys refuses an event with a NUL character in a field the stores key
+// or index by: PostgreSQL's text holds none, and a refused event must not
+// fail the commit of the others with it.
+func checkKeys(e *event.Event) error {
+	for _, f := range []struct{ name, v string }{{"site", e.Site}, {"gate", e.Gate}, {"id", e.ID}, {"place", e.Place},
+		{"service_id", e.ServiceID}, {"card", e.Card}, {"slip", e.Slip}} {
+		if strings.ContainsRune(f.v, 0) {
+			return fmt.Errorf("%s holds a NUL character", f.name)
+		}
+	}
+	return nil
 }
 
 // ingestItem is one valid event of a commit: the request, the decoded event,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -268,5 +269,34 @@ func TestSheltersSeeOtherInstances(t *testing.T) {
 	}
 	if sites, err := a.ShelterSites(); err != nil || len(sites) != 1 || sites[0] != "city" {
 		t.Fatalf("shelter sites %v, %v", sites, err)
+	}
+}
+
+// TestStoreRefusesNUL: an event with a NUL character in a field the stores
+// key by is refused as invalid, in both stores, and the store goes on.
+func TestStoreRefusesNUL(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			for _, mod := range []func(*event.Event){
+				func(e *event.Event) { e.ID += "\x00" },
+				func(e *event.Event) { e.Place = "p\x00" },
+				func(e *event.Event) { e.ServiceID = "T\x001" },
+			} {
+				e := tap(1, "g1", event.KindCheckin, t0)
+				e.Seq = 1
+				mod(e)
+				p, _ := json.Marshal(e)
+				if _, err := st.Ingest(context.Background(), "stadium", "g1", p, t0); !errors.Is(err, ErrInvalidEvent) {
+					t.Fatalf("%q: %v, want %v", p, err, ErrInvalidEvent)
+				}
+			}
+			ok := tap(2, "g1", event.KindEntry, t0)
+			ok.Seq = 2
+			ingestAll(t, st, ok)
+			if _, found, err := st.Event(ok.ID); err != nil || !found {
+				t.Fatalf("the valid event after them: %v %v", found, err)
+			}
+		})
 	}
 }
