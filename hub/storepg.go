@@ -43,7 +43,6 @@ type pgBackend struct {
 	pool *pgxpool.Pool
 	// instance names the hub instance in the events it stores.
 	instance string
-	log      *slog.Logger
 	// stop and done end watch, when it runs.
 	stop, done chan struct{}
 	watching   bool
@@ -89,7 +88,7 @@ func openPGBackend(ctx context.Context, url string, log *slog.Logger) (*pgBacken
 		pool.Close()
 		return nil, err
 	}
-	return &pgBackend{pool: pool, log: log, stop: make(chan struct{}), done: make(chan struct{})}, nil
+	return &pgBackend{pool: pool, stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // pgMigrate applies the schema versions the database lacks, each in its own
