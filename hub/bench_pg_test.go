@@ -23,12 +23,38 @@ import (
 // TestBenchHubIngestPG measures hub_ingest_pg_events_per_s_1 and _3: four
 // gates' backlogs of 5,000 taps each through Mosquitto (shared
 // subscriptions) into a PostgreSQL store by one and by three hub instances
-// (child processes), until every gate's outbox is empty.
+// (child processes), until every gate's outbox is empty; and
+// hub_store_ingest_pg_events_per_s, the PostgreSQL store alone, as
+// hub_store_ingest_events_per_s measures bbolt's.
 func TestBenchHubIngestPG(t *testing.T) {
 	if os.Getenv("MYNAGATE_BENCH") != "1" {
 		t.Skip("benchmark; set MYNAGATE_BENCH=1")
 	}
 	const gates, each = 4, 5000
+	st := openPGTestStore(t)
+	const n = 20000
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		e := tap(i%(n-n/10), "g1", event.KindEntry, time.Now()) // the last tenth repeat earlier ids
+		e.Seq = uint64(i + 1)
+		payloads[i], _ = json.Marshal(e)
+	}
+	start := time.Now()
+	var writers sync.WaitGroup
+	for w := range 64 {
+		writers.Go(func() {
+			for i := w; i < n; i += 64 {
+				if _, err := st.Ingest(context.Background(), "stadium", "g1", payloads[i], time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	fmt.Printf("BENCH hub_store_ingest_pg_events_per_s %.0f events/s events=%d duplicates=%d 64 concurrent writers, PostgreSQL on loopback (fsync on)\n",
+		float64(n)/time.Since(start).Seconds(), n, n/10)
+
 	for _, instances := range []int{1, 3} {
 		url := pgtest.URL(t)
 		r := newRig(t, mqtttest.StartDefault(t))
