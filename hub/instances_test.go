@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hub/hubtest"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pgtest"
 	"github.com/mynagate/mynagate/sync/uplink"
@@ -35,7 +36,9 @@ func TestInstancesSharePostgres(t *testing.T) {
 	cfg.DatabaseURL, cfg.SharedGroup = url, "hubs"
 	names := []string{"g1", "g2", "g3", "g4"}
 	accounts := map[string]uplink.Config{}
-	for _, n := range names { // provisioned before the hubs start
+	// provisioned before the hubs start; "probe" finds when every instance
+	// takes its share.
+	for _, n := range append(names, "probe") {
 		_, pw, err := AddGate(cfg.DataDir, "stadium", n, time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -70,15 +73,6 @@ func TestInstancesSharePostgres(t *testing.T) {
 		rr.cfgPath = path
 		hubs = append(hubs, rr.startHub(t))
 	}
-	const each = 5000
-	var gates []*testGate
-	for _, n := range names {
-		gates = append(gates, r.startGate(t, n, filepath.Join(t.TempDir(), n+".db"), nil))
-	}
-	var wg sync.WaitGroup
-	for _, g := range gates {
-		wg.Go(func() { g.burst(t, 0, each) })
-	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -86,7 +80,7 @@ func TestInstancesSharePostgres(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	storedBy := func() map[string]int {
-		rows, err := conn.Query(ctx, "SELECT instance, count(*)::int FROM events GROUP BY instance")
+		rows, err := conn.Query(ctx, "SELECT instance, count(*)::int FROM events WHERE gate <> 'probe' GROUP BY instance")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,6 +91,27 @@ func TestInstancesSharePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		return by
+	}
+	probes := 0
+	waitFor(t, "every instance to store probe events", func() bool {
+		probes++
+		e := tap(probes, "probe", event.KindEntry, time.Now())
+		e.Seq = uint64(probes)
+		b, _ := json.Marshal(e)
+		hubtest.Publish(t, accounts["probe"], cfg.Prefix+"/stadium/probe/events", b, false)
+		var n int
+		// Until the first instance made the schema, there is no table.
+		err := conn.QueryRow(ctx, "SELECT count(DISTINCT instance)::int FROM events WHERE gate = 'probe'").Scan(&n)
+		return err == nil && n == 3
+	})
+	const each = 5000
+	var gates []*testGate
+	for _, n := range names {
+		gates = append(gates, r.startGate(t, n, filepath.Join(t.TempDir(), n+".db"), nil))
+	}
+	var wg sync.WaitGroup
+	for _, g := range gates {
+		wg.Go(func() { g.burst(t, 0, each) })
 	}
 	waitFor(t, "5,000 taps receipted, each instance storing", func() bool {
 		n := 0
@@ -112,7 +127,7 @@ func TestInstancesSharePostgres(t *testing.T) {
 	hubs[2].stop()
 	t.Logf("events stored by instance: %v (h2 killed)", storedBy())
 
-	rows, err := conn.Query(ctx, "SELECT id FROM events")
+	rows, err := conn.Query(ctx, "SELECT id FROM events WHERE gate <> 'probe'")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +154,13 @@ func TestInstancesSharePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Gates) != len(names) {
-		t.Fatalf("store knows %d gates, want %d", len(v.Gates), len(names))
+	if len(v.Gates) != len(names)+1 {
+		t.Fatalf("store knows %d gates, want %d and the probe", len(v.Gates), len(names))
 	}
 	for _, g := range v.Gates {
+		if g.Gate == "probe" {
+			continue
+		}
 		if g.Events != each {
 			t.Fatalf("gate %s: the store counts %d distinct events, want %d", g.Gate, g.Events, each)
 		}
