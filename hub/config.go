@@ -107,6 +107,26 @@ type Config struct {
 	// start. Without it, and without hsm, they are refused.
 	DemoFileKeys bool `json:"demo_file_keys,omitempty"`
 
+	// Several hub instances (issue 14: outgrowing one box).
+
+	// DatabaseURL is a PostgreSQL URL (postgres://user:pass@host:5432/db)
+	// holding the hub's events, gate health and list infos, shared by every
+	// hub instance given it; empty keeps them in data_dir/hub.db (bbolt),
+	// for one instance.
+	DatabaseURL string `json:"database_url,omitempty"`
+	// Instance names this hub instance (letters, digits, "-", "_" and "."):
+	// its MQTT client id is mynagate-hub-ingest-INSTANCE. Default: the host
+	// name with database_url, else none (mynagate-hub-ingest, as ever).
+	Instance string `json:"instance,omitempty"`
+	// SharedGroup makes the instances read the gates' topics through the
+	// broker's shared subscriptions ($share/GROUP/...), so that each event
+	// goes to one of them. It needs database_url.
+	SharedGroup string `json:"shared_group,omitempty"`
+	// RetentionDays is how long events are kept, by the mode of the gate
+	// that recorded them (venue, shelter, kiosk; 0 keeps them for ever);
+	// modes not given keep DefaultRetentionDays.
+	RetentionDays map[string]int `json:"retention_days,omitempty"`
+
 	zone     *time.Location
 	zones    map[string]*time.Location
 	validity time.Duration
@@ -210,7 +230,7 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("site_time_zones[%q] %q: %w; want an IANA name such as Asia/Tokyo", site, name, err))
 		}
 	}
-	errs = append(errs, c.checkLists(), c.checkKeys())
+	errs = append(errs, c.checkLists(), c.checkKeys(), c.checkRetention(), c.checkInstances())
 	return errors.Join(errs...)
 }
 
@@ -357,4 +377,39 @@ func (c *Config) Validity() time.Duration {
 		return DefaultListValidity
 	}
 	return c.validity
+}
+
+// checkInstances checks the settings of several hub instances.
+func (c *Config) checkInstances() error {
+	var errs []error
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("database_url: want postgres://user:password@host:5432/database"))
+	}
+	if c.Instance == "" && c.DatabaseURL != "" {
+		host, err := os.Hostname()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("instance: no host name to default to (%w); set instance", err))
+		}
+		c.Instance = host
+	}
+	for _, f := range []struct{ name, v string }{{"instance", c.Instance}, {"shared_group", c.SharedGroup}} {
+		if strings.Trim(f.v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+			errs = append(errs, fmt.Errorf("%s %q: want letters, digits, -, _ and . only", f.name, f.v))
+		}
+	}
+	if c.SharedGroup != "" && c.DatabaseURL == "" {
+		errs = append(errs, errors.New("shared_group needs database_url: instances sharing the events must share the store"))
+	}
+	if c.SharedGroup != "" && c.Broker == "" {
+		errs = append(errs, errors.New("shared_group needs an external broker (broker): the embedded one serves a single hub"))
+	}
+	return errors.Join(errs...)
+}
+
+// ClientID is this instance's MQTT client id.
+func (c *Config) ClientID() string {
+	if c.Instance == "" {
+		return HubClientPrefix + "ingest"
+	}
+	return HubClientPrefix + "ingest-" + c.Instance
 }

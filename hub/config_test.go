@@ -54,6 +54,26 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}},
 		{name: "bad time zone", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "time_zone": "Tokyo"}`, wantErr: "time_zone \"Tokyo\""},
+		{name: "one instance as ever", body: `{"data_dir": "/d", "broker": "tcp://b:1883"}`, check: func(t *testing.T, c *Config) {
+			if c.ClientID() != "mynagate-hub-ingest" || c.RetentionDays["venue"] != 90 || c.RetentionDays["shelter"] != 1825 || c.RetentionDays["kiosk"] != 365 {
+				t.Fatalf("%s %v", c.ClientID(), c.RetentionDays)
+			}
+		}},
+		{name: "instances", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "database_url": "postgres://hub@db/hub", "instance": "hub-2", "shared_group": "hubs", "retention_days": {"shelter": 0}}`, check: func(t *testing.T, c *Config) {
+			if c.ClientID() != "mynagate-hub-ingest-hub-2" || c.RetentionDays["shelter"] != 0 || c.RetentionDays["venue"] != 90 {
+				t.Fatalf("%s %v", c.ClientID(), c.RetentionDays)
+			}
+		}},
+		{name: "instance from host name", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "database_url": "postgres://hub@db/hub"}`, check: func(t *testing.T, c *Config) {
+			if host, _ := os.Hostname(); c.ClientID() != "mynagate-hub-ingest-"+host {
+				t.Fatal(c.ClientID())
+			}
+		}},
+		{name: "bad database url", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "database_url": "mysql://db"}`, wantErr: "database_url"},
+		{name: "bad instance", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "database_url": "postgres://db/h", "instance": "a/b"}`, wantErr: `instance "a/b"`},
+		{name: "shared without database", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "shared_group": "hubs"}`, wantErr: "shared_group needs database_url"},
+		{name: "shared on the embedded broker", body: `{"data_dir": "/d", "username": "hub", "password_file": "hub.password", "database_url": "postgres://db/h", "shared_group": "hubs"}`, wantErr: "shared_group needs an external broker"},
+		{name: "bad retention", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "retention_days": {"venue": -1, "museum": 3}}`, wantErr: `retention_days "museum": 3, "venue": -1`},
 		{name: "bad site time zone", body: `{"data_dir": "/d", "broker": "tcp://b:1883", "site_time_zones": {"s": "JST+9"}}`, wantErr: "site_time_zones"},
 	}
 	for _, tc := range tests {
@@ -88,6 +108,14 @@ func TestConfigsExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.GateBroker == "" || c.Username == "" || c.HTTP == "" || c.Zone("stadium").String() != "Asia/Tokyo" {
+		t.Fatalf("%+v", c)
+	}
+	// The README's example of one instance of several ("Outgrowing one box").
+	c, err = LoadConfig(filepath.Join("..", "configs", "hub", "gatehub-cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL == "" || c.SharedGroup == "" || c.ClientID() != "mynagate-hub-ingest-hub-1" {
 		t.Fatalf("%+v", c)
 	}
 }

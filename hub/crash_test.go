@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/pgtest"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
@@ -47,7 +48,9 @@ func TestMain(m *testing.M) {
 		}
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.StopAll()
+	os.Exit(code)
 }
 
 func startHubChild(t *testing.T, cfgPath string) *exec.Cmd {

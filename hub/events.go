@@ -3,6 +3,7 @@ package hub
 import (
 	"cmp"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,12 +47,20 @@ func OpenEventFile(path string) (*EventFile, error) {
 
 // ScanEvents implements EventSource.
 func (f *EventFile) ScanEvents(after string, fn func(Record) bool) error {
+	var ferr error
 	err := f.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketEvents) == nil {
-			return nil
-		}
-		return scanEvents(tx, after, fn)
+		return scanBolt(tx, after, func(id string, v []byte) bool {
+			var rec Record
+			if err := json.Unmarshal(v, &rec); err != nil {
+				ferr = fmt.Errorf("event %s: %w", id, err)
+				return false
+			}
+			return fn(rec)
+		})
 	})
+	if err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return fmt.Errorf("hub: read events: %w", err)
 	}

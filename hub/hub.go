@@ -45,6 +45,10 @@ type Hub struct {
 	keys *Keys
 	// enrol turns kiosks' enrolments into list entries and publishes them.
 	enrol *enrolments
+	// purgeLead and listLead are the leads among instances sharing a
+	// PostgreSQL store; nil with the embedded store, where this instance
+	// always leads.
+	purgeLead, listLead *pgLeader
 }
 
 // New opens the hub's store and starts the embedded broker (unless an external
@@ -70,7 +74,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		keys.Close()
 		return nil, fmt.Errorf("%w; gatehub run renews the lists with this key", err)
 	}
-	st, err := OpenStore(filepath.Join(cfg.DataDir, "hub.db"), log)
+	st, err := openStore(cfg, log)
 	if err != nil {
 		keys.Close()
 		return nil, err
@@ -96,6 +100,17 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	return h, nil
 }
 
+// openStore opens the store the config names: PostgreSQL at database_url,
+// else data_dir/hub.db.
+func openStore(cfg *Config, log *slog.Logger) (*Store, error) {
+	if cfg.DatabaseURL == "" {
+		return OpenStore(filepath.Join(cfg.DataDir, "hub.db"), log)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return OpenPGStore(ctx, cfg.DatabaseURL, cfg.Instance, log)
+}
+
 // Store returns the hub's store.
 func (h *Hub) Store() *Store { return h.store }
 
@@ -109,11 +124,15 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	opts := paho.NewClientOptions().
 		AddBroker(h.cfg.BrokerURL()).
-		// A fixed id and a persistent session: events published while the
-		// hub is down wait in the broker (as many as its queue holds; the
-		// gates resend whatever it dropped, since they have no receipt).
-		SetClientID("mynagate-hub-ingest").
-		SetCleanSession(false).
+		// A fixed id per instance and a persistent session: events
+		// published while the hub is down wait in the broker (as many as
+		// its queue holds; the gates resend whatever it dropped, since they
+		// have no receipt). In a shared group the session is clean: a
+		// stopped instance must not keep its share of the events queued
+		// for itself, the others take them (and the gates resend what was
+		// in flight to it).
+		SetClientID(h.cfg.ClientID()).
+		SetCleanSession(h.cfg.SharedGroup != "").
 		SetUsername(h.cfg.Username).
 		SetPassword(pw).
 		SetAutoReconnect(true).
@@ -161,10 +180,21 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.client.Connect()
 	defer h.client.Disconnect(250)
 
+	if h.cfg.DatabaseURL != "" {
+		h.purgeLead = &pgLeader{url: h.cfg.DatabaseURL, key: lockPurge, what: "retention purge", log: h.log}
+		lists := filepath.Join(h.cfg.DataDir, "lists.db")
+		h.listLead = &pgLeader{url: h.cfg.DatabaseURL, key: lockLists, what: "list renewal", log: h.log, eligible: func() bool {
+			_, err := os.Stat(lists)
+			return err == nil
+		}}
+		go h.purgeLead.run(ctx)
+		go h.listLead.run(ctx)
+	}
 	if h.key != nil {
 		go h.renewLoop(ctx)
 	}
 	go h.enrol.run(ctx)
+	go h.purgeLoop(ctx)
 	var srv *http.Server
 	if h.cfg.HTTP != "" {
 		if srv, err = h.serveDashboard(); err != nil {
@@ -206,6 +236,15 @@ func (h *Hub) routes() map[string]paho.MessageHandler {
 	if h.broker == nil {
 		// The embedded broker ingests events itself (StartBroker).
 		r[p+"/+/+/events"] = h.onEvent
+	}
+	if g := h.cfg.SharedGroup; g != "" {
+		// Each message to one instance of the group. paho routes a
+		// $share/GROUP/ filter by the filter after it.
+		shared := make(map[string]paho.MessageHandler, len(r))
+		for f, handler := range r {
+			shared["$share/"+g+"/"+f] = handler
+		}
+		return shared
 	}
 	return r
 }

@@ -788,6 +788,10 @@ func (h *Hub) renewOnce(ctx context.Context) error {
 	if h.client == nil || !h.client.IsConnectionOpen() {
 		return errNotConnected
 	}
+	if !h.leadsLists() {
+		// Another instance renews.
+		return nil
+	}
 	m, err := OpenMaster(filepath.Join(h.cfg.DataDir, "lists.db"), h.log)
 	if err != nil {
 		return err

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/sync/peers"
 )
@@ -142,6 +140,16 @@ func (c *shelterCache) take(ss *siteShelters) []event.Event {
 	return out
 }
 
+// reset drops every site's cached events, so that the next look scans the
+// store again (after a purge, or another hub instance's commits).
+func (c *shelterCache) reset() {
+	c.compute.Lock()
+	defer c.compute.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.feed, c.sites = nil, nil
+}
+
 // merge inserts events of the site into the sorted list, each id once.
 func (ss *siteShelters) merge(site string, es []event.Event) {
 	for _, e := range es {
@@ -189,7 +197,7 @@ func (s *Store) Shelters(site string) (*Shelters, error) {
 		ss.feedPos = len(c.feed)
 		c.sites[site] = ss
 		c.mu.Unlock()
-		err := s.ScanEvents("", func(rec Record) bool {
+		err := s.scanPlaced(site, func(rec Record) bool {
 			e, err := event.Decode(rec.Event)
 			if err == nil && e.Site == site && e.Place != "" {
 				ss.events = append(ss.events, e)
@@ -220,22 +228,19 @@ func (s *Store) Shelters(site string) (*Shelters, error) {
 
 // amends reads what the office attached to check-ins.
 func (s *Store) amends() (map[string]Amend, error) {
-	amends := map[string]Amend{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAmends)
-		if b == nil {
-			return nil
+	raw, err := s.db.amends()
+	if err != nil {
+		return nil, err
+	}
+	amends := make(map[string]Amend, len(raw))
+	for k, val := range raw {
+		var a Amend
+		if err := json.Unmarshal(val, &a); err != nil {
+			return nil, fmt.Errorf("amend %s: %w", k, err)
 		}
-		return b.ForEach(func(k, val []byte) error {
-			var a Amend
-			if err := json.Unmarshal(val, &a); err != nil {
-				return fmt.Errorf("amend %s: %w", k, err)
-			}
-			amends[string(k)] = a
-			return nil
-		})
-	})
-	return amends, err
+		amends[k] = a
+	}
+	return amends, nil
 }
 
 // shelterBuilder folds a site's events, in tap order, into stays and counts.
@@ -342,8 +347,49 @@ func (v *Shelters) Roster(place string) []Stay {
 	return out
 }
 
+// placedIndex is a backend that finds the events with a place itself
+// (PostgreSQL, by an index); without it the store scans every event.
+type placedIndex interface {
+	// scanPlaced is scanEvents for site's events with a place.
+	scanPlaced(site string, fn func(id string, rec []byte) bool) error
+	// placedSites lists the sites with such events, sorted.
+	placedSites() ([]string, error)
+}
+
+// scanPlaced calls fn with the site's events that may have a place (all
+// events when the backend has no index of them), in id order.
+func (s *Store) scanPlaced(site string, fn func(Record) bool) error {
+	pi, ok := s.db.(placedIndex)
+	if !ok {
+		return s.ScanEvents("", fn)
+	}
+	var ferr error
+	err := pi.scanPlaced(site, func(id string, v []byte) bool {
+		var rec Record
+		if err := json.Unmarshal(v, &rec); err != nil {
+			ferr = fmt.Errorf("event %s: %w", id, err)
+			return false
+		}
+		return fn(rec)
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("hub: read events: %w", err)
+	}
+	return nil
+}
+
 // ShelterSites lists the sites that have events with a place.
 func (s *Store) ShelterSites() ([]string, error) {
+	if pi, ok := s.db.(placedIndex); ok {
+		sites, err := pi.placedSites()
+		if err != nil {
+			return nil, fmt.Errorf("hub: read shelter sites: %w", err)
+		}
+		return sites, nil
+	}
 	seen := map[string]bool{}
 	err := s.ScanEvents("", func(rec Record) bool {
 		var e struct {
@@ -380,24 +426,19 @@ func (s *Store) AmendCheckin(site, id string, a Amend) error {
 	if len(a.ServiceID) > 64 || len([]rune(a.Note)) > maxAmendText {
 		return fmt.Errorf("hub: amend %s: service id up to 64 bytes, note up to %d characters", id, maxAmendText)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketEvents).Get([]byte(id))
+	err := s.db.amend(id, func(v, old []byte) ([]byte, error) {
 		if v == nil {
-			return ErrNoSuchCheckin
+			return nil, ErrNoSuchCheckin
 		}
 		var rec Record
 		if err := json.Unmarshal(v, &rec); err != nil {
-			return err
+			return nil, err
 		}
 		e, err := event.Decode(rec.Event)
 		if err != nil || e.Site != site || e.Kind != event.KindCheckin || e.Decision != event.Admit {
-			return ErrNoSuchCheckin
+			return nil, ErrNoSuchCheckin
 		}
-		b, err := tx.CreateBucketIfNotExists(bucketAmends)
-		if err != nil {
-			return err
-		}
-		if old := b.Get([]byte(id)); old != nil {
+		if old != nil {
 			var prev Amend
 			if json.Unmarshal(old, &prev) == nil {
 				if a.ServiceID == "" {
@@ -408,11 +449,7 @@ func (s *Store) AmendCheckin(site, id string, a Amend) error {
 				}
 			}
 		}
-		nb, err := json.Marshal(a)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(id), nb)
+		return json.Marshal(a)
 	})
 	if err != nil {
 		return fmt.Errorf("hub: amend check-in %s of %s: %w", id, site, err)

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,32 +12,22 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/sync/peers"
-)
-
-var (
-	bucketEvents    = []byte("events")
-	bucketGates     = []byte("gates")
-	bucketStatus    = []byte("status")
-	bucketInside    = []byte("inside")
-	bucketConflicts = []byte("conflicts")
-	bucketLists     = []byte("lists")
 )
 
 // maxGroup bounds events per ingest transaction.
 const maxGroup = 2048
 
 // Store is the hub's database of events (deduplicated by id), gate health and
-// the site-wide inside view. Safe for concurrent use.
+// the site-wide inside view, kept in bbolt (OpenStore) or in PostgreSQL shared
+// by several hub instances (OpenPGStore). Safe for concurrent use.
 type Store struct {
 	// rw lets Close wait for Ingests that passed the closed check, so that
 	// none is queued after the writer's final drain.
 	rw      sync.RWMutex
 	closed  bool
-	db      *bolt.DB
+	db      backend
 	log     *slog.Logger
 	reqs    chan *ingestReq
 	stop    chan struct{}
@@ -48,6 +37,34 @@ type Store struct {
 	changes atomic.Uint64
 	// shelters caches the shelter view per site (shelters.go).
 	shelters shelterCache
+}
+
+// backend is where a Store keeps what it holds: one bbolt file
+// (storebolt.go), or PostgreSQL shared by several hub instances (storepg.go).
+// Records, counters, statuses and list infos cross it as the JSON the Store
+// encodes, so that both keep the same bytes.
+type backend interface {
+	// commit applies ingestOne to each item in one transaction, setting
+	// each item's result; an error fails the whole group.
+	commit(items []ingestItem, log *slog.Logger) error
+	putStatus(site, gate string, v []byte) error
+	// putList keeps li (encoded v) unless a version as new is kept.
+	putList(li ListInfo, v []byte) error
+	// event returns an event's record, nil when it is not stored.
+	event(id string) ([]byte, error)
+	view(b *viewBuilder) error
+	// scanEvents calls fn with each record whose id sorts after after, in
+	// id (byte) order, from one snapshot, until fn returns false.
+	scanEvents(after string, fn func(id string, rec []byte) bool) error
+	// amends returns the office's amendments by check-in id; amend changes
+	// one with fn, given the check-in's record (nil when it is not stored)
+	// and the amendment so far (nil when none).
+	amends() (map[string][]byte, error)
+	amend(id string, fn func(rec, old []byte) ([]byte, error)) error
+	// purge deletes the events (with their conflicts and amendments) that
+	// rule says are past their retention, and reports how many.
+	purge(rule retention) (int, error)
+	close() error
 }
 
 // Record is an event as the hub keeps it: the gate's event with its tap time
@@ -110,30 +127,24 @@ type ListInfo struct {
 	Published time.Time `json:"published"`
 }
 
-// OpenStore opens (creating) the hub database at path, mode 0600.
+// OpenStore opens (creating) the hub's bbolt database at path, mode 0600:
+// the embedded store, one hub instance.
 func OpenStore(path string, log *slog.Logger) (*Store, error) {
+	b, err := openBoltBackend(path)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(b, log), nil
+}
+
+// newStore runs the group-commit writer over a backend.
+func newStore(b backend, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("hub: open %s: %w; is another gatehub run using it?", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEvents, bucketGates, bucketStatus, bucketInside, bucketConflicts, bucketLists} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("hub: initialise %s: %w", path, err)
-	}
-	s := &Store{db: db, log: log, reqs: make(chan *ingestReq, maxGroup), stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{db: b, log: log, reqs: make(chan *ingestReq, maxGroup), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go s.writer()
-	return s, nil
+	return s
 }
 
 type ingestReq struct {
@@ -252,82 +263,103 @@ func (s *Store) writer() {
 
 func (s *Store) commit(group []*ingestReq) {
 	results := make([]ingestResult, len(group))
-	// fresh are the new events with a place, for the shelter view.
-	var fresh []event.Event
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		fresh = fresh[:0]
-		for i := range results {
-			results[i] = ingestResult{}
+	items := make([]ingestItem, 0, len(group))
+	for i, r := range group {
+		e, err := event.Decode(r.payload)
+		if err == nil {
+			err = checkKeys(&e)
 		}
-		stats := map[string]*GateStats{}
-		for i, r := range group {
-			e, err := event.Decode(r.payload)
-			if err != nil {
-				results[i].err = fmt.Errorf("hub: ingest from %s/%s: %w: %w", r.site, r.gate, ErrInvalidEvent, err)
-				continue
-			}
-			dup, err := s.ingestOne(tx, stats, r, &e)
-			if err != nil {
-				return err
-			}
-			results[i].Ingested = Ingested{Seq: e.Seq, ID: e.ID, Dup: dup}
-			if !dup && e.Place != "" {
-				fresh = append(fresh, e)
-			}
+		if err != nil {
+			results[i].err = fmt.Errorf("hub: ingest from %s/%s: %w: %w", r.site, r.gate, ErrInvalidEvent, err)
+			continue
 		}
-		gb := tx.Bucket(bucketGates)
-		for k, st := range stats {
-			v, err := json.Marshal(st)
-			if err != nil {
-				return err
-			}
-			if err := gb.Put([]byte(k), v); err != nil {
-				return err
-			}
+		rec, err := json.Marshal(Record{Event: r.payload, ReceivedAt: r.received})
+		if err != nil {
+			results[i].err = fmt.Errorf("hub: ingest from %s/%s: %w: %w", r.site, r.gate, ErrInvalidEvent, err)
+			continue
 		}
-		return nil
-	})
+		items = append(items, ingestItem{req: r, e: e, rec: rec, result: &results[i]})
+	}
+	var err error
+	if len(items) > 0 {
+		err = s.db.commit(items, s.log)
+	}
 	if err == nil {
+		// fresh are the new events with a place, for the shelter view.
+		var fresh []event.Event
+		for _, it := range items {
+			if !it.result.Dup && it.e.Place != "" {
+				fresh = append(fresh, it.e)
+			}
+		}
 		s.shelters.add(fresh)
 	}
 	s.changes.Add(1)
 	for i, r := range group {
 		if err != nil {
-			r.finish(ingestResult{err: fmt.Errorf("hub: store events: %w; the broker redelivers them, check the hub's disk", err)})
+			r.finish(ingestResult{err: fmt.Errorf("hub: store events: %w; the broker redelivers them, check the hub's database", err)})
 			continue
 		}
 		r.finish(results[i])
 	}
 }
 
-func gateKey(site, gate string) string { return site + "/" + gate }
-
-func (s *Store) gateStats(tx *bolt.Tx, stats map[string]*GateStats, site, gate string) *GateStats {
-	k := gateKey(site, gate)
-	if st := stats[k]; st != nil {
-		return st
+// checkKeys refuses an event with a NUL character in a field the stores key
+// or index by: PostgreSQL's text holds none, and a refused event must not
+// fail the commit of the others with it.
+func checkKeys(e *event.Event) error {
+	for _, f := range []struct{ name, v string }{{"site", e.Site}, {"gate", e.Gate}, {"id", e.ID}, {"place", e.Place},
+		{"service_id", e.ServiceID}, {"card", e.Card}, {"slip", e.Slip}} {
+		if strings.ContainsRune(f.v, 0) {
+			return fmt.Errorf("%s holds a NUL character", f.name)
+		}
 	}
-	st := &GateStats{Site: site, Gate: gate}
-	if v := tx.Bucket(bucketGates).Get([]byte(k)); v != nil {
-		_ = json.Unmarshal(v, st)
-	}
-	stats[k] = st
-	return st
+	return nil
 }
 
-func (s *Store) ingestOne(tx *bolt.Tx, stats map[string]*GateStats, r *ingestReq, e *event.Event) (bool, error) {
-	st := s.gateStats(tx, stats, r.site, r.gate)
-	eb := tx.Bucket(bucketEvents)
-	if eb.Get([]byte(e.ID)) != nil {
-		st.Duplicates++
-		return true, nil
-	}
-	rec, err := json.Marshal(Record{Event: r.payload, ReceivedAt: r.received})
+// ingestItem is one valid event of a commit: the request, the decoded event,
+// the record as stored, and where its result goes.
+type ingestItem struct {
+	req    *ingestReq
+	e      event.Event
+	rec    []byte
+	result *ingestResult
+}
+
+func gateKey(site, gate string) string { return site + "/" + gate }
+
+// ingestTx is what the ingest rules (ingestOne) read and write within one
+// commit; each backend provides it over its own transaction.
+type ingestTx interface {
+	// claim stores the event's record unless its id is stored already (by
+	// an earlier commit, an earlier event of this one, or another hub
+	// instance); fresh is false for a duplicate.
+	claim(it *ingestItem) (fresh bool, err error)
+	// stats returns the gate's counters, to be changed in place and kept at
+	// the commit.
+	stats(site, gate string) (*GateStats, error)
+	// presence returns a holder's presence at site, and whether it is known.
+	presence(site, holder string) (peers.Presence, bool, error)
+	setPresence(site, holder string, p peers.Presence) error
+	putConflict(c Conflict) error
+}
+
+// ingestOne applies the hub's rules to one valid event: dedupe by id, the
+// gate's counters, and the site's inside view with its conflicts. It reports
+// whether the event was a duplicate.
+func ingestOne(tx ingestTx, log *slog.Logger, it *ingestItem) (bool, error) {
+	r, e := it.req, &it.e
+	st, err := tx.stats(r.site, r.gate)
 	if err != nil {
 		return false, err
 	}
-	if err := eb.Put([]byte(e.ID), rec); err != nil {
+	fresh, err := tx.claim(it)
+	if err != nil {
 		return false, err
+	}
+	if !fresh {
+		st.Duplicates++
+		return true, nil
 	}
 	st.Events++
 	if st.ByReason == nil {
@@ -348,59 +380,45 @@ func (s *Store) ingestOne(tx *bolt.Tx, stats map[string]*GateStats, r *ingestReq
 	}
 	st.LastReceivedAt = r.received
 	if e.Site != r.site || e.Gate != r.gate {
-		s.log.Warn("hub: event names another site or gate than its topic; counted under the topic's", "topic_site", r.site, "topic_gate", r.gate, "event", e.ID)
+		log.Warn("hub: event names another site or gate than its topic; counted under the topic's", "topic_site", r.site, "topic_gate", r.gate, "event", e.ID)
 	}
 	if ahead := e.At.Sub(r.received); ahead > peers.DefaultMaxAhead {
 		// Stored for the record, but a gate clock years ahead must not
 		// keep its holder inside for ever (the gates ignore it too).
-		s.log.Warn("hub: event dated ahead of the hub's clock; stored, but not counted for who is inside; check the gate's clock",
+		log.Warn("hub: event dated ahead of the hub's clock; stored, but not counted for who is inside; check the gate's clock",
 			"site", r.site, "gate", r.gate, "event", e.ID, "ahead", ahead.Round(time.Second).String())
 		return false, nil
 	}
-	return false, s.presence(tx, st, r.site, e)
+	return false, presence(tx, log, st, r.site, e)
 }
 
 // presence updates the site's inside view and records a conflict when an
 // admitted entry finds the holder already inside.
-func (s *Store) presence(tx *bolt.Tx, st *GateStats, site string, e *event.Event) error {
+func presence(tx ingestTx, log *slog.Logger, st *GateStats, site string, e *event.Event) error {
 	holder := peers.HolderKey(e)
 	if holder == "" {
 		return nil
 	}
-	ib := tx.Bucket(bucketInside)
-	key := []byte(site + "\x00" + holder)
-	var cur peers.Presence
-	v := ib.Get(key)
-	known := v != nil
-	if known {
-		if err := json.Unmarshal(v, &cur); err != nil {
-			known = false
-		}
+	cur, known, err := tx.presence(site, holder)
+	if err != nil {
+		return err
 	}
 	// A check-in at another place is a move between shelters, not a conflict.
 	if known && cur.Inside && e.Decision == event.Admit && (e.Kind == event.KindEntry || (e.Kind == event.KindCheckin && cur.Place == e.Place)) &&
 		cur.Event != e.ID && e.At.After(cur.At) {
 		st.Conflicts++
 		c := Conflict{Site: site, Gate: e.Gate, Event: e.ID, At: e.At, InsideGate: cur.Gate, InsideFrom: cur.Event, Offline: e.Offline}
-		cb, err := json.Marshal(c)
-		if err != nil {
+		if err := tx.putConflict(c); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketConflicts).Put([]byte(e.ID), cb); err != nil {
-			return err
-		}
-		s.log.Warn("hub: anti-passback conflict: entry admitted while the holder was already inside",
+		log.Warn("hub: anti-passback conflict: entry admitted while the holder was already inside",
 			"site", site, "gate", e.Gate, "event", e.ID, "inside_gate", cur.Gate, "inside_event", cur.Event, "offline", e.Offline)
 	}
 	next, changed := peers.Transition(cur, known, e)
 	if !changed {
 		return nil
 	}
-	nb, err := json.Marshal(next)
-	if err != nil {
-		return err
-	}
-	return ib.Put(key, nb)
+	return tx.setPresence(site, holder, next)
 }
 
 // PutStatus keeps a gate's latest status message.
@@ -409,8 +427,7 @@ func (s *Store) PutStatus(site, gate string, payload []byte, received time.Time)
 	if err != nil {
 		return fmt.Errorf("hub: encode status: %w", err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketStatus).Put([]byte(gateKey(site, gate)), v) })
-	if err != nil {
+	if err := s.db.putStatus(site, gate, v); err != nil {
 		return fmt.Errorf("hub: store status of %s/%s: %w", site, gate, err)
 	}
 	return nil
@@ -422,18 +439,7 @@ func (s *Store) PutList(li ListInfo) error {
 	if err != nil {
 		return fmt.Errorf("hub: encode list info: %w", err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketLists)
-		k := []byte(li.Site + "/" + li.List)
-		if old := b.Get(k); old != nil {
-			var prev ListInfo
-			if json.Unmarshal(old, &prev) == nil && prev.Version >= li.Version {
-				return nil
-			}
-		}
-		return b.Put(k, v)
-	})
-	if err != nil {
+	if err := s.db.putList(li, v); err != nil {
 		return fmt.Errorf("hub: store list info: %w", err)
 	}
 	return nil
@@ -441,20 +447,18 @@ func (s *Store) PutList(li ListInfo) error {
 
 // Event returns the stored record of an event id.
 func (s *Store) Event(id string) (Record, bool, error) {
-	var rec Record
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketEvents).Get([]byte(id))
-		if v == nil {
-			return nil
-		}
-		ok = true
-		return json.Unmarshal(v, &rec)
-	})
+	v, err := s.db.event(id)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("hub: read event %s: %w", id, err)
 	}
-	return rec, ok, nil
+	if v == nil {
+		return Record{}, false, nil
+	}
+	var rec Record
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return Record{}, false, fmt.Errorf("hub: read event %s: %w", id, err)
+	}
+	return rec, true, nil
 }
 
 // View is the hub's overview: gates with their counts and status, sites with
@@ -484,92 +488,93 @@ type SiteView struct {
 
 // View assembles the overview.
 func (s *Store) View() (View, error) {
-	v := View{At: time.Now()}
-	sites := map[string]*SiteView{}
-	site := func(name string) *SiteView {
-		if sites[name] == nil {
-			sites[name] = &SiteView{Site: name}
-		}
-		return sites[name]
-	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		status := tx.Bucket(bucketStatus)
-		seen := map[string]bool{}
-		err := tx.Bucket(bucketGates).ForEach(func(k, b []byte) error {
-			var g GateView
-			if err := json.Unmarshal(b, &g.GateStats); err != nil {
-				return err
-			}
-			if sb := status.Get(k); sb != nil {
-				g.Status = &GateStatus{}
-				if err := json.Unmarshal(sb, g.Status); err != nil {
-					return err
-				}
-			}
-			seen[string(k)] = true
-			v.Conflicts += g.Conflicts
-			site(g.Site).Events += g.Events
-			v.Gates = append(v.Gates, g)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		// Gates that reported status but no event yet.
-		err = status.ForEach(func(k, b []byte) error {
-			if seen[string(k)] {
-				return nil
-			}
-			sg, g, _ := strings.Cut(string(k), "/")
-			gv := GateView{GateStats: GateStats{Site: sg, Gate: g}, Status: &GateStatus{}}
-			if err := json.Unmarshal(b, gv.Status); err != nil {
-				return err
-			}
-			site(sg)
-			v.Gates = append(v.Gates, gv)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket(bucketInside).ForEach(func(k, b []byte) error {
-			sg, _, _ := bytes.Cut(k, []byte{0})
-			var p peers.Presence
-			if json.Unmarshal(b, &p) == nil && p.Inside {
-				sv := site(string(sg))
-				sv.Inside++
-				if p.Place != "" {
-					if sv.Places == nil {
-						sv.Places = map[string]int{}
-					}
-					sv.Places[p.Place]++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketLists).ForEach(func(_, b []byte) error {
-			var li ListInfo
-			if err := json.Unmarshal(b, &li); err != nil {
-				return err
-			}
-			v.Lists = append(v.Lists, li)
-			return nil
-		})
-	})
-	if err != nil {
+	b := &viewBuilder{v: View{At: time.Now()}, sites: map[string]*SiteView{}, seen: map[string]int{}}
+	if err := s.db.view(b); err != nil {
 		return View{}, fmt.Errorf("hub: read overview: %w", err)
 	}
-	for _, sv := range sites {
+	return b.done(), nil
+}
+
+// viewBuilder assembles a View from what a backend reads: first the gates'
+// counters, then statuses, presences and lists.
+type viewBuilder struct {
+	v     View
+	sites map[string]*SiteView
+	// seen indexes v.Gates by gateKey.
+	seen map[string]int
+}
+
+func (b *viewBuilder) site(name string) *SiteView {
+	if b.sites[name] == nil {
+		b.sites[name] = &SiteView{Site: name}
+	}
+	return b.sites[name]
+}
+
+// gate takes a gate's stored counters (JSON GateStats).
+func (b *viewBuilder) gate(stats []byte) error {
+	var g GateView
+	if err := json.Unmarshal(stats, &g.GateStats); err != nil {
+		return err
+	}
+	b.seen[gateKey(g.Site, g.Gate)] = len(b.v.Gates)
+	b.v.Conflicts += g.GateStats.Conflicts
+	b.site(g.Site).Events += g.Events
+	b.v.Gates = append(b.v.Gates, g)
+	return nil
+}
+
+// status takes a gate's stored status (JSON GateStatus), after every gate.
+func (b *viewBuilder) status(site, gate string, v []byte) error {
+	st := &GateStatus{}
+	if err := json.Unmarshal(v, st); err != nil {
+		return err
+	}
+	if i, ok := b.seen[gateKey(site, gate)]; ok {
+		b.v.Gates[i].Status = st
+		return nil
+	}
+	// A gate that reported status but no event yet.
+	b.site(site)
+	b.v.Gates = append(b.v.Gates, GateView{GateStats: GateStats{Site: site, Gate: gate}, Status: st})
+	return nil
+}
+
+// inside counts n holders inside at site's place ("" for none).
+func (b *viewBuilder) inside(site, place string, n int) {
+	sv := b.site(site)
+	sv.Inside += n
+	if place != "" {
+		if sv.Places == nil {
+			sv.Places = map[string]int{}
+		}
+		sv.Places[place] += n
+	}
+}
+
+// list takes a stored list info (JSON ListInfo).
+func (b *viewBuilder) list(v []byte) error {
+	var li ListInfo
+	if err := json.Unmarshal(v, &li); err != nil {
+		return err
+	}
+	b.v.Lists = append(b.v.Lists, li)
+	return nil
+}
+
+func (b *viewBuilder) done() View {
+	v := b.v
+	for _, sv := range b.sites {
 		v.Sites = append(v.Sites, *sv)
 	}
 	sort.Slice(v.Sites, func(i, j int) bool { return v.Sites[i].Site < v.Sites[j].Site })
 	sort.Slice(v.Gates, func(i, j int) bool {
 		return gateKey(v.Gates[i].Site, v.Gates[i].Gate) < gateKey(v.Gates[j].Site, v.Gates[j].Gate)
 	})
-	return v, nil
+	sort.SliceStable(v.Lists, func(i, j int) bool {
+		return v.Lists[i].Site+"/"+v.Lists[i].List < v.Lists[j].Site+"/"+v.Lists[j].List
+	})
+	return v
 }
 
 // Close commits pending ingests and closes the database.
@@ -583,7 +588,7 @@ func (s *Store) Close() error {
 	s.rw.Unlock()
 	close(s.stop)
 	<-s.stopped
-	if err := s.db.Close(); err != nil {
+	if err := s.db.close(); err != nil {
 		return fmt.Errorf("hub: close store: %w", err)
 	}
 	return nil
@@ -594,27 +599,20 @@ func (s *Store) Close() error {
 // returns false. It reads one consistent snapshot. The record queries
 // (events.go) read the store through it.
 func (s *Store) ScanEvents(after string, fn func(Record) bool) error {
-	err := s.db.View(func(tx *bolt.Tx) error { return scanEvents(tx, after, fn) })
-	if err != nil {
-		return fmt.Errorf("hub: read events: %w", err)
-	}
-	return nil
-}
-
-func scanEvents(tx *bolt.Tx, after string, fn func(Record) bool) error {
-	c := tx.Bucket(bucketEvents).Cursor()
-	k, v := c.Seek([]byte(after))
-	if k != nil && string(k) == after {
-		k, v = c.Next()
-	}
-	for ; k != nil; k, v = c.Next() {
+	var ferr error
+	err := s.db.scanEvents(after, func(id string, v []byte) bool {
 		var rec Record
 		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("event %s: %w", k, err)
+			ferr = fmt.Errorf("event %s: %w", id, err)
+			return false
 		}
-		if !fn(rec) {
-			return nil
-		}
+		return fn(rec)
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("hub: read events: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ MYNAGATE_APT_PACKAGES=(
   pcscd libpcsclite-dev vsmartcard-vpcd   # PC/SC daemon, its headers (cgo), the virtual reader
   softhsm2                                # PKCS#11 token for HSM tests and the demo
   mosquitto                               # the MQTT broker tests run against
+  postgresql                              # the hub store (issue 14) tests run against
   opensc                                  # independent check that the virtual card behaves like a real one
   gcc pkg-config                          # cgo for ebfe/scard and miekg/pkcs11
   chromium                                # headless browser for the hub dashboard test

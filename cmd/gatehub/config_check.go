@@ -41,7 +41,15 @@ func cmdConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 					active++
 				}
 			}
-			return fmt.Sprintf("%s, %d provisioned gate(s)", broker, active), nil
+			summary := fmt.Sprintf("%s, %d provisioned gate(s)", broker, active)
+			if cfg.DatabaseURL != "" {
+				// Not the URL: it may hold the database password.
+				summary += ", store in PostgreSQL as instance " + cfg.Instance
+				if cfg.SharedGroup != "" {
+					summary += " of shared group " + cfg.SharedGroup
+				}
+			}
+			return summary, nil
 		})
 }
 

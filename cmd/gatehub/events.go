@@ -137,7 +137,15 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	f, err := hub.OpenEventFile(filepath.Join(cfg.DataDir, "hub.db"))
+	var f interface {
+		hub.EventSource
+		Close() error
+	}
+	if cfg.DatabaseURL != "" {
+		f, err = hub.OpenPGStore(ctx, cfg.DatabaseURL, cfg.Instance, logger(cfg, io.Discard))
+	} else {
+		f, err = hub.OpenEventFile(filepath.Join(cfg.DataDir, "hub.db"))
+	}
 	if err != nil {
 		return err
 	}

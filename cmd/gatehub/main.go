@@ -44,6 +44,7 @@ var commands = cli.Set{
 	"config set":    {Summary: "change a site's gate config (emergency, anti-passback, levels) and publish it signed", Run: cmdConfigSet},
 	"config show":   {Summary: "show the gate config the hub keeps for a site, or for every site", Run: cmdConfigShow},
 	"init":          {Summary: "make a hub directory: config, signing key, card-key secret; prints the next steps", Run: cmdInit},
+	"migrate":       {Summary: "move a stopped hub's store (hub.db) into PostgreSQL: gatehub migrate --to postgres://...", Run: cmdMigrate},
 	"events":        {Summary: "the records: events by site, gate, lane, decision, reason, time; --counts per gate per interval", Run: cmdEvents},
 	"gate add":      {Summary: "provision a gate: its broker account, let in at once, and a one-time bundle for gateagent enrol", Run: cmdGateAdd},
 	"gate revoke":   {Summary: "shut a gate out at once (a stolen or retired box): its session is cut, its logins and events refused", Run: cmdGateRevoke},
