@@ -42,7 +42,7 @@ type Broker struct {
 // gates' anti-passback feed) are not persisted: paying an fsync per message
 // per subscriber would cap the broker at a few hundred events a second, and
 // that feed is advisory (the hub flags what it misses).
-func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, enrol func(site, gate string, payload []byte) error, log *slog.Logger) (*Broker, error) {
+func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, log *slog.Logger) (*Broker, error) {
 	hubPass, err := password(cfg.PasswordFile)
 	if err != nil {
 		return nil, err
@@ -76,7 +76,7 @@ func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, en
 	rb := receipts.NewBatcher(cfg.Prefix, func(topic string, payload []byte) error {
 		return srv.Publish(topic, payload, false, 1)
 	}, log)
-	ih := &ingestHook{store: st, prefix: cfg.Prefix, log: log, srv: srv, receipts: rb, gates: gates, refused: refused, enrol: enrol,
+	ih := &ingestHook{store: st, prefix: cfg.Prefix, log: log, srv: srv, receipts: rb, gates: gates, refused: refused,
 		fanout: make(chan packets.Packet, 4096), stop: make(chan struct{})}
 	if err := srv.AddHook(ih, nil); err != nil {
 		return nil, fmt.Errorf("hub: broker ingest hook: %w", err)
@@ -152,9 +152,6 @@ type ingestHook struct {
 	// account, for a provisioned gate.
 	gates   *gateWatch
 	refused *refusals
-	// enrol takes a kiosk's enrolment into the site's list before its
-	// event is stored.
-	enrol func(site, gate string, payload []byte) error
 	// fanout queues stored events for forward, in order.
 	fanout chan packets.Packet
 	stop   chan struct{}
@@ -188,11 +185,6 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		h.refused.add("unknown_gate")
 		h.log.Warn("hub: refused an event not from its own provisioned gate", "topic", pk.TopicName, "client", cl.ID)
 		cl.Stop(errGateRevoked)
-		return pk, packets.ErrRejectPacket
-	}
-	if err := h.enrol(site, gate, pk.Payload); err != nil {
-		h.log.Error("hub: kiosk enrolment not recorded; dropping the kiosk's connection so that it resends", "topic", pk.TopicName, "err", err)
-		cl.Stop(err)
 		return pk, packets.ErrRejectPacket
 	}
 	if pk.FixedHeader.Qos == 0 {

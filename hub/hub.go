@@ -61,7 +61,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 		return nil, fmt.Errorf("hub: data dir: %w", err)
 	}
 	h := &Hub{cfg: cfg, log: log}
-	h.enrol = newEnrolments(h)
+	h.enrol = &enrolments{h: h}
 	keys, err := OpenKeys(cfg, log)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func New(cfg *Config, log *slog.Logger) (*Hub, error) {
 	}
 	h.refused = &refusals{}
 	if cfg.Broker == "" {
-		b, err := startBroker(cfg, st, h.gates, h.refused, h.enrol.take, log)
+		b, err := startBroker(cfg, st, h.gates, h.refused, log)
 		if err != nil {
 			st.Close()
 			keys.Close()
@@ -283,10 +283,6 @@ func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 	if !h.gates.get().Known(site, gate) {
 		h.refused.add("unknown_gate")
 		h.log.Warn("hub: refused an event for a gate that is not provisioned", "topic", m.Topic())
-		return
-	}
-	if err := h.enrol.take(site, gate, m.Payload()); err != nil {
-		h.log.Error("hub: kiosk enrolment not recorded; its kiosk sends it again", "topic", m.Topic(), "err", err)
 		return
 	}
 	h.store.IngestThen(site, gate, m.Payload(), time.Now(), func(in Ingested, err error) {

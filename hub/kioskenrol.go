@@ -1,12 +1,11 @@
 package hub
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/mynagate/mynagate/event"
@@ -18,57 +17,129 @@ import (
 // which its gates apply.
 const kioskList = "whitelist"
 
-// enrolments turns kiosks' enrol events into whitelist entries and has the
-// site's list published as a delta soon after, so that a card enrolled at a
-// kiosk or the box office is admitted at the site's gates within seconds.
+// pendingEnrolment is an admitted enrol event the store keeps, committed
+// together with the event by whichever instance ingested it, until the list
+// box has put its entry into lists.db.
+type pendingEnrolment struct {
+	ID, Site string
+	// Record is the event's Record as stored.
+	Record []byte
+}
+
+// enrolments turns kiosks' enrol events into whitelist entries and publishes
+// the site's list as a delta soon after, so that a card enrolled at a kiosk
+// or the box office is admitted at the site's gates within seconds. It runs
+// on the instance that leads the lists (the one holding lists.db): the events
+// may have been stored by any instance of a shared store.
 type enrolments struct {
-	h    *Hub
-	mu   sync.Mutex
-	due  map[string]bool // sites with entries to publish
-	wake chan struct{}
+	h *Hub
+	// due are the sites whose list has entries to publish. Every site is
+	// due at start, so entries enrolled just before a crash go out too.
+	due map[string]bool
 }
 
-func newEnrolments(h *Hub) *enrolments {
-	return &enrolments{h: h, due: map[string]bool{}, wake: make(chan struct{}, 1)}
+// enrolPoll is how often the list box looks for new enrolments in the store;
+// it reads the store only after a commit (its own, or, on PostgreSQL, any
+// instance's) or every enrolRescan.
+const (
+	enrolPoll   = 200 * time.Millisecond
+	enrolRescan = 5 * time.Second
+	enrolBatch  = 256
+)
+
+func (en *enrolments) run(ctx context.Context) {
+	t := time.NewTicker(enrolPoll)
+	defer t.Stop()
+	seen, last := ^uint64(0), time.Time{}
+	en.due = map[string]bool{}
+	for _, site := range en.h.gates.get().Sites() {
+		en.due[site] = true
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c := en.h.store.changes.Load()
+		if !en.h.leadsLists() || (c == seen && time.Since(last) < enrolRescan) {
+			continue
+		}
+		seen, last = c, time.Now()
+		if err := en.drain(ctx); err != nil {
+			en.h.log.Warn("hub: kiosk enrolments not applied yet; retrying", "err", err,
+				"hint", "the gates admit the cards once they are; gatehub publish --site publishes by hand")
+			seen = ^uint64(0) // try again at the next tick
+		}
+	}
 }
 
-// enrolPattern finds enrol events cheaply, before any decoding: every other
-// event goes straight to the store.
-var enrolPattern = []byte(`"kind":"enrol"`)
-
-// take adds the entry of an admitted enrol event to the site's list, before
-// the event is stored: an error leaves the event unstored and unreceipted,
-// so its kiosk sends it again. Adding is idempotent, so a resent event (or
-// one stored before a crash) adds nothing twice.
-func (en *enrolments) take(site, gate string, payload []byte) error {
-	if !bytes.Contains(payload, enrolPattern) {
+// drain enrols what the store holds, then publishes each site due.
+// Enrolling is an idempotent upsert, so an enrolment applied again after a
+// crash between lists.db and the store adds nothing twice.
+func (en *enrolments) drain(ctx context.Context) error {
+	h := en.h
+	pending, err := h.store.db.enrolments(enrolBatch)
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 && len(en.due) == 0 {
 		return nil
 	}
-	e, err := event.Decode(payload)
-	if err != nil || e.Kind != event.KindEnrol || e.Decision != event.Admit {
-		return nil // the store judges it as any other event
+	m, err := OpenMaster(filepath.Join(h.cfg.DataDir, "lists.db"), h.log)
+	if err != nil {
+		return err
 	}
-	if !en.h.gates.get().Enrols(site, e.Gate) || e.Gate != gate {
-		en.h.refused.add("enrol_not_kiosk")
-		en.h.log.Warn("hub: enrol event from a gate not provisioned as a kiosk; stored, not enrolled", "site", site, "gate", gate, "event", e.ID,
+	defer m.Close()
+	for _, pe := range pending {
+		if err := en.enrol(m, pe); err != nil {
+			return err
+		}
+		if err := h.store.db.enrolled(pe.ID); err != nil {
+			return fmt.Errorf("hub: drop the applied enrolment %s: %w", pe.ID, err)
+		}
+		en.due[pe.Site] = true
+	}
+	var errs []error
+	for site := range en.due {
+		if err := en.publish(ctx, m, site); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(en.due, site)
+	}
+	return errors.Join(errs...)
+}
+
+// enrol adds one enrolment's entry to its site's list, if its gate is a
+// kiosk; anything else is dropped with a reason.
+func (en *enrolments) enrol(m *Master, pe pendingEnrolment) error {
+	h := en.h
+	var rec Record
+	if err := json.Unmarshal(pe.Record, &rec); err != nil {
+		h.log.Warn("hub: stored enrolment does not decode; dropped", "event", pe.ID, "err", err)
+		return nil
+	}
+	e, err := event.Decode(rec.Event)
+	if err != nil {
+		h.log.Warn("hub: stored enrolment does not decode; dropped", "event", pe.ID, "err", err)
+		return nil
+	}
+	if !h.gates.get().Enrols(pe.Site, e.Gate) {
+		h.refused.add("enrol_not_kiosk")
+		h.log.Warn("hub: enrol event from a gate not provisioned as a kiosk; stored, not enrolled", "site", pe.Site, "gate", e.Gate, "event", e.ID,
 			"hint", "provision kiosks and box offices with gatehub gate add --kiosk")
 		return nil
 	}
-	rec, err := enrolRecord(e)
+	wr, err := enrolRecord(e)
 	if err != nil {
-		en.h.log.Warn("hub: enrol event without a valid entry; stored, not enrolled", "site", site, "gate", e.Gate, "event", e.ID, "err", err)
+		h.log.Warn("hub: enrol event without a valid entry; stored, not enrolled", "site", pe.Site, "gate", e.Gate, "event", e.ID, "err", err)
 		return nil
 	}
-	m, err := OpenMaster(filepath.Join(en.h.cfg.DataDir, "lists.db"), en.h.log)
-	if err != nil {
-		return fmt.Errorf("hub: enrol from %s/%s: %w", site, e.Gate, err)
+	if _, err := m.Enrol(pe.Site, kioskList, []whitelist.Record{wr}, false); err != nil {
+		return err
 	}
-	defer m.Close()
-	if _, err := m.Enrol(site, kioskList, []whitelist.Record{rec}, false); err != nil {
-		return fmt.Errorf("hub: enrol from %s/%s: %w", site, e.Gate, err)
-	}
-	en.h.log.Info("hub: card enrolled at a kiosk", "site", site, "gate", e.Gate, "event", e.ID, "service_id", e.ServiceID, "seat", e.Seat)
-	en.publishSoon(site)
+	h.log.Info("hub: card enrolled at a kiosk", "site", pe.Site, "gate", e.Gate, "event", e.ID, "service_id", e.ServiceID, "seat", e.Seat)
 	return nil
 }
 
@@ -90,77 +161,18 @@ func enrolRecord(e event.Event) (whitelist.Record, error) {
 	return whitelist.Record{Key: key, Entry: entry}, nil
 }
 
-func (en *enrolments) publishSoon(site string) {
-	en.mu.Lock()
-	en.due[site] = true
-	en.mu.Unlock()
-	select {
-	case en.wake <- struct{}{}:
-	default:
-	}
-}
-
-// publishGather lets enrolments arriving together (a family at the kiosk,
-// a backlog after an outage) go out as one delta.
-const publishGather = 200 * time.Millisecond
-
-// run publishes the sites with new enrolments until ctx is done. At start it
-// publishes every provisioned site, so entries enrolled just before a crash
-// go out too (a site with nothing pending publishes nothing).
-func (en *enrolments) run(ctx context.Context) {
-	for _, site := range en.h.gates.get().Sites() {
-		en.publishSoon(site)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-en.wake:
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(publishGather):
-		}
-		en.mu.Lock()
-		sites := en.due
-		en.due = map[string]bool{}
-		en.mu.Unlock()
-		for site := range sites {
-			if err := en.publish(ctx, site); err != nil {
-				en.h.log.Warn("hub: kiosk enrolments not published yet; retrying", "site", site, "err", err,
-					"hint", "gates admit the cards once it is; gatehub publish --site publishes by hand")
-				en.retry(ctx, site)
-			}
-		}
-	}
-}
-
-// retry publishes site again a little later.
-func (en *enrolments) retry(ctx context.Context, site string) {
-	time.AfterFunc(2*time.Second, func() {
-		if ctx.Err() == nil {
-			en.publishSoon(site)
-		}
-	})
-}
-
-func (en *enrolments) publish(ctx context.Context, site string) error {
+// publish signs and publishes site's whitelist if it has changes pending.
+func (en *enrolments) publish(ctx context.Context, m *Master, site string) error {
 	h := en.h
 	if h.key == nil {
-		return errors.New("no list-signing key configured")
+		return fmt.Errorf("hub: enrolments of %s not published: no list-signing key configured", site)
 	}
 	if h.client == nil || !h.client.IsConnectionOpen() {
-		return errNotConnected
+		return fmt.Errorf("hub: enrolments of %s not published: %w", site, errNotConnected)
 	}
-	m, err := OpenMaster(filepath.Join(h.cfg.DataDir, "lists.db"), h.log)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
 	st, err := m.State(site, kioskList)
 	if errors.Is(err, ErrNoList) || (err == nil && st.Pending == 0) {
-		return nil // no list, or nothing new: publish no empty version
+		return nil // nothing new: publish no empty version
 	}
 	if err != nil {
 		return err

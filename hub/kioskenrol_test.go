@@ -3,12 +3,14 @@ package hub
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/internal/mqtttest"
+	"github.com/mynagate/mynagate/internal/pgtest"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
@@ -53,33 +55,83 @@ func TestKioskEnrolment(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "the enrol event stored", func() bool { return gateStats(t, h, "box-1").Events == 1 })
-			m, err := OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := m.State("stadium", "whitelist")
-			m.Close()
 			if !tc.kiosk {
-				if !errors.Is(err, ErrNoList) {
+				waitFor(t, "the enrolment refused", func() bool { return h.refused.snapshot()["enrol_not_kiosk"] == 1 })
+				if st, err := listState(cfg.DataDir); !errors.Is(err, ErrNoList) {
 					t.Fatalf("a venue gate's enrol event made a list: %+v %v", st, err)
-				}
-				if n := h.refused.snapshot()["enrol_not_kiosk"]; n != 1 {
-					t.Errorf("refusals counted %d, want 1", n)
 				}
 				return
 			}
-			if err != nil || st.Entries != 1 {
-				t.Fatalf("list after the enrolment: %+v %v", st, err)
-			}
 			waitFor(t, "the enrolment published", func() bool {
-				m, err := OpenMaster(filepath.Join(cfg.DataDir, "lists.db"), nil)
-				if err != nil {
-					return false
-				}
-				defer m.Close()
-				st, err := m.State("stadium", "whitelist")
-				return err == nil && st.Version >= 1 && st.Pending == 0
+				st, err := listState(cfg.DataDir)
+				return err == nil && st.Entries == 1 && st.Version >= 1 && st.Pending == 0
 			})
 		})
 	}
+}
+
+// listState reads the stadium's whitelist state in dataDir's lists.db.
+func listState(dataDir string) (ListState, error) {
+	m, err := OpenMaster(filepath.Join(dataDir, "lists.db"), nil)
+	if err != nil {
+		return ListState{}, err
+	}
+	defer m.Close()
+	return m.State("stadium", "whitelist")
+}
+
+// TestKioskEnrolmentOtherInstance: on a shared PostgreSQL store, an enrol
+// event stored by an instance without lists.db waits in the store until the
+// list box starts, which enrols it and publishes the list.
+func TestKioskEnrolmentOtherInstance(t *testing.T) {
+	url := pgtest.URL(t)
+	broker := mqtttest.StartDefault(t).Addr()
+	cfgs := map[string]*Config{}
+	for _, name := range []string{"list-box", "other"} {
+		cfg := testConfig(t)
+		cfg.Listen, cfg.Broker = "", broker
+		cfg.DatabaseURL, cfg.SharedGroup, cfg.Instance = url, "hubs", name
+		cfgs[name] = cfg
+	}
+	acct := account(t, cfgs["list-box"], "stadium", "box-1", true)
+	reg, err := os.ReadFile(filepath.Join(cfgs["list-box"].DataDir, gatesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(cfgs["other"].DataDir, 0o700)
+	if err := os.WriteFile(filepath.Join(cfgs["other"].DataDir, gatesFile), reg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenMaster(filepath.Join(cfgs["list-box"].DataDir, "lists.db"), nil) // lists.db marks the list box
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	other := startHub(t, cfgs["other"])
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	up, err := uplink.New(acct, ob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go up.Run(ctx)
+	e := tap(1, "box-1", event.KindEnrol, time.Now())
+	e.Card, e.Seat, e.Assurance, e.Grant = key(2).String(), "B-7", "pin", &event.Grant{Kind: "ticket"}
+	if err := ob.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the enrol event stored by the other instance", func() bool { return gateStats(t, other, "box-1").Events == 1 })
+	if _, err := os.Stat(filepath.Join(cfgs["other"].DataDir, "lists.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the instance without lists.db made one: %v", err)
+	}
+	startHub(t, cfgs["list-box"])
+	waitFor(t, "the list box enrolled and published it", func() bool {
+		st, err := listState(cfgs["list-box"].DataDir)
+		return err == nil && st.Entries == 1 && st.Version >= 1 && st.Pending == 0
+	})
 }

@@ -61,6 +61,10 @@ type backend interface {
 	// and the amendment so far (nil when none).
 	amends() (map[string][]byte, error)
 	amend(id string, fn func(rec, old []byte) ([]byte, error)) error
+	// enrolments returns up to n enrol events waiting for the list box, in
+	// id order; enrolled drops one once its entry is in lists.db.
+	enrolments(n int) ([]pendingEnrolment, error)
+	enrolled(id string) error
 	// purge deletes the events (with their conflicts and amendments) that
 	// rule says are past their retention, and reports how many.
 	purge(rule retention) (int, error)
@@ -342,6 +346,9 @@ type ingestTx interface {
 	presence(site, holder string) (peers.Presence, bool, error)
 	setPresence(site, holder string, p peers.Presence) error
 	putConflict(c Conflict) error
+	// putEnrolment keeps an admitted enrol event's record until the list
+	// box has enrolled it (kioskenrol.go).
+	putEnrolment(id, site string, rec []byte) error
 }
 
 // ingestOne applies the hub's rules to one valid event: dedupe by id, the
@@ -360,6 +367,11 @@ func ingestOne(tx ingestTx, log *slog.Logger, it *ingestItem) (bool, error) {
 	if !fresh {
 		st.Duplicates++
 		return true, nil
+	}
+	if e.Kind == event.KindEnrol && e.Decision == event.Admit && e.Grant != nil {
+		if err := tx.putEnrolment(e.ID, r.site, it.rec); err != nil {
+			return false, err
+		}
 	}
 	st.Events++
 	if st.ByReason == nil {

@@ -21,6 +21,9 @@ var (
 	bucketInside    = []byte("inside")
 	bucketConflicts = []byte("conflicts")
 	bucketLists     = []byte("lists")
+	// bucketEnrol holds admitted enrol events until the list master has
+	// them: id -> site NUL record.
+	bucketEnrol = []byte("enrolments")
 )
 
 // boltBackend keeps the store in one bbolt file (hub.db): the embedded
@@ -33,7 +36,7 @@ func openBoltBackend(path string) (*boltBackend, error) {
 		return nil, fmt.Errorf("hub: open %s: %w; is another gatehub run using it?", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEvents, bucketGates, bucketStatus, bucketInside, bucketConflicts, bucketLists} {
+		for _, b := range [][]byte{bucketEvents, bucketGates, bucketStatus, bucketInside, bucketConflicts, bucketLists, bucketEnrol} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -99,6 +102,30 @@ func (b *boltIngest) putConflict(c Conflict) error {
 		return err
 	}
 	return b.tx.Bucket(bucketConflicts).Put([]byte(c.Event), v)
+}
+
+func (b *boltIngest) putEnrolment(id, site string, rec []byte) error {
+	return b.tx.Bucket(bucketEnrol).Put([]byte(id), append([]byte(site+"\x00"), rec...))
+}
+
+func (b *boltBackend) enrolments(n int) ([]pendingEnrolment, error) {
+	var out []pendingEnrolment
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEnrol).Cursor()
+		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+			site, rec, ok := bytes.Cut(v, []byte{0})
+			if !ok {
+				continue
+			}
+			out = append(out, pendingEnrolment{ID: string(k), Site: string(site), Record: bytes.Clone(rec)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *boltBackend) enrolled(id string) error {
+	return b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketEnrol).Delete([]byte(id)) })
 }
 
 func (b *boltBackend) commit(items []ingestItem, log *slog.Logger) error {

@@ -193,6 +193,7 @@ type pgIngest struct {
 	pres           map[[2]string]peers.Presence
 	dirty          map[[2]string]bool
 	conflicts      []Conflict
+	enrol          []pendingEnrolment
 }
 
 func (p *pgIngest) claim(it *ingestItem) (bool, error) {
@@ -225,6 +226,28 @@ func (p *pgIngest) setPresence(site, holder string, pr peers.Presence) error {
 func (p *pgIngest) putConflict(c Conflict) error {
 	p.conflicts = append(p.conflicts, c)
 	return nil
+}
+
+func (p *pgIngest) putEnrolment(id, site string, rec []byte) error {
+	p.enrol = append(p.enrol, pendingEnrolment{ID: id, Site: site, Record: rec})
+	return nil
+}
+
+func (p *pgBackend) enrolments(n int) ([]pendingEnrolment, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+	defer cancel()
+	rows, err := p.pool.Query(ctx, "SELECT id, site, record FROM enrolments ORDER BY id LIMIT $1", n)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingEnrolment, error) {
+		var pe pendingEnrolment
+		return pe, r.Scan(&pe.ID, &pe.Site, &pe.Record)
+	})
+}
+
+func (p *pgBackend) enrolled(id string) error {
+	return p.exec("DELETE FROM enrolments WHERE id = $1", id)
 }
 
 func (p *pgBackend) commit(items []ingestItem, log *slog.Logger) error {
@@ -356,6 +379,11 @@ func (p *pgBackend) keep(ctx context.Context, tx pgx.Tx, in *pgIngest) error {
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO conflicts (id, site, conflict) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET conflict = excluded.conflict`, c.Event, c.Site, v); err != nil {
 			return fmt.Errorf("keep conflict: %w", err)
+		}
+	}
+	for _, pe := range in.enrol {
+		if _, err := tx.Exec(ctx, `INSERT INTO enrolments (id, site, record) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`, pe.ID, pe.Site, pe.Record); err != nil {
+			return fmt.Errorf("keep enrolment: %w", err)
 		}
 	}
 	if _, err := tx.Exec(ctx, "SELECT nextval('store_commits')"); err != nil {

@@ -145,7 +145,7 @@ func HolderKey(e *event.Event) string {
 	switch {
 	case e.ServiceID != "" && e.Seat != "":
 		// Companions on one order: each seat is a holder of its own.
-		return "s:" + e.ServiceID + "\x00" + e.Seat
+		return "s:" + e.ServiceID + "\x1f" + e.Seat // PostgreSQL text holds no NUL
 	case e.ServiceID != "":
 		return "s:" + e.ServiceID
 	case e.Card != "":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,11 @@ func TestObserveSequences(t *testing.T) {
 func TestHolderKey(t *testing.T) {
 	if k := HolderKey(&event.Event{ServiceID: "T-1", Card: "ab"}); k != "s:T-1" {
 		t.Errorf("with service id: %q", k)
+	}
+	// Companions on one order are holders of their own, one per seat.
+	a, b := HolderKey(&event.Event{ServiceID: "ORD-7", Seat: "A-1"}), HolderKey(&event.Event{ServiceID: "ORD-7", Seat: "A-2"})
+	if a == b || a == "s:ORD-7" || strings.ContainsRune(a, 0) {
+		t.Errorf("seats A-1 and A-2 of one order: %q, %q", a, b)
 	}
 	if k := HolderKey(&event.Event{Card: "ab"}); k != "c:ab" {
 		t.Errorf("card only: %q", k)
