@@ -130,12 +130,15 @@ type Agent struct {
 	Lanes   []Lane
 	// Policy says which assurance levels this gate accepts and how entries'
 	// time windows are read; SetPolicy replaces it at runtime.
-	Policy  policy.Policy
-	Roots   Verifier
-	Keyer   cardkey.Keyer
-	List    Whitelist
-	Journal Journal
-	Signal  Signaller
+	Policy policy.Policy
+	Roots  Verifier
+	Keyer  cardkey.Keyer
+	// NextKeyer is the next card-key secret during a rotation (nil
+	// otherwise): see rotation.go.
+	NextKeyer cardkey.Keyer
+	List      Whitelist
+	Journal   Journal
+	Signal    Signaller
 	// PINLess proves cards present without a PIN with the institution key
 	// (docs/pinless.md); nil where the gate has no HSM-held institution key.
 	PINLess Prover
@@ -222,7 +225,7 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 	}
 	e.ListVersion = a.List.Version()
 	out := a.verify(card, lane, at)
-	e.Reason, e.Card, e.ServiceID = out.reason, out.card, out.entry.ServiceID
+	e.Reason, e.Card, e.CardNext, e.ServiceID = out.reason, out.card, out.cardNext, out.entry.ServiceID
 	if out.assurance != "" {
 		e.Assurance = out.assurance
 	}
@@ -473,6 +476,7 @@ func (a *Agent) crlNextUpdate(cert *x509.Certificate) (time.Time, error) {
 type outcome struct {
 	reason    event.Reason
 	card      string
+	cardNext  string
 	assurance string
 	entry     whitelist.Entry
 }
@@ -481,14 +485,13 @@ type outcome struct {
 // the policy.
 func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 	c := a.Check(card, at)
-	out := outcome{reason: c.Reason, card: c.CardKey, assurance: c.Assurance}
+	out := outcome{reason: c.Reason, card: c.CardKey, cardNext: c.CardKeyNext, assurance: c.Assurance}
 	if c.Reason != event.ReasonAdmit {
 		return out
 	}
-	key := c.key
 	in := policy.Input{Now: at, Gate: a.Gate, Zone: lane.Zone, Kind: lane.Kind, Assurance: c.Assurance, Emergency: a.Emergency.Load()}
 	var err error
-	if in.Revoked, err = a.List.Revoked(key); err != nil {
+	if in.Revoked, err = a.revoked(c); err != nil {
 		a.log().Error("revocation lookup failed", "err", err)
 		out.reason = event.ReasonInternalError
 		return out
@@ -501,7 +504,7 @@ func (a *Agent) verify(card *jpki.Card, lane Lane, at time.Time) outcome {
 			return out
 		}
 	}
-	if in.Entry, in.Listed, err = a.List.Lookup(key); err != nil {
+	if in.Entry, in.Listed, err = a.lookup(c); err != nil {
 		a.log().Error("whitelist lookup failed", "err", err)
 		out.reason = event.ReasonInternalError
 		return out
@@ -527,6 +530,10 @@ type CheckResult struct {
 	CardKey string
 	// key is CardKey unencoded, for the list lookups.
 	key cardkey.Key
+	// CardKeyNext is the card key under the next secret during a card-key
+	// rotation (NextKeyer set), else empty.
+	CardKeyNext string
+	nextKey     cardkey.Key
 	// Err is the error behind a deny, for the operator's log.
 	Err error
 }
@@ -572,6 +579,11 @@ func (a *Agent) Check(card *jpki.Card, at time.Time) CheckResult {
 			return res
 		}
 		res.key, res.CardKey = key, key.String()
+		if err := a.nextKey(&res); err != nil {
+			log.Error("no card key under the next secret", "err", err, "hint", "check card_key.next_hsm_label and the token (gateagent doctor)")
+			res.Reason, res.Err = event.ReasonInternalError, err
+			return res
+		}
 	}
 	if err := a.Roots.Check(res.Cert, at); err != nil {
 		res.Reason, res.Err = event.ReasonInternalError, err

@@ -12,11 +12,12 @@ import (
 // OpStaff is the control socket's operation for staff records.
 const OpStaff = "staff"
 
-// control is the gate's local control socket: staff records today.
+// control is the gate's local control socket: staff records and the renewal
+// of the PIN-less credential.
 func (g *Gate) control() *localapi.Server {
 	return &localapi.Server{
 		Socket: g.cfg.Control.Socket, TokenFile: g.cfg.Control.TokenFile, Log: g.log.With("part", "control"),
-		Ops: map[string]localapi.Op{OpStaff: g.staff},
+		Ops: map[string]localapi.Op{OpStaff: g.staff, OpReload: g.reload},
 	}
 }
 
