@@ -54,26 +54,26 @@ type PINLessReload struct {
 // and the key label are taken from the file; other changes need a restart.
 func (g *Gate) ReloadPINLess() (PINLessReload, error) {
 	if g.pinless == nil {
-		return PINLessReload{}, errors.New("reload: this gate started without a PIN-less credential (pinless.certificate and an HSM); restart it to turn PIN-less on")
+		return PINLessReload{}, errors.New("PIN-less renewal: this gate started without a PIN-less credential (pinless.certificate and an HSM); restart it to turn PIN-less on")
 	}
 	g.pinless.mu.Lock()
 	defer g.pinless.mu.Unlock()
 	cfg, err := config.Load(g.cfg.Path())
 	if err != nil {
-		return PINLessReload{}, fmt.Errorf("reload: %w; the credential in force stays", err)
+		return PINLessReload{}, fmt.Errorf("PIN-less renewal: %w; the credential in force stays", err)
 	}
 	if cfg.PINLess.Certificate == "" {
-		return PINLessReload{}, errors.New("reload: the config no longer names pinless.certificate; restart the gate to turn PIN-less off; the credential in force stays")
+		return PINLessReload{}, errors.New("PIN-less renewal: the config no longer names pinless.certificate; restart the gate to turn PIN-less off; the credential in force stays")
 	}
 	if cfg.HSM.Module != g.cfg.HSM.Module || cfg.HSM.TokenLabel != g.cfg.HSM.TokenLabel {
-		return PINLessReload{}, errors.New("reload: hsm.module or hsm.token_label changed; a reload uses the token already open, so restart the gate for a new token; the credential in force stays")
+		return PINLessReload{}, errors.New("PIN-less renewal: hsm.module or hsm.token_label changed; a reload uses the token already open, so restart the gate for a new token; the credential in force stays")
 	}
 	a, err := OpenPINLess(cfg, g.hsm, g.log)
 	if err != nil {
-		return PINLessReload{}, fmt.Errorf("reload: %w; the credential in force stays", err)
+		return PINLessReload{}, fmt.Errorf("PIN-less renewal: %w; the credential in force stays", err)
 	}
 	if end := a.Certificate().NotAfter; time.Now().After(end) {
-		return PINLessReload{}, fmt.Errorf("reload: institution certificate %s ended on %s; the credential in force stays", cfg.PINLess.Certificate, end.Format(time.DateOnly))
+		return PINLessReload{}, fmt.Errorf("PIN-less renewal: institution certificate %s ended on %s; the credential in force stays", cfg.PINLess.Certificate, end.Format(time.DateOnly))
 	}
 	old := g.pinless.cur.Swap(a)
 	res := PINLessReload{KeyLabel: cfg.HSM.InstitutionKeyLabel, Certificate: cfg.PINLess.Certificate,

@@ -129,23 +129,26 @@ func ParseTime(s string, zone *time.Location) (time.Time, error) {
 // EventRecord is one stored event as the records show it, its times in its
 // site's time zone.
 type EventRecord struct {
-	ID          string         `json:"id"`
-	At          time.Time      `json:"at"`
-	ReceivedAt  time.Time      `json:"received_at"`
-	Site        string         `json:"site"`
-	Gate        string         `json:"gate"`
-	Lane        string         `json:"lane"`
-	Kind        event.Kind     `json:"kind"`
-	Decision    event.Decision `json:"decision"`
-	Reason      event.Reason   `json:"reason"`
-	ServiceID   string         `json:"service_id"`
-	Card        string         `json:"card"`
-	Assurance   string         `json:"assurance"`
-	Offline     bool           `json:"offline"`
-	ListVersion uint64         `json:"list_version"`
-	LatencyMS   float64        `json:"latency_ms"`
-	Seq         uint64         `json:"seq"`
-	Ref         string         `json:"ref"`
+	ID         string         `json:"id"`
+	At         time.Time      `json:"at"`
+	ReceivedAt time.Time      `json:"received_at"`
+	Site       string         `json:"site"`
+	Gate       string         `json:"gate"`
+	Lane       string         `json:"lane"`
+	Kind       event.Kind     `json:"kind"`
+	Decision   event.Decision `json:"decision"`
+	Reason     event.Reason   `json:"reason"`
+	ServiceID  string         `json:"service_id"`
+	Card       string         `json:"card"`
+	// CardNext is the card's key under the next secret, on events of a
+	// gate in a card-key rotation.
+	CardNext    string  `json:"card_next,omitempty"`
+	Assurance   string  `json:"assurance"`
+	Offline     bool    `json:"offline"`
+	ListVersion uint64  `json:"list_version"`
+	LatencyMS   float64 `json:"latency_ms"`
+	Seq         uint64  `json:"seq"`
+	Ref         string  `json:"ref"`
 }
 
 func (q *EventQuery) match(e *event.Event) bool {
@@ -204,7 +207,7 @@ func QueryEvents(src EventSource, q EventQuery, zone func(site string) *time.Loc
 		}
 		loc := zone(e.Site)
 		fnErr = fn(EventRecord{ID: e.ID, At: e.At.In(loc), ReceivedAt: received.In(loc), Site: e.Site, Gate: e.Gate, Lane: e.Lane,
-			Kind: e.Kind, Decision: e.Decision, Reason: e.Reason, ServiceID: e.ServiceID, Card: e.Card, Assurance: e.Assurance,
+			Kind: e.Kind, Decision: e.Decision, Reason: e.Reason, ServiceID: e.ServiceID, Card: e.Card, CardNext: e.CardNext, Assurance: e.Assurance,
 			Offline: e.Offline, ListVersion: e.ListVersion, LatencyMS: e.LatencyMS, Seq: e.Seq, Ref: e.Ref})
 		n++
 		last = e.ID

@@ -39,7 +39,7 @@ func reloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var res gate.PINLessReload
 	if err := localapi.NewClient(cfg.Control.Socket, cfg.Control.TokenFile).Call(ctx, gate.OpReload, struct{}{}, &res); err != nil {
-		return fmt.Errorf("reload: %w", err)
+		return err
 	}
 	out := printer{w: stdout, json: *asJSON}
 	return out.emit(res, fmt.Sprintf("PIN-less credential renewed: key %s, certificate %s valid until %s (was until %s)",
