@@ -95,14 +95,7 @@ func TestReloadPINLess(t *testing.T) {
 	later.CardDate = today.AddDate(0, 0, 25).Format(time.DateOnly)
 	tap := func(stage string, p *vcard.Profile, want event.Reason) {
 		t.Helper()
-		n := len(sub.Messages())
-		remove := taptest.Present(t, slot, p)
-		msgs := sub.WaitN(n+1, 15*time.Second)
-		remove()
-		e, err := event.Decode(msgs[n].Payload)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := tapEvent(t, sub, slot, p)
 		if e.Reason != want || (want == event.ReasonAdmit && e.Assurance != "pinless") {
 			t.Errorf("%s: reason %s at %s, want %s", stage, e.Reason, e.Assurance, want)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
 	"github.com/mynagate/mynagate/offline/whitelist"
+	"github.com/mynagate/mynagate/vcard"
 )
 
 // runGate runs `gateagent run` on cfg until the returned stop is called,
@@ -66,6 +67,36 @@ func waitLog(t *testing.T, log *syncBuffer, want string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// tapEvent presents a card and returns the event of that tap: the first
+// message on sub with an id not seen before. A gate without a hub gets no
+// receipts, so it publishes its backlog again on each start and every 30 s;
+// those resent events are skipped.
+func tapEvent(t *testing.T, sub *mqtttest.Sub, slot pcsctest.Slot, p *vcard.Profile) event.Event {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, m := range sub.Messages() {
+		if e, err := event.Decode(m.Payload); err == nil {
+			seen[e.ID] = true
+		}
+	}
+	remove := taptest.Present(t, slot, p)
+	defer remove()
+	var tapped event.Event
+	_, ok := sub.WaitFor(15*time.Second, func(msgs []mqtttest.Message) bool {
+		for _, m := range msgs {
+			if e, err := event.Decode(m.Payload); err == nil && !seen[e.ID] {
+				tapped = e
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatal("no event for the tap within 15 s")
+	}
+	return tapped
 }
 
 // certOf returns the user-authentication certificate of a test card.
@@ -152,14 +183,7 @@ func TestCardKeyRotation(t *testing.T) {
 	tapAll := func(stage string, taps []tap) {
 		t.Helper()
 		for _, tc := range taps {
-			n := len(sub.Messages())
-			remove := taptest.Present(t, slot, taptest.Profile(t, cards[tc.service]))
-			msgs := sub.WaitN(n+1, 15*time.Second)
-			remove()
-			e, err := event.Decode(msgs[n].Payload)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := tapEvent(t, sub, slot, taptest.Profile(t, cards[tc.service]))
 			wantNext := ""
 			if tc.cardNext != "" {
 				wantNext = key(tc.cardNext, tc.service).String()
