@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"syscall"
 	"time"
 
 	"github.com/mynagate/mynagate/config"
@@ -24,6 +25,7 @@ func reloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	path := fs.String("config", "/etc/mynagate/gateagent.json", "gate config, for control.socket")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pid := fs.Int("pid", 0, "without control.socket, send SIGHUP to this process instead (the unit's ExecReload passes $MAINPID); the outcome is then only in the daemon's log")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,7 +37,14 @@ func reloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if cfg.Control.Socket == "" {
-		return fmt.Errorf("reload: control.socket is not set in %s; use systemctl reload mynagate-gateagent (SIGHUP) and read the outcome in the journal", *path)
+		if *pid <= 0 {
+			return fmt.Errorf("reload: control.socket is not set in %s; set it to get the outcome here, or use systemctl reload mynagate-gateagent and read the outcome in the journal", *path)
+		}
+		if err := syscall.Kill(*pid, syscall.SIGHUP); err != nil {
+			return fmt.Errorf("reload: signal gateagent (pid %d): %w", *pid, err)
+		}
+		_, err := fmt.Fprintf(stdout, "sent SIGHUP to gateagent (pid %d); its log says whether the PIN-less credential was renewed (set control.socket to get the outcome here)\n", *pid)
+		return err
 	}
 	var res gate.PINLessReload
 	if err := localapi.NewClient(cfg.Control.Socket, cfg.Control.TokenFile).Call(ctx, gate.OpReload, struct{}{}, &res); err != nil {

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,8 +24,8 @@ import (
 // tells the two apart: it refuses the old certificate and accepts the new one.
 // A certificate that does not match the configured key is refused by
 // `gateagent reload` and the old credential stays in force; SIGHUP (what
-// systemctl reload sends) puts the matching pair in force, and the next tap
-// is proven PIN-less with it.
+// systemctl reload sends through `gateagent reload --pid`) puts the matching
+// pair in force, and the next tap is proven PIN-less with it.
 func TestReloadPINLess(t *testing.T) {
 	slot := pcsctest.Acquire(t, 0)
 	broker := mqtttest.Start(t)
@@ -118,8 +118,19 @@ func TestReloadPINLess(t *testing.T) {
 	cfg["hsm"].(map[string]any)["institution_key_label"] = "inst-2"
 	b, _ := json.Marshal(cfg)
 	os.WriteFile(cfgPath, b, 0o600)
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	// The unit's ExecReload: gateagent reload --pid $MAINPID, which sends
+	// SIGHUP when the config has no control socket (a copy without one).
+	noSocket := map[string]any{}
+	for k, v := range cfg {
+		if k != "control" {
+			noSocket[k] = v
+		}
+	}
+	b, _ = json.Marshal(noSocket)
+	noSocketPath := filepath.Join(dir, "no-socket.json")
+	os.WriteFile(noSocketPath, b, 0o600)
+	if code, out, errOut := run2("reload", "--config", noSocketPath, "--pid", strconv.Itoa(os.Getpid())); code != 0 || !strings.Contains(out, "sent SIGHUP") {
+		t.Fatalf("reload --pid: exit %d, %s %s", code, out, errOut)
 	}
 	waitLog(t, stderr, "PIN-less credential renewed")
 	tap("new credential, card dated past the old certificate", later, event.ReasonAdmit)
