@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -40,7 +41,7 @@ type RekeyResult struct {
 }
 
 // ErrUnpaired refuses a finish that would drop entries no pair re-keyed.
-var ErrUnpaired = fmt.Errorf("hub: entries are left without a next key")
+var ErrUnpaired = errors.New("hub: entries are left without a next key")
 
 // Rekey carries site's list over to the next card-key secret: each entry
 // under the current key of a pair is copied under its next key, and each
