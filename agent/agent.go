@@ -130,15 +130,15 @@ type Agent struct {
 	Lanes   []Lane
 	// Policy says which assurance levels this gate accepts and how entries'
 	// time windows are read; SetPolicy replaces it at runtime.
-	Policy policy.Policy
-	Roots  Verifier
-	Keyer  cardkey.Keyer
+	Policy  policy.Policy
+	Roots   Verifier
+	Keyer   cardkey.Keyer
+	List    Whitelist
+	Journal Journal
+	Signal  Signaller
 	// NextKeyer is the next card-key secret during a rotation (nil
 	// otherwise): see rotation.go.
 	NextKeyer cardkey.Keyer
-	List      Whitelist
-	Journal   Journal
-	Signal    Signaller
 	// PINLess proves cards present without a PIN with the institution key
 	// (docs/pinless.md); nil where the gate has no HSM-held institution key.
 	PINLess Prover

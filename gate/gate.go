@@ -56,11 +56,11 @@ type Gate struct {
 	hw      *hw.Gate
 	hsm     *hsm.HSM
 	keyer   cardkey.Keyer
+	peers   *peers.Set
+	lists   *lists.Receiver
+	hubcfg  *gateconfig.Store
 	// nextKeyer is the next card-key secret during a rotation, else nil.
 	nextKeyer cardkey.Keyer
-	peers     *peers.Set
-	lists     *lists.Receiver
-	hubcfg    *gateconfig.Store
 	// basePolicy is the policy of the config file, which the hub's config
 	// list may override field by field.
 	basePolicy policy.Policy

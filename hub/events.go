@@ -129,26 +129,26 @@ func ParseTime(s string, zone *time.Location) (time.Time, error) {
 // EventRecord is one stored event as the records show it, its times in its
 // site's time zone.
 type EventRecord struct {
-	ID         string         `json:"id"`
-	At         time.Time      `json:"at"`
-	ReceivedAt time.Time      `json:"received_at"`
-	Site       string         `json:"site"`
-	Gate       string         `json:"gate"`
-	Lane       string         `json:"lane"`
-	Kind       event.Kind     `json:"kind"`
-	Decision   event.Decision `json:"decision"`
-	Reason     event.Reason   `json:"reason"`
-	ServiceID  string         `json:"service_id"`
-	Card       string         `json:"card"`
+	ID          string         `json:"id"`
+	At          time.Time      `json:"at"`
+	ReceivedAt  time.Time      `json:"received_at"`
+	Site        string         `json:"site"`
+	Gate        string         `json:"gate"`
+	Lane        string         `json:"lane"`
+	Kind        event.Kind     `json:"kind"`
+	Decision    event.Decision `json:"decision"`
+	Reason      event.Reason   `json:"reason"`
+	ServiceID   string         `json:"service_id"`
+	Card        string         `json:"card"`
+	Assurance   string         `json:"assurance"`
+	Offline     bool           `json:"offline"`
+	ListVersion uint64         `json:"list_version"`
+	LatencyMS   float64        `json:"latency_ms"`
+	Seq         uint64         `json:"seq"`
+	Ref         string         `json:"ref"`
 	// CardNext is the card's key under the next secret, on events of a
 	// gate in a card-key rotation.
-	CardNext    string  `json:"card_next,omitempty"`
-	Assurance   string  `json:"assurance"`
-	Offline     bool    `json:"offline"`
-	ListVersion uint64  `json:"list_version"`
-	LatencyMS   float64 `json:"latency_ms"`
-	Seq         uint64  `json:"seq"`
-	Ref         string  `json:"ref"`
+	CardNext string `json:"card_next,omitempty"`
 }
 
 func (q *EventQuery) match(e *event.Event) bool {
