@@ -136,6 +136,9 @@ type Agent struct {
 	List    Whitelist
 	Journal Journal
 	Signal  Signaller
+	// NextKeyer is the next card-key secret during a rotation (nil
+	// otherwise): see rotation.go.
+	NextKeyer cardkey.Keyer
 	// PINLess proves cards present without a PIN with the institution key
 	// (docs/pinless.md); nil where the gate has no HSM-held institution key.
 	PINLess Prover
@@ -227,7 +230,7 @@ func (a *Agent) Decide(ctx context.Context, lane Lane, t jpki.Transport, caps *j
 	}
 	e.ListVersion = a.List.Version()
 	out := a.verify(ctx, card, lane, at)
-	e.Reason, e.Card, e.ServiceID, e.Seat = out.reason, out.card, out.entry.ServiceID, out.entry.Seat
+	e.Reason, e.Card, e.CardNext, e.ServiceID, e.Seat = out.reason, out.card, out.cardNext, out.entry.ServiceID, out.entry.Seat
 	if e.Reason == event.ReasonAdmit {
 		e.Grant = out.grant
 	}
@@ -481,6 +484,7 @@ func (a *Agent) crlNextUpdate(cert *x509.Certificate) (time.Time, error) {
 type outcome struct {
 	reason    event.Reason
 	card      string
+	cardNext  string
 	assurance string
 	entry     whitelist.Entry
 	// grant is, at an enrol lane, the entry the card is bound to.
@@ -495,21 +499,20 @@ func (a *Agent) verify(ctx context.Context, card *jpki.Card, lane Lane, at time.
 		return outcome{reason: event.ReasonNotBound}
 	}
 	c := a.Check(ctx, card, lane.Name, at)
-	out := outcome{reason: c.Reason, card: c.CardKey, assurance: c.Assurance}
+	out := outcome{reason: c.Reason, card: c.CardKey, cardNext: c.CardKeyNext, assurance: c.Assurance}
 	if c.Reason != event.ReasonAdmit {
 		return out
 	}
-	key := c.key
 	in := policy.Input{Now: at, Gate: a.Gate, Zone: lane.Zone, Kind: lane.Kind, Assurance: c.Assurance, Emergency: a.Emergency.Load()}
 	var err error
-	if in.Revoked, err = a.List.Revoked(key); err != nil {
+	if in.Revoked, err = a.revoked(c); err != nil {
 		a.log().Error("revocation lookup failed", "err", err)
 		out.reason = event.ReasonInternalError
 		return out
 	}
 	if lane.Kind == event.KindEnrol {
 		en := a.enrolment(lane, in.Revoked)
-		en.card, en.assurance = out.card, out.assurance
+		en.card, en.cardNext, en.assurance = out.card, out.cardNext, out.assurance
 		return en
 	}
 	pol := a.policy()
@@ -520,7 +523,7 @@ func (a *Agent) verify(ctx context.Context, card *jpki.Card, lane Lane, at time.
 			return out
 		}
 	}
-	if in.Entry, in.Listed, err = a.List.Lookup(key); err != nil {
+	if in.Entry, in.Listed, err = a.lookup(c); err != nil {
 		a.log().Error("whitelist lookup failed", "err", err)
 		out.reason = event.ReasonInternalError
 		return out
@@ -546,6 +549,10 @@ type CheckResult struct {
 	CardKey string
 	// key is CardKey unencoded, for the list lookups.
 	key cardkey.Key
+	// CardKeyNext is the card key under the next secret during a card-key
+	// rotation (NextKeyer set), else empty.
+	CardKeyNext string
+	nextKey     cardkey.Key
 	// Err is the error behind a deny, for the operator's log.
 	Err error
 }
@@ -592,6 +599,11 @@ func (a *Agent) Check(ctx context.Context, card *jpki.Card, lane string, at time
 			return res
 		}
 		res.key, res.CardKey = key, key.String()
+		if err := a.nextKey(&res); err != nil {
+			log.Error("no card key under the next secret", "err", err, "hint", "check card_key.next_hsm_label and the token (gateagent doctor)")
+			res.Reason, res.Err = event.ReasonInternalError, err
+			return res
+		}
 	}
 	if err := a.Roots.Check(res.Cert, at); err != nil {
 		res.Reason, res.Err = event.ReasonInternalError, err

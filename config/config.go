@@ -213,7 +213,16 @@ type CardKey struct {
 	SecretFile string `json:"secret_file"`
 	// HSMLabel is the secret's label in the HSM token.
 	HSMLabel string `json:"hsm_label"`
+	// NextHSMLabel (or, in a demo, NextSecretFile) names the next secret
+	// during a card-key rotation: the gate then finds a card listed under
+	// either secret and denies it if either key is revoked (README
+	// "Rotating the card-key secret"). Empty outside a rotation.
+	NextHSMLabel   string `json:"next_hsm_label"`
+	NextSecretFile string `json:"next_secret_file"`
 }
+
+// Rotating reports whether a next card-key secret is configured.
+func (c CardKey) Rotating() bool { return c.NextHSMLabel != "" || c.NextSecretFile != "" }
 
 // HSM is the PKCS#11 token holding the card-key secret and the institution key
 // for PIN-less authentication.
@@ -414,6 +423,16 @@ func (c *Config) validate() error {
 	case c.CardKey.SecretFile == "" && c.HSM.Module == "":
 		errs = append(errs, errors.New("card_key: configure hsm (production) or card_key.secret_file (demo only)"))
 	}
+	switch {
+	case c.CardKey.NextSecretFile != "" && c.HSM.Module != "":
+		errs = append(errs, errors.New("card_key.next_secret_file is set but so is hsm: import the next secret into the token (gateagent hsm init --hsm-cardkey-label LABEL --import-secret FILE) and name it in card_key.next_hsm_label"))
+	case c.CardKey.NextHSMLabel != "" && c.HSM.Module == "":
+		errs = append(errs, errors.New("card_key.next_hsm_label is set without hsm: a demo gate names its next secret in card_key.next_secret_file"))
+	case c.CardKey.NextHSMLabel != "" && c.CardKey.NextHSMLabel == c.CardKey.HSMLabel:
+		errs = append(errs, fmt.Errorf("card_key.next_hsm_label %q is the current secret's label: the next secret needs a label of its own", c.CardKey.NextHSMLabel))
+	case c.CardKey.NextSecretFile != "" && c.CardKey.NextSecretFile == c.CardKey.SecretFile:
+		errs = append(errs, errors.New("card_key.next_secret_file is the current secret's file: the next secret needs a file of its own"))
+	}
 	if c.HSM.Module != "" && (c.HSM.TokenLabel == "" || c.HSM.PINFile == "") {
 		errs = append(errs, errors.New("hsm: module, token_label and pin_file are all required"))
 	}
@@ -493,6 +512,7 @@ func (c *Config) resolve(dir string) {
 		abs(&c.Roots[i])
 	}
 	abs(&c.CardKey.SecretFile)
+	abs(&c.CardKey.NextSecretFile)
 	abs(&c.HSM.PINFile)
 	abs(&c.PINLess.Certificate)
 	for i := range c.HubKeys {

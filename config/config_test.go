@@ -45,6 +45,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", `{` + base + `,"clock_skew":"5 minutes"}`, `duration "5 minutes"`},
 		{"trailing", `{` + base + `} {}`, "trailing data"},
 		{"negative exchange bound", `{` + base + `,"pinless":{"max_exchange_ms":-1}}`, "pinless.max_exchange_ms -1"},
+		{"next secret file beside hsm", `{"site":"s","gate":"g","roots":["r"],"hsm":{"module":"m","token_label":"t","pin_file":"p"},"card_key":{"next_secret_file":"k2"}}`, "next_secret_file is set but so is hsm"},
+		{"next label without hsm", `{` + strings.Replace(base, `"secret_file":"k"`, `"secret_file":"k","next_hsm_label":"n"`, 1) + `}`, "next_hsm_label is set without hsm"},
+		{"next label is the current one", `{"site":"s","gate":"g","roots":["r"],"hsm":{"module":"m","token_label":"t","pin_file":"p"},"card_key":{"next_hsm_label":"mynagate-cardkey"}}`, "is the current secret's label"},
+		{"next file is the current one", `{` + strings.Replace(base, `"secret_file":"k"`, `"secret_file":"k","next_secret_file":"k"`, 1) + `}`, "next_secret_file is the current secret's file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in))

@@ -53,6 +53,10 @@ type Event struct {
 	// Card is the pseudonymous card key (hex HMAC-SHA256), empty when no
 	// certificate was read.
 	Card string `json:"card,omitempty"`
+	// CardNext is, during a card-key rotation, the same card's key under the
+	// next secret, so that the hub can carry its records over to the next
+	// secret; empty otherwise.
+	CardNext string `json:"card_next,omitempty"`
 	// ServiceID is the ticket or resident id from the whitelist, never a name.
 	ServiceID string `json:"service_id,omitempty"`
 	// Assurance is the level the card was proven at: cert, pin or pinless.

@@ -113,3 +113,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestRotationWireFormatGolden pins an event of a gate in a card-key
+// rotation: the card under the current secret in card, under the next in
+// card_next.
+func TestRotationWireFormatGolden(t *testing.T) {
+	e := Event{
+		ID: "01JDQ5Z4N5X4Y7V3W2T1S0R9QB", Seq: 45,
+		At:   time.Date(2026, 11, 25, 18, 31, 0, 0, time.FixedZone("JST", 9*3600)),
+		Site: "arena", Gate: "north-1", Lane: "in-1", Kind: KindEntry,
+		Decision: Deny, Reason: ReasonRevoked, Card: strings.Repeat("ab", 32), CardNext: strings.Repeat("ef", 32),
+		Assurance: "pinless", ListVersion: 8, LatencyMS: 5.1,
+	}
+	b, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const golden = "testdata/rotation.golden.json"
+	if *update {
+		os.WriteFile(golden, append(b, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b)+"\n" != string(want) {
+		t.Fatalf("wire format changed:\n got %s\nwant %s", b, want)
+	}
+	back, err := Decode(b)
+	if err != nil || back.Card != e.Card || back.CardNext != e.CardNext {
+		t.Fatalf("round trip lost the keys: %+v %v", back, err)
+	}
+}

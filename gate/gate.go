@@ -60,12 +60,15 @@ type Gate struct {
 	peers   *peers.Set
 	lists   *lists.Receiver
 	hubcfg  *gateconfig.Store
+	// nextKeyer is the next card-key secret during a rotation, else nil.
+	nextKeyer cardkey.Keyer
 	// basePolicy is the policy of the config file, which the hub's config
 	// list may override field by field.
 	basePolicy policy.Policy
 	metrics    *metrics.Registry
-	// institution is the PIN-less institution certificate, for its days left.
-	institution *pinless.Certificate
+	// pinless is the PIN-less credential in force, renewed by ReloadPINLess;
+	// nil on a gate without one.
+	pinless *pinlessSlot
 	// ready tells systemd and the status whether every lane has its reader.
 	ready *readiness
 	// screen is the kiosk screen of enrol and identify lanes; nil without.
@@ -177,6 +180,9 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 	if g.keyer, err = g.cardKeyer(); err != nil {
 		return nil, fmt.Errorf("card key: %w", err)
 	}
+	if g.nextKeyer, err = g.openNextKeyer(); err != nil {
+		return nil, fmt.Errorf("next card key: %w", err)
+	}
 	if g.list, err = whitelist.Open(cfg.WhitelistPath(), whitelist.Options{Preload: true}); err != nil {
 		return nil, fmt.Errorf("whitelist: %w", err)
 	}
@@ -234,7 +240,7 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 	}
 	g.agent = &agent.Agent{
 		Site: cfg.Site, Gate: cfg.Gate, Lanes: lanes, Policy: pol,
-		Roots: roots, Keyer: g.keyer, List: g.list, Journal: g.outbox,
+		Roots: roots, Keyer: g.keyer, NextKeyer: g.nextKeyer, List: g.list, Journal: g.outbox,
 		Signal: g.hw, Turnstile: g.hw, Link: link, Log: log, Peers: g.peers, FailOpen: *cfg.FailOpen,
 		Receipts: agent.Receipts{Event: cfg.Receipt.Event, GateLabel: cfg.Receipt.GateLabel, Shelter: cfg.Receipt.Shelter},
 		Place:    cfg.Place, Shelter: agent.Shelter{On: cfg.Mode == config.ModeShelter, CheckoutToggle: *cfg.Shelter.CheckoutToggle},
@@ -255,7 +261,9 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 		if err != nil {
 			return nil, err
 		}
-		g.agent.PINLess, g.institution = a, a.Certificate()
+		g.pinless = &pinlessSlot{}
+		g.pinless.cur.Store(a)
+		g.agent.PINLess = g.pinless
 	}
 	if g.hubcfg != nil {
 		if d, v := g.hubcfg.Current(); v > 0 {
@@ -440,9 +448,10 @@ func (g *Gate) health() map[string]string {
 	} else if g.cfg.HSM.Module != "" {
 		h["hsm"] = "unavailable: cert level only, check-ins flagged to reconcile"
 	}
-	if g.institution != nil {
-		h["institution_certificate"] = certHealth(g.institution, time.Now())
+	if inst := g.institutionCert(); inst != nil {
+		h["institution_certificate"] = certHealth(inst, time.Now())
 	}
+	g.cardKeyHealth(h)
 	if g.agent.Emergency.Load() {
 		h["emergency"] = "declared: fallback assurance levels accepted"
 	}

@@ -14,12 +14,12 @@ import (
 // OpStaff is the control socket's operation for staff records.
 const OpStaff = "staff"
 
-// control is the gate's local control socket: staff records, and a kiosk
-// screen's operations and event stream.
+// control is the gate's local control socket: staff records, the renewal of
+// the PIN-less credential, and a kiosk screen's operations and event stream.
 func (g *Gate) control() *localapi.Server {
 	s := &localapi.Server{
 		Socket: g.cfg.Control.Socket, TokenFile: g.cfg.Control.TokenFile, Log: g.log.With("part", "control"),
-		Ops: map[string]localapi.Op{OpStaff: g.staff},
+		Ops: map[string]localapi.Op{OpStaff: g.staff, OpReload: g.reload},
 	}
 	if g.screen != nil {
 		maps.Copy(s.Ops, g.screen.Ops())

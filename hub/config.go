@@ -68,6 +68,9 @@ type Config struct {
 	// CardKeySecret is the card-key HMAC secret file shared with the gates,
 	// needed to enrol rows given by issuer key id and serial.
 	CardKeySecret string `json:"card_key_secret"`
+	// NextCardKeySecret is, in a demo and during a card-key rotation only,
+	// the next secret's file (README "Rotating the card-key secret").
+	NextCardKeySecret string `json:"next_card_key_secret,omitempty"`
 	// HTTP is the dashboard address, e.g. "127.0.0.1:8080"; empty disables it.
 	HTTP string `json:"http"`
 	// UsersFile holds the dashboard's logins (gatehub user add); without it
@@ -156,6 +159,7 @@ func LoadConfig(path string) (*Config, error) {
 	abs(&c.CAFile)
 	abs(&c.SigningKey)
 	abs(&c.CardKeySecret)
+	abs(&c.NextCardKeySecret)
 	abs(&c.UsersFile)
 	abs(&c.HTTPTLSCert)
 	abs(&c.HTTPTLSKey)

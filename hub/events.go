@@ -155,6 +155,9 @@ type EventRecord struct {
 	LatencyMS   float64        `json:"latency_ms"`
 	Seq         uint64         `json:"seq"`
 	Ref         string         `json:"ref"`
+	// CardNext is the card's key under the next secret, on events of a
+	// gate in a card-key rotation.
+	CardNext string `json:"card_next,omitempty"`
 	// Seat is the seat a card was admitted on or enrolled to (companions on
 	// one order share its service id).
 	Seat string `json:"seat"`
@@ -216,7 +219,7 @@ func QueryEvents(src EventSource, q EventQuery, zone func(site string) *time.Loc
 		}
 		loc := zone(e.Site)
 		fnErr = fn(EventRecord{ID: e.ID, At: e.At.In(loc), ReceivedAt: received.In(loc), Site: e.Site, Gate: e.Gate, Lane: e.Lane,
-			Kind: e.Kind, Decision: e.Decision, Reason: e.Reason, ServiceID: e.ServiceID, Card: e.Card, Assurance: e.Assurance,
+			Kind: e.Kind, Decision: e.Decision, Reason: e.Reason, ServiceID: e.ServiceID, Card: e.Card, CardNext: e.CardNext, Assurance: e.Assurance,
 			Offline: e.Offline, ListVersion: e.ListVersion, LatencyMS: e.LatencyMS, Seq: e.Seq, Ref: e.Ref, Seat: e.Seat})
 		n++
 		last = e.ID

@@ -30,6 +30,9 @@ type HSMConfig struct {
 	// "mynagate-cardkey", as on the gates).
 	SigningKeyLabel string `json:"signing_key_label,omitempty"`
 	CardKeyLabel    string `json:"card_key_label,omitempty"`
+	// NextCardKeyLabel names the next card-key secret during a rotation
+	// (README "Rotating the card-key secret"); empty otherwise.
+	NextCardKeyLabel string `json:"next_card_key_label,omitempty"`
 }
 
 // Token returns the settings hsm.Open takes.
@@ -40,11 +43,11 @@ func (h *HSMConfig) Token() hsm.Config {
 // checkKeys checks where the hub's keys live: in the token (hsm), or, for
 // demos only, in files allowed by demo_file_keys; never both.
 func (c *Config) checkKeys() error {
-	files := c.SigningKey != "" || c.CardKeySecret != ""
+	files := c.SigningKey != "" || c.CardKeySecret != "" || c.NextCardKeySecret != ""
 	if h := c.HSM; h != nil {
 		var errs []error
 		if files {
-			errs = append(errs, errors.New("hsm is set, so the keys are in the token: remove signing_key and card_key_secret (one or the other, never both)"))
+			errs = append(errs, errors.New("hsm is set, so the keys are in the token: remove signing_key, card_key_secret and next_card_key_secret (one or the other, never both)"))
 		}
 		if c.DemoFileKeys {
 			errs = append(errs, errors.New("demo_file_keys with hsm: remove demo_file_keys, the keys are in the token"))
@@ -60,6 +63,9 @@ func (c *Config) checkKeys() error {
 		}
 		if h.CardKeyLabel == "" {
 			h.CardKeyLabel = hsm.DefaultCardKeyLabel
+		}
+		if h.NextCardKeyLabel != "" && h.NextCardKeyLabel == h.CardKeyLabel {
+			errs = append(errs, fmt.Errorf("hsm.next_card_key_label %q is the current secret's label: the next secret needs a label of its own", h.NextCardKeyLabel))
 		}
 		if h.TokenLabel == "" || h.PINFile == "" {
 			errs = append(errs, errors.New("hsm: token_label and pin_file are required"))

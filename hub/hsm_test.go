@@ -37,6 +37,10 @@ func TestKeyConfig(t *testing.T) {
 		{"token and demo", `{` + base + `, ` + token + `, "demo_file_keys": true}`, "remove demo_file_keys"},
 		{"token without label", `{` + base + `, "hsm": {"pin_file": "p"}}`, "token_label and pin_file are required"},
 		{"token typo", `{` + base + `, "hsm": {"token_label": "hub", "pin_file": "p", "signing_label": "x"}}`, `unknown field "signing_label"`},
+		{"rotating in the token", `{` + base + `, "hsm": {"token_label": "hub", "pin_file": "hsm.pin", "next_card_key_label": "mynagate-cardkey-2"}}`, ""},
+		{"next label is the current one", `{` + base + `, "hsm": {"token_label": "hub", "pin_file": "p", "next_card_key_label": "mynagate-cardkey"}}`, "is the current secret's label"},
+		{"next secret file beside the token", `{` + base + `, ` + token + `, "next_card_key_secret": "c2"}`, "one or the other"},
+		{"next secret file without demo_file_keys", `{` + base + `, "next_card_key_secret": "c2"}`, `allowed only with "demo_file_keys": true`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

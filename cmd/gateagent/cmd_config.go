@@ -52,6 +52,7 @@ func checkConfigFiles(cfg *config.Config, now time.Time) error {
 	}
 	for _, f := range []struct{ key, path string }{
 		{"card_key.secret_file", cfg.CardKey.SecretFile},
+		{"card_key.next_secret_file", cfg.CardKey.NextSecretFile},
 		{"hsm.pin_file", cfg.HSM.PINFile},
 		{"mqtt.password_file", cfg.MQTT.PasswordFile},
 		{"mqtt.key_file", cfg.MQTT.KeyFile},

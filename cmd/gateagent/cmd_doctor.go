@@ -543,5 +543,11 @@ func checkHSM(cfg *config.Config, h *hsm.HSM) finding {
 	if len(missing) > 0 {
 		return finding{Part: "hsm", Verdict: fmt.Sprintf("token %q lacks %v", cfg.HSM.TokenLabel, missing), Hint: "create them with `gateagent hsm init` (import the card-key secret from the hub)"}
 	}
+	if next := cfg.CardKey.NextHSMLabel; next != "" {
+		if _, err := h.CardKeyer(next); err != nil {
+			return finding{Part: "hsm", Verdict: fmt.Sprintf("card-key rotation: %v", err), Hint: "import the next secret with `gateagent hsm init --hsm-cardkey-label " + next + " --import-secret FILE`, or remove card_key.next_hsm_label"}
+		}
+		return finding{Part: "hsm", OK: true, Verdict: fmt.Sprintf("token %q holds the card-key secret, the next one (%s, rotating) and the institution key", cfg.HSM.TokenLabel, next)}
+	}
 	return finding{Part: "hsm", OK: true, Verdict: fmt.Sprintf("token %q holds the card-key secret and the institution key", cfg.HSM.TokenLabel)}
 }

@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/gate"
@@ -31,5 +34,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("start: %w", err)
 	}
 	defer g.Close()
+	// systemctl reload sends SIGHUP: renew the PIN-less credential.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go g.ReloadOn(ctx, hup)
 	return g.Run(ctx)
 }

@@ -77,6 +77,11 @@ func checkHubFiles(cfg *hub.Config) error {
 			errs = append(errs, fmt.Errorf("card_key_secret: %w", err))
 		}
 	}
+	if secret("next_card_key_secret", cfg.NextCardKeySecret) {
+		if _, err := cardkey.LoadSecretFile(cfg.NextCardKeySecret); err != nil {
+			errs = append(errs, fmt.Errorf("next_card_key_secret: %w", err))
+		}
+	}
 	secret("password_file", cfg.PasswordFile)
 	if cfg.HSM != nil {
 		errs = append(errs, checkHubToken(cfg))
@@ -109,6 +114,11 @@ func checkHubToken(cfg *hub.Config) error {
 	}
 	if _, err := keys.CardKeyer(); err != nil {
 		errs = append(errs, fmt.Errorf("hsm: card-key secret: %w", err))
+	}
+	if cfg.HSM.NextCardKeyLabel != "" {
+		if _, err := keys.NextCardKeyer(); err != nil {
+			errs = append(errs, fmt.Errorf("hsm: next card-key secret: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -168,12 +168,18 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return out.flush(false)
 }
 
+// eventSink takes the events or counts read from the hub.
+type eventSink interface {
+	event(hub.EventRecord) error
+	count(hub.GateCount) error
+}
+
 // errHubDown is returned by remoteEvents when no hub answers at all.
 var errHubDown = errors.New("no hub answers")
 
 // remoteEvents pages through the running hub's /api/events (or reads
 // /api/counts) at addr.
-func remoteEvents(ctx context.Context, addr string, params url.Values, counts bool, interval time.Duration, zone func(string) *time.Location, out *eventsOut) error {
+func remoteEvents(ctx context.Context, addr string, params url.Values, counts bool, interval time.Duration, zone func(string) *time.Location, out eventSink) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("http %q in the config: %w", addr, err)

@@ -28,6 +28,7 @@ func cmdHSMInit(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	config := fs.String("config", "/etc/mynagate/gatehub.json", "hub configuration file, with an \"hsm\" section")
 	importSecret := fs.String("import-secret", "", "import the card-key secret from this file (64 hex digits or 32 bytes; the demo hub's cardkey.secret keeps the gates' card keys valid); delete it afterwards")
+	importNext := fs.String("import-next-secret", "", "during a card-key rotation: import the next card-key secret from this file into hsm.next_card_key_label; delete it once the gates have it too")
 	pubOut := fs.String("public-out", "", "also write the signing key's public key (PEM) to this file, for gatehub gate add and the gates")
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	if err := fs.Parse(args); err != nil {
@@ -51,6 +52,19 @@ func cmdHSMInit(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if secret, err = cardkey.DecodeSecret(b); err != nil {
 			return fmt.Errorf("card-key secret %s: %w", *importSecret, err)
+		}
+	}
+	var nextSecret []byte
+	if *importNext != "" {
+		if cfg.HSM.NextCardKeyLabel == "" {
+			return fmt.Errorf("--import-next-secret: set hsm.next_card_key_label in %s first (e.g. mynagate-cardkey-2; README \"Rotating the card-key secret\")", *config)
+		}
+		b, err := os.ReadFile(*importNext)
+		if err != nil {
+			return fmt.Errorf("read the next card-key secret to import: %w", err)
+		}
+		if nextSecret, err = cardkey.DecodeSecret(b); err != nil {
+			return fmt.Errorf("next card-key secret %s: %w", *importNext, err)
 		}
 	}
 	h, err := hsm.Open(cfg.HSM.Token())
@@ -112,5 +126,29 @@ func cmdHSMInit(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	case "imported":
 		text += fmt.Sprintf("; the gates' card keys stay valid. Delete %s and every other copy of it now", *importSecret)
 	}
-	return emit(ck, text)
+	if err := emit(ck, text); err != nil {
+		return err
+	}
+	if cfg.HSM.NextCardKeyLabel == "" {
+		return nil
+	}
+	next := hsmKeyResult{Key: "next_cardkey", Label: cfg.HSM.NextCardKeyLabel, Action: "exists"}
+	_, ferr = h.CardKeyer(next.Label)
+	switch {
+	case ferr == nil && nextSecret != nil:
+		return fmt.Errorf("next card-key secret %q already in the token; nothing imported", next.Label)
+	case ferr == nil:
+	case nextSecret != nil:
+		if err := h.ImportCardKeySecret(next.Label, nextSecret); err != nil {
+			return err
+		}
+		next.Action = "imported"
+	default:
+		next.Action = "missing"
+	}
+	text = fmt.Sprintf("next card-key secret %q: %s", next.Label, next.Action)
+	if next.Action == "missing" {
+		text += " (import it with --import-next-secret FILE, the file the gates import too)"
+	}
+	return emit(next, text)
 }

@@ -50,6 +50,10 @@ var commands = cli.Set{
 	"gate revoke":   {Summary: "shut a gate out at once (a stolen or retired box): its session is cut, its logins and events refused", Run: cmdGateRevoke},
 	"gate list":     {Summary: "the provisioned gates, active and revoked", Run: cmdGateList},
 	"user add":      {Summary: "add or replace a dashboard login (viewer or operator); the password comes on standard input", Run: cmdUserAdd},
+
+	// Card-key rotation (README "Rotating the card-key secret").
+	"cardkey rekey":  {Summary: "carry a site's list over to the next card-key secret (pairs from enrolment files and events); takes effect at the next publish", Run: cmdCardKeyRekey},
+	"cardkey finish": {Summary: "end a card-key rotation: re-key once more, then remove what the current secret keys; takes effect at the next publish", Run: cmdCardKeyFinish},
 }
 
 func main() {

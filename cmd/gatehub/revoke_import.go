@@ -75,9 +75,23 @@ func cmdRevokeImport(_ context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	// During a card-key rotation every certificate is revoked under both
+	// secrets, so that it stays revoked once the gates drop the current one.
+	var pairs *hub.PairKeyer
+	if next, err := hubKeys.NextCardKeyer(); err == nil {
+		pairs = hub.NewPairKeyer(keyer, next)
+		keyer = pairs
+	} else if !errors.Is(err, hub.ErrNoKey) {
+		return err
+	}
 	keys, err := l.Keys(keyer)
 	if err != nil {
 		return err
+	}
+	if pairs != nil {
+		for _, n := range pairs.Pairs() {
+			keys = append(keys, n)
+		}
 	}
 	imp, err := m.ImportCRL(c.site, c.list, l.Info, keys)
 	if err != nil {
