@@ -326,6 +326,28 @@ func TestKioskEnrolmentToGate(t *testing.T) {
 	}
 	remove()
 
+	// A gate provisioned after the kiosk's deltas starts from the retained
+	// snapshot and catches up to the latest version.
+	latest := metric(sc.gateMetrics, "mynagate_list_version", `list="whitelist"`)
+	if latest < 2 {
+		t.Fatalf("whitelist version %v at the gate after the family's enrolments, want deltas", latest)
+	}
+	lateCfg, latePort := filepath.Join(sc.dir, "late.json"), mqtttest.FreePort(t)
+	writeJSON(t, lateCfg, map[string]any{
+		"site": "arena", "gate": "south-1", "mode": "venue", "data_dir": filepath.Join(sc.dir, "late"),
+		"lanes":          []map[string]string{{"name": "in-1", "reader": "A reader not plugged in yet", "kind": "entry"}},
+		"roots":          []string{filepath.Join(taptest.PKI(t), "root.pem")},
+		"card_key":       map[string]string{"secret_file": sc.hub.secret},
+		"metrics_listen": fmt.Sprintf("127.0.0.1:%d", latePort),
+	})
+	bundle := filepath.Join(sc.dir, "south-1.bundle.json")
+	run(t, sc.gatehub, "gate", "add", "--config", sc.hub.cfg, "--site", "arena", "--gate", "south-1", "--out", bundle)
+	run(t, sc.gateagent, "enrol", "--config", lateCfg, bundle)
+	sc.daemons = append(sc.daemons, start(t, sc.gateagent, "run", "--config", lateCfg))
+	waitFor(t, "the late gate at the latest list version", 30*time.Second, func() bool {
+		return metric(fmt.Sprintf("http://127.0.0.1:%d/metrics", latePort), "mynagate_list_version", `list="whitelist"`) >= latest
+	})
+
 	// The PIN crossed the API, and is found nowhere: not in the daemons'
 	// logs, not in any file of the hub, the kiosk or the gate.
 	assertNoPIN(t, sc)

@@ -156,8 +156,12 @@ func publishedVersions(cfg *hub.Config, site string, stderr io.Writer) (map[stri
 	case errors.Is(err, hub.ErrNoList):
 	case err != nil:
 		return nil, err
-	case !st.PublishedAt.IsZero():
-		out["whitelist"] = st.Version
+	case !st.PublishedAt.IsZero() && st.SnapshotVersion > 0:
+		// The retained snapshot is what a new gate receives first, the
+		// retained deltas after it bring it to the latest version; a
+		// minimum above the snapshot would refuse it (kiosks publish a
+		// delta per enrolment).
+		out["whitelist"] = st.SnapshotVersion
 	}
 	sc, ok, err := m.Config(site)
 	if err != nil {
