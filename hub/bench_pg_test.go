@@ -33,27 +33,8 @@ func TestBenchHubIngestPG(t *testing.T) {
 	const gates, each = 4, 5000
 	st := openPGTestStore(t)
 	const n = 20000
-	payloads := make([][]byte, n)
-	for i := range payloads {
-		e := tap(i%(n-n/10), "g1", event.KindEntry, time.Now()) // the last tenth repeat earlier ids
-		e.Seq = uint64(i + 1)
-		payloads[i], _ = json.Marshal(e)
-	}
-	start := time.Now()
-	var writers sync.WaitGroup
-	for w := range 64 {
-		writers.Go(func() {
-			for i := w; i < n; i += 64 {
-				if _, err := st.Ingest(context.Background(), "stadium", "g1", payloads[i], time.Now()); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	writers.Wait()
 	fmt.Printf("BENCH hub_store_ingest_pg_events_per_s %.0f events/s events=%d duplicates=%d 64 concurrent writers, PostgreSQL on loopback (fsync on)\n",
-		float64(n)/time.Since(start).Seconds(), n, n/10)
+		storeIngestRate(t, st, n, time.Now()), n, n/10)
 
 	for _, instances := range []int{1, 3} {
 		url := pgtest.URL(t)

@@ -41,27 +41,8 @@ func TestBenchHubIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payloads := make([][]byte, n)
-	for i := range payloads {
-		e := tap(i%(n-n/10), "g1", event.KindEntry, now) // the last tenth repeat earlier ids
-		e.Seq = uint64(i + 1)
-		payloads[i], _ = json.Marshal(e)
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range 64 {
-		wg.Go(func() {
-			for i := w; i < n; i += 64 {
-				if _, err := st.Ingest(context.Background(), "stadium", "g1", payloads[i], time.Now()); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
 	fmt.Printf("BENCH hub_store_ingest_events_per_s %.0f events/s events=%d duplicates=%d 64 concurrent writers, bbolt fsync\n",
-		float64(n)/time.Since(start).Seconds(), n, n/10)
+		storeIngestRate(t, st, n, now), n, n/10)
 	st.Close()
 
 	for _, mode := range []string{"embedded", "mosquitto"} {
@@ -306,4 +287,30 @@ func TestBenchTapToDashboard(t *testing.T) {
 	slices.Sort(ms)
 	fmt.Printf("BENCH tap_to_dashboard_ms_p50 %.0f ms taps=%d outbox -> embedded broker -> hub store -> /api/live -> open Chromium page redrawn\n", ms[n/2], n)
 	fmt.Printf("BENCH tap_to_dashboard_ms_p95 %.0f ms taps=%d same path\n", ms[n*95/100], n)
+}
+
+// storeIngestRate ingests n events of one gate into st from 64 concurrent
+// writers, the last tenth repeating earlier ids, and returns events/s.
+func storeIngestRate(t *testing.T, st *Store, n int, now time.Time) float64 {
+	t.Helper()
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		e := tap(i%(n-n/10), "g1", event.KindEntry, now) // the last tenth repeat earlier ids
+		e.Seq = uint64(i + 1)
+		payloads[i], _ = json.Marshal(e)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for i := w; i < n; i += 64 {
+				if _, err := st.Ingest(context.Background(), "stadium", "g1", payloads[i], time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
 }

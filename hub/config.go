@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
 	// The time zone database inside the binary: a hub shows times in the
 	// sites' zone even on a host without tzdata.
 	_ "time/tzdata"

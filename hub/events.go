@@ -3,7 +3,6 @@ package hub
 import (
 	"cmp"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,24 +46,9 @@ func OpenEventFile(path string) (*EventFile, error) {
 
 // ScanEvents implements EventSource.
 func (f *EventFile) ScanEvents(after string, fn func(Record) bool) error {
-	var ferr error
-	err := f.db.View(func(tx *bolt.Tx) error {
-		return scanBolt(tx, after, func(id string, v []byte) bool {
-			var rec Record
-			if err := json.Unmarshal(v, &rec); err != nil {
-				ferr = fmt.Errorf("event %s: %w", id, err)
-				return false
-			}
-			return fn(rec)
-		})
-	})
-	if err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return fmt.Errorf("hub: read events: %w", err)
-	}
-	return nil
+	return scanRecords(func(raw func(string, []byte) bool) error {
+		return f.db.View(func(tx *bolt.Tx) error { return scanBolt(tx, after, raw) })
+	}, fn)
 }
 
 // Close closes the file.

@@ -11,6 +11,7 @@ import (
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pgtest"
+	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
@@ -36,24 +37,7 @@ func TestKioskEnrolment(t *testing.T) {
 			}
 			acct := account(t, cfg, "stadium", "box-1", tc.kiosk)
 			h := startHub(t, cfg)
-			ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ob.Close()
-			up, err := uplink.New(acct, ob, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			go up.Run(ctx)
-			e := tap(1, "box-1", event.KindEnrol, time.Now())
-			e.Card, e.Seat, e.Assurance = key(1).String(), "A-1", "pin"
-			e.Grant = &event.Grant{Kind: "ticket", Group: "ORD-1"}
-			if err := ob.Append(ctx, e); err != nil {
-				t.Fatal(err)
-			}
+			sendEnrolment(t, acct, key(1), "A-1")
 			waitFor(t, "the enrol event stored", func() bool { return gateStats(t, h, "box-1").Events == 1 })
 			if !tc.kiosk {
 				waitFor(t, "the enrolment refused", func() bool { return h.refused.snapshot()["enrol_not_kiosk"] == 1 })
@@ -108,23 +92,7 @@ func TestKioskEnrolmentOtherInstance(t *testing.T) {
 	}
 	m.Close()
 	other := startHub(t, cfgs["other"])
-	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ob.Close()
-	up, err := uplink.New(acct, ob, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go up.Run(ctx)
-	e := tap(1, "box-1", event.KindEnrol, time.Now())
-	e.Card, e.Seat, e.Assurance, e.Grant = key(2).String(), "B-7", "pin", &event.Grant{Kind: "ticket"}
-	if err := ob.Append(ctx, e); err != nil {
-		t.Fatal(err)
-	}
+	sendEnrolment(t, acct, key(2), "B-7")
 	waitFor(t, "the enrol event stored by the other instance", func() bool { return gateStats(t, other, "box-1").Events == 1 })
 	if _, err := os.Stat(filepath.Join(cfgs["other"].DataDir, "lists.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the instance without lists.db made one: %v", err)
@@ -134,4 +102,27 @@ func TestKioskEnrolmentOtherInstance(t *testing.T) {
 		st, err := listState(cfgs["list-box"].DataDir)
 		return err == nil && st.Entries == 1 && st.Version >= 1 && st.Pending == 0
 	})
+}
+
+// sendEnrolment runs the kiosk box-1's outbox and uplink until the test ends
+// and records one admitted enrol event binding card k to seat.
+func sendEnrolment(t *testing.T, acct uplink.Config, k cardkey.Key, seat string) {
+	t.Helper()
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := uplink.New(acct, ob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { up.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; ob.Close() })
+	e := tap(1, "box-1", event.KindEnrol, time.Now())
+	e.Card, e.Seat, e.Assurance, e.Grant = k.String(), seat, "pin", &event.Grant{Kind: "ticket", Group: "ORD-1"}
+	if err := ob.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
 }

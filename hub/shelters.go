@@ -363,22 +363,7 @@ func (s *Store) scanPlaced(site string, fn func(Record) bool) error {
 	if !ok {
 		return s.ScanEvents("", fn)
 	}
-	var ferr error
-	err := pi.scanPlaced(site, func(id string, v []byte) bool {
-		var rec Record
-		if err := json.Unmarshal(v, &rec); err != nil {
-			ferr = fmt.Errorf("event %s: %w", id, err)
-			return false
-		}
-		return fn(rec)
-	})
-	if err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return fmt.Errorf("hub: read events: %w", err)
-	}
-	return nil
+	return scanRecords(func(raw func(string, []byte) bool) error { return pi.scanPlaced(site, raw) }, fn)
 }
 
 // ShelterSites lists the sites that have events with a place.

@@ -611,8 +611,15 @@ func (s *Store) Close() error {
 // returns false. It reads one consistent snapshot. The record queries
 // (events.go) read the store through it.
 func (s *Store) ScanEvents(after string, fn func(Record) bool) error {
+	return scanRecords(func(raw func(string, []byte) bool) error { return s.db.scanEvents(after, raw) }, fn)
+}
+
+// scanRecords runs a scan of stored records and calls fn with each, decoded,
+// until fn returns false; a record that does not decode ends the scan with
+// its error.
+func scanRecords(scan func(raw func(id string, v []byte) bool) error, fn func(Record) bool) error {
 	var ferr error
-	err := s.db.scanEvents(after, func(id string, v []byte) bool {
+	err := scan(func(id string, v []byte) bool {
 		var rec Record
 		if err := json.Unmarshal(v, &rec); err != nil {
 			ferr = fmt.Errorf("event %s: %w", id, err)
