@@ -23,9 +23,9 @@ var DefaultRetentionDays = map[string]int{config.ModeVenue: 90, config.ModeShelt
 // "" for a kind the hub does not know, which is kept.
 func modeOf(k event.Kind) string {
 	switch k {
-	case event.KindEntry, event.KindExit:
+	case event.KindEntry, event.KindExit, event.KindAnnul: // an annul is a turnstile's
 		return config.ModeVenue
-	case event.KindCheckin, event.KindCheckout, event.KindAnnul:
+	case event.KindCheckin, event.KindCheckout:
 		return config.ModeShelter
 	case event.KindEnrol, event.KindIdentify:
 		return config.ModeKiosk
