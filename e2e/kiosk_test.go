@@ -60,7 +60,7 @@ func startKioskScene(t *testing.T) *kioskScene {
 
 	apiPort, gatePort := mqtttest.FreePort(t), mqtttest.FreePort(t)
 	sc.api = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	sc.kioskCfg = filepath.Join(sc.dir, "kiosk.json")
+	sc.kioskCfg = etcFile(t, sc.dir, "box-office")
 	writeJSON(t, sc.kioskCfg, map[string]any{
 		"site": "arena", "gate": "box-office", "mode": "kiosk", "data_dir": filepath.Join(sc.dir, "kiosk"),
 		"lanes":   []map[string]string{{"name": "counter", "reader": sc.slots[0].Reader, "kind": "enrol"}},
@@ -70,7 +70,7 @@ func startKioskScene(t *testing.T) *kioskScene {
 		"control": map[string]string{"socket": filepath.Join(sock, "kiosk.sock")},
 		"kiosk":   map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", apiPort), "page": true, "pin_timeout": "30s"},
 	})
-	gateCfg := filepath.Join(sc.dir, "gate.json")
+	gateCfg := etcFile(t, sc.dir, "north-1")
 	sc.gateMetrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", gatePort)
 	writeJSON(t, gateCfg, map[string]any{
 		"site": "arena", "gate": "north-1", "mode": "venue", "data_dir": filepath.Join(sc.dir, "gate"),
@@ -332,7 +332,7 @@ func TestKioskEnrolmentToGate(t *testing.T) {
 	if latest < 2 {
 		t.Fatalf("whitelist version %v at the gate after the family's enrolments, want deltas", latest)
 	}
-	lateCfg, latePort := filepath.Join(sc.dir, "late.json"), mqtttest.FreePort(t)
+	lateCfg, latePort := etcFile(t, sc.dir, "south-1"), mqtttest.FreePort(t)
 	writeJSON(t, lateCfg, map[string]any{
 		"site": "arena", "gate": "south-1", "mode": "venue", "data_dir": filepath.Join(sc.dir, "late"),
 		"lanes":          []map[string]string{{"name": "in-1", "reader": "A reader not plugged in yet", "kind": "entry"}},

@@ -66,7 +66,7 @@ func TestShelterScene(t *testing.T) {
 		} else {
 			cfg["card_key"] = map[string]string{"secret_file": secret}
 		}
-		path := filepath.Join(dir, s.gate+".json")
+		path := etcFile(t, dir, s.gate)
 		writeJSON(t, path, cfg)
 		bundle := filepath.Join(dir, s.gate+".bundle.json")
 		run(t, gatehub, "gate", "add", "--config", hubCfg, "--site", "city", "--gate", s.gate, "--out", bundle)

@@ -64,6 +64,18 @@ func run(t *testing.T, bin string, args ...string) string {
 	return string(out)
 }
 
+// etcFile returns the config path of a gate box: a directory of its own, as
+// /etc/mynagate is on each box, since gateagent enrol writes the gate's
+// broker password and keys next to the config.
+func etcFile(t *testing.T, dir, gate string) string {
+	t.Helper()
+	etc := filepath.Join(dir, gate+"-etc")
+	if err := os.MkdirAll(etc, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(etc, "gateagent.json")
+}
+
 func writeJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	b, _ := json.MarshalIndent(v, "", "  ")

@@ -118,6 +118,9 @@ type Uplink struct {
 	topic  string
 
 	online atomic.Bool
+	// ready is set once paho has taken what it resends on this connection
+	// (resume.go): only then does the uplink publish.
+	ready atomic.Bool
 	// ackLatency is the publish-to-PUBACK time of the last acknowledged event,
 	// and hubLatency the first-publish-to-receipt time of the last receipted
 	// one, in nanoseconds.
@@ -221,7 +224,7 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		// in flight, and resends it in publish order after a reconnect. The
 		// uplink does not publish those events again itself: their tokens
 		// complete when paho resends them.
-		SetStore(mqtt.NewOrderedMemoryStore()).
+		SetStore(&resumeStore{Store: mqtt.NewOrderedMemoryStore(), connected: func() bool { return up.client.IsConnectionOpen() }, listed: up.resumed}).
 		SetOnConnectHandler(up.onConnect).
 		SetConnectionLostHandler(up.onLost).
 		SetConnectionNotificationHandler(up.onNotification).
@@ -293,6 +296,11 @@ func (u *Uplink) Topic() string { return u.topic }
 func (u *Uplink) onConnect(c mqtt.Client) {
 	u.online.Store(true)
 	u.log.Info("uplink connected")
+	time.AfterFunc(resumeWait, func() {
+		if u.online.Load() {
+			u.resumed()
+		}
+	})
 	for _, ch := range []chan struct{}{u.wake, u.statusNow} {
 		select {
 		case ch <- struct{}{}:
@@ -310,6 +318,7 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 
 func (u *Uplink) onLost(_ mqtt.Client, err error) {
 	u.online.Store(false)
+	u.ready.Store(false)
 	u.log.Warn("uplink connection lost; taps are kept on disk and sent after reconnect", "err", err)
 }
 
@@ -360,6 +369,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		}
 		u.client.Disconnect(250)
 		u.online.Store(false)
+		u.ready.Store(false)
 	}()
 	u.client.Connect() // with ConnectRetry, completion is reported via onConnect
 	u.loop(ctx, acks)
@@ -430,7 +440,7 @@ func (u *Uplink) loop(ctx context.Context, acks chan<- []receipts.Receipt) {
 	u.fl.more = true
 	u.fmu.Unlock()
 	for {
-		if u.online.Load() {
+		if u.publishing() {
 			if err := u.fill(ctx); err != nil {
 				u.log.Error("uplink: read the backlog; retried shortly, check the disk", "err", err)
 			}
@@ -448,12 +458,16 @@ func (u *Uplink) loop(ctx context.Context, acks chan<- []receipts.Receipt) {
 			u.receipt(ctx, rs)
 			acks <- rs
 		case <-tick.C:
-			if u.online.Load() {
+			if u.publishing() {
 				u.resendDue(ctx, time.Now())
 			}
 		}
 	}
 }
+
+// publishing reports whether events may be published now: connected, and
+// paho's resume of the connection under way (resume.go).
+func (u *Uplink) publishing() bool { return u.online.Load() && u.ready.Load() }
 
 func (u *Uplink) setMore() {
 	u.fmu.Lock()
@@ -466,7 +480,7 @@ func (u *Uplink) setMore() {
 func (u *Uplink) fill(ctx context.Context) error {
 	u.fmu.Lock()
 	defer u.fmu.Unlock()
-	for u.fl.more && u.online.Load() {
+	for u.fl.more && u.publishing() {
 		room := min(hubWindow-len(u.fl.byseq), brokerWindow-u.fl.inBroker)
 		if room <= 0 {
 			return nil
@@ -570,7 +584,7 @@ func (u *Uplink) receipt(ctx context.Context, rs []receipts.Receipt) {
 	if wasQuiet {
 		u.log.Info("uplink: the hub answers again; sending what it has not receipted")
 	}
-	if u.online.Load() {
+	if u.publishing() {
 		u.resendDue(ctx, now)
 	}
 }

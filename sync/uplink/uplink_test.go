@@ -364,6 +364,16 @@ func TestCleanConnectsSendEachEventOnce(t *testing.T) {
 		ob.Close()
 	}
 	msgs := sub.WaitN(rounds*each, 30*time.Second)
+	cnt := map[uint64]int{}
+	for _, m := range msgs {
+		e, _ := event.Decode(m.Payload)
+		cnt[e.Seq]++
+	}
+	for s, n := range cnt {
+		if n > 1 {
+			t.Logf("seq %d sent %d times", s, n)
+		}
+	}
 	if got := len(dedupe(t, msgs)); got != len(msgs) || got != rounds*each {
 		t.Fatalf("%d messages for %d distinct events, want %d each once", len(msgs), got, rounds*each)
 	}
