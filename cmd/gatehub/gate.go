@@ -209,6 +209,8 @@ type gateRow struct {
 	ClientID string    `json:"client_id"`
 	Added    time.Time `json:"added"`
 	Revoked  time.Time `json:"revoked,omitzero"`
+	// Kiosk says the gate may enrol cards (gate add --kiosk).
+	Kiosk bool `json:"kiosk,omitempty"`
 }
 
 func cmdGateList(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -229,8 +231,11 @@ func cmdGateList(_ context.Context, args []string, stdout, stderr io.Writer) err
 		if g.site != "" && a.Site != g.site {
 			continue
 		}
-		r := gateRow{Site: a.Site, Gate: a.Gate, Username: a.Username(), ClientID: a.ClientID(), Added: a.Added, Revoked: a.Revoked}
+		r := gateRow{Site: a.Site, Gate: a.Gate, Username: a.Username(), ClientID: a.ClientID(), Added: a.Added, Revoked: a.Revoked, Kiosk: a.Enrols}
 		state := "active"
+		if a.Enrols {
+			state += ", kiosk (enrols cards)"
+		}
 		if !a.Active() {
 			state = "REVOKED " + a.Revoked.Format(time.RFC3339)
 		}

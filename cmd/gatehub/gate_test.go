@@ -61,9 +61,15 @@ func TestGateCommands(t *testing.T) {
 	if _, stderr, code := runCmd(t, ctx, "gate", "add", "--config", res.Config, "--site", "hub", "--gate", "ingest", "--out", filepath.Join(t.TempDir(), "b")); code == 0 || !strings.Contains(stderr, "the hub's") {
 		t.Fatalf("a gate named into the hub's client ids: %d %s", code, stderr)
 	}
+	if out, stderr, code := runCmd(t, ctx, "gate", "add", "--config", res.Config, "--site", "stadium", "--gate", "box-1", "--kiosk", "--out", filepath.Join(t.TempDir(), "k")); code != 0 {
+		t.Fatalf("gate add --kiosk: %d %s %s", code, out, stderr)
+	}
 	out, _, _ := runCmd(t, ctx, "gate", "list", "--config", res.Config)
-	if !strings.Contains(out, "stadium/north") || !strings.Contains(out, "active") {
+	if !strings.Contains(out, "stadium/north") || !strings.Contains(out, "active") || strings.Contains(strings.SplitN(out, "stadium/box-1", 2)[0], "kiosk") {
 		t.Fatalf("gate list: %s", out)
+	}
+	if !strings.Contains(out, "stadium/box-1") || !strings.Contains(out, "kiosk (enrols cards)") {
+		t.Fatalf("gate list does not show the kiosk: %s", out)
 	}
 	if out, stderr, code := runCmd(t, ctx, "gate", "revoke", "--config", res.Config, "--site", "stadium", "--gate", "north"); code != 0 {
 		t.Fatalf("gate revoke: %d %s %s", code, out, stderr)
