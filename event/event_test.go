@@ -19,21 +19,7 @@ func TestWireFormatGolden(t *testing.T) {
 		Decision: Admit, Reason: ReasonAdmit, Card: strings.Repeat("ab", 32), ServiceID: "T-0001",
 		Assurance: "pinless", ListVersion: 7, LatencyMS: 4.2,
 	}
-	b, err := e.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const golden = "testdata/event.golden.json"
-	if *update {
-		os.WriteFile(golden, append(b, '\n'), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(b)+"\n" != string(want) {
-		t.Fatalf("wire format changed:\n got %s\nwant %s", b, want)
-	}
+	b := golden(t, "testdata/event.golden.json", e)
 	back, err := Decode(b)
 	if err != nil {
 		t.Fatal(err)
@@ -125,23 +111,48 @@ func TestRotationWireFormatGolden(t *testing.T) {
 		Decision: Deny, Reason: ReasonRevoked, Card: strings.Repeat("ab", 32), CardNext: strings.Repeat("ef", 32),
 		Assurance: "pinless", ListVersion: 8, LatencyMS: 5.1,
 	}
+	b := golden(t, "testdata/rotation.golden.json", e)
+	back, err := Decode(b)
+	if err != nil || back.Card != e.Card || back.CardNext != e.CardNext {
+		t.Fatalf("round trip lost the keys: %+v %v", back, err)
+	}
+}
+
+// golden encodes e and compares it with the golden file (go test -update
+// rewrites it); it returns the encoding.
+func golden(t *testing.T, path string, e Event) []byte {
+	t.Helper()
 	b, err := e.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	const golden = "testdata/rotation.golden.json"
 	if *update {
-		os.WriteFile(golden, append(b, '\n'), 0o644)
+		os.WriteFile(path, append(b, '\n'), 0o644)
 	}
-	want, err := os.ReadFile(golden)
+	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(b)+"\n" != string(want) {
 		t.Fatalf("wire format changed:\n got %s\nwant %s", b, want)
 	}
+	return b
+}
+
+// TestKioskEnrolGolden pins an enrol event of a kiosk: the seat and the
+// entry (grant) the hub adds to the site's list.
+func TestKioskEnrolGolden(t *testing.T) {
+	e := Event{
+		ID: "01JDQ5Z4N5X4Y7V3W2T1S0R9QC", Seq: 12,
+		At:   time.Date(2026, 11, 25, 10, 5, 0, 0, time.FixedZone("JST", 9*3600)),
+		Site: "arena", Gate: "box-office", Lane: "counter", Kind: KindEnrol,
+		Decision: Admit, Reason: ReasonAdmit, Card: strings.Repeat("cd", 32), ServiceID: "ORD-77", Seat: "A-2",
+		Grant:     &Grant{Kind: "ticket", Group: "ORD-77", ValidUntil: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC), Zones: []string{"north"}},
+		Assurance: "pin", ListVersion: 3, LatencyMS: 61.5,
+	}
+	b := golden(t, "testdata/kiosk.golden.json", e)
 	back, err := Decode(b)
-	if err != nil || back.Card != e.Card || back.CardNext != e.CardNext {
-		t.Fatalf("round trip lost the keys: %+v %v", back, err)
+	if err != nil || back.Seat != "A-2" || back.Grant == nil || back.Grant.Group != "ORD-77" || !back.Grant.ValidUntil.Equal(e.Grant.ValidUntil) || !back.Grant.ValidFrom.IsZero() {
+		t.Fatalf("round trip lost the enrolment: %+v %v", back, err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,18 +32,7 @@ func TestEventsCommand(t *testing.T) {
 	stop := startRun(t, ctx, res.Config)
 	defer stop()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", listen, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the hub's broker never listened: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitListening(t, listen)
 	north := provision(t, ctx, res.Config, "stadium", "north")
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) // 18:00 in Tokyo
 	for i, d := range []event.Decision{event.Admit, event.Deny, event.Admit} {
@@ -65,7 +53,7 @@ func TestEventsCommand(t *testing.T) {
 		}
 		return out
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	// The dashboard may still be starting: until it answers, the command
 	// finds hub.db held by the hub and says so.
 	for {
