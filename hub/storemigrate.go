@@ -20,6 +20,8 @@ import (
 // Migrated counts what MigrateStore moved.
 type Migrated struct {
 	Events, Gates, Statuses, Inside, Conflicts, Lists, Amends int
+	// Enrolments are kiosk enrolments stored but not yet in lists.db.
+	Enrolments int
 }
 
 // ErrTargetNotEmpty is wrapped by MigrateStore when the database already holds
@@ -32,7 +34,8 @@ const migrateBatch = 2000
 // MigrateStore copies a stopped hub's bbolt store (hub.db at boltPath) into
 // the PostgreSQL database at url, bringing its schema up to date first: the
 // events with their records as they were, the gates' counters and statuses,
-// who is inside, conflicts, list infos and office amendments. The database
+// who is inside, conflicts, list infos, office amendments and kiosk
+// enrolments not yet applied to lists.db. The database
 // must hold no hub's events yet. progress, if not nil, is called with the
 // events copied so far.
 func MigrateStore(ctx context.Context, boltPath, url string, log *slog.Logger, progress func(events int)) (Migrated, error) {
@@ -186,9 +189,23 @@ func migrateRest(ctx context.Context, btx *bolt.Tx, tx pgx.Tx, m *Migrated) erro
 	if err != nil {
 		return err
 	}
-	return each(bucketAmends, func(k, v []byte) error {
+	err = each(bucketAmends, func(k, v []byte) error {
 		m.Amends++
 		_, err := tx.Exec(ctx, "INSERT INTO amends (id, amend) VALUES ($1, $2)", string(k), v)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// Kiosk enrolments the list box had not applied yet (a hub stopped
+	// right after storing them) wait on PostgreSQL instead.
+	return each(bucketEnrol, func(k, v []byte) error {
+		site, rec, ok := bytes.Cut(v, []byte{0})
+		if !ok {
+			return fmt.Errorf("pending enrolment %s: no site", k)
+		}
+		m.Enrolments++
+		_, err := tx.Exec(ctx, "INSERT INTO enrolments (id, site, record) VALUES ($1, $2, $3)", string(k), string(site), rec)
 		return err
 	})
 }

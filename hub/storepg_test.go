@@ -67,6 +67,10 @@ func fillStore(t *testing.T, st *Store) {
 		stap(1, "ms1-a", "ms1", event.KindCheckin, "s:R-1", 20),
 		&event.Event{ID: fixedULID(t0, 99), Seq: 1, At: t0, Site: "ward", Gate: "kiosk1",
 			Kind: event.KindIdentify, Decision: event.Admit, Reason: event.ReasonAdmit, ServiceID: "W-1", Assurance: "pin"},
+		// A kiosk enrolment the list box has not applied yet.
+		&event.Event{ID: fixedULID(t0, 98), Seq: 2, At: t0, Site: "ward", Gate: "kiosk1", Kind: event.KindEnrol,
+			Decision: event.Admit, Reason: event.ReasonAdmit, Card: key(7).String(), ServiceID: "W-2", Seat: "3",
+			Grant: &event.Grant{Kind: "resident"}, Assurance: "pin"},
 	)
 	for i, e := range evs[40:43] {
 		e.ID = fixedULID(e.At, 50+i)
@@ -177,11 +181,15 @@ func TestMigrateStoreServedUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Events != 44 || m.Gates != 5 || m.Statuses != 3 || m.Lists != 1 || m.Amends != 1 || m.Conflicts == 0 || m.Inside == 0 {
+	if m.Events != 45 || m.Gates != 5 || m.Statuses != 3 || m.Lists != 1 || m.Amends != 1 || m.Conflicts == 0 || m.Inside == 0 || m.Enrolments != 1 {
 		t.Fatalf("migrated %+v", m)
 	}
-	if got := served(t, openPGStoreAt(t, url)); got != want {
+	pg := openPGStoreAt(t, url)
+	if got := served(t, pg); got != want {
 		t.Fatalf("migrated store serves\n%s\nthe bbolt store served\n%s", got, want)
+	}
+	if pe, err := pg.db.enrolments(10); err != nil || len(pe) != 1 || pe[0].Site != "ward" {
+		t.Fatalf("pending enrolments after the migration: %+v %v", pe, err)
 	}
 	if _, err := MigrateStore(context.Background(), path, url, nil, nil); err == nil || !strings.Contains(err.Error(), ErrTargetNotEmpty.Error()) {
 		t.Fatalf("second migration: %v, want %v", err, ErrTargetNotEmpty)

@@ -30,7 +30,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	return printOut(stdout, c.json, m, fmt.Sprintf(
-		"moved %d events, %d gates' counters, %d statuses, %d presences, %d conflicts, %d list infos, %d amendments into PostgreSQL.\n"+
+		"moved %d events, %d gates' counters, %d statuses, %d presences, %d conflicts, %d list infos, %d amendments, %d pending kiosk enrolments into PostgreSQL.\n"+
 			"Next: set \"database_url\" in %s to that URL and start gatehub run; hub.db stays as it was.",
-		m.Events, m.Gates, m.Statuses, m.Inside, m.Conflicts, m.Lists, m.Amends, c.config))
+		m.Events, m.Gates, m.Statuses, m.Inside, m.Conflicts, m.Lists, m.Amends, m.Enrolments, c.config))
 }
