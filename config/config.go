@@ -141,12 +141,15 @@ type Kiosk struct {
 	PINTimeout Duration `json:"pin_timeout"`
 }
 
-// KioskLanes returns the names of the lanes a kiosk screen serves: enrol and
-// identify lanes.
+// KioskKind reports whether lanes of kind k are served by a kiosk screen:
+// enrol and identify lanes.
+func KioskKind(k event.Kind) bool { return k == event.KindEnrol || k == event.KindIdentify }
+
+// KioskLanes returns the names of the lanes a kiosk screen serves.
 func (c *Config) KioskLanes() []string {
 	var out []string
 	for _, l := range c.Lanes {
-		if l.Kind == event.KindEnrol || l.Kind == event.KindIdentify {
+		if KioskKind(l.Kind) {
 			out = append(out, l.Name)
 		}
 	}

@@ -2,9 +2,9 @@ package gate
 
 import (
 	"context"
-	"slices"
 	"time"
 
+	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/kiosk"
 	"github.com/mynagate/mynagate/reader"
 )
@@ -25,7 +25,7 @@ func (g *Gate) openKiosk() {
 // told when the card arrives, what was decided, and when the card is gone.
 func (g *Gate) tap(ctx context.Context, t reader.Tap) {
 	lane := g.agent.LaneOf(t.Reader)
-	if g.screen == nil || !slices.Contains(g.cfg.KioskLanes(), lane.Name) {
+	if g.screen == nil || !config.KioskKind(lane.Kind) {
 		g.agent.Decide(ctx, lane, t.Card, t.Caps, t.At)
 		return
 	}
