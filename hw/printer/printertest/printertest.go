@@ -142,7 +142,8 @@ type Server struct {
 	conns map[net.Conn]bool
 }
 
-// ListenTCP starts a fake network printer on a loopback port; Close stops it.
+// ListenTCP starts a fake network printer on a loopback port, serving one
+// connection at a time; Close stops it.
 func ListenTCP() (*Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -157,18 +158,17 @@ func ListenTCP() (*Server, error) {
 			if err != nil {
 				return
 			}
+			// One job at a time, in the order they connected, as a raw
+			// port-9100 printer does: the next connection waits in the
+			// backlog, and two jobs never interleave or swap.
 			s.mu.Lock()
 			s.conns[c] = true
 			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				_ = s.Serve(c)
-				c.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
+			_ = s.Serve(c)
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
 		}
 	}()
 	return s, nil
