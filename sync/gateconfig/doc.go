@@ -96,6 +96,9 @@ func Parse(b []byte) (Doc, error) {
 	}
 	if d.EmergencyUntil != nil {
 		u := d.EmergencyUntil.UTC()
+		if y := u.Year(); y < 1 || y > 9999 {
+			return Doc{}, fmt.Errorf("gateconfig: %w: emergency_until %s is outside the years 1 to 9999", ErrDoc, u.Format(time.RFC3339))
+		}
 		d.EmergencyUntil = &u
 	}
 	return d, nil
