@@ -598,7 +598,7 @@ func (g *Gate) newMetrics() *metrics.Registry {
 		n, _ := g.outbox.Backlog()
 		return float64(n)
 	}))
-	r.Gauge("mynagate_awaiting_events", "The backlog by what it waits for: the broker (not yet sent or acknowledged) or the hub's receipt.", func() []metrics.Sample {
+	r.Gauge("mynagate_awaiting_events", "The backlog by what it waits for: the broker (gate offline, or sent and not yet acknowledged) or the hub's receipt (acknowledged by the broker, or held back while the hub receipts nothing).", func() []metrics.Sample {
 		w := g.awaiting()
 		return []metrics.Sample{{Labels: []string{"waiting_for", "broker"}, Value: float64(w.Broker)}, {Labels: []string{"waiting_for", "hub"}, Value: float64(w.Hub)}}
 	})
