@@ -191,7 +191,7 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 	}
 	// Peer events arrive only once the gate runs, after newMetrics below.
 	onFuture := func() { g.metrics.Add("mynagate_peer_events_ignored_total", 1, "dated_ahead") }
-	if g.peers, err = peers.Open(cfg.PeersPath(), peers.Options{Logger: log, OnFuture: onFuture}); err != nil {
+	if g.peers, err = peers.Open(cfg.PeersPath(), peers.Options{Logger: log, MaxAhead: time.Duration(cfg.Peers.MaxAhead), OnFuture: onFuture}); err != nil {
 		return nil, fmt.Errorf("inside set: %w", err)
 	}
 	var link agent.Link
