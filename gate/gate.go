@@ -674,6 +674,12 @@ func (g *Gate) newMetrics() *metrics.Registry {
 		}
 		return g.uplink.HubLatency().Seconds()
 	}))
+	r.CounterFunc("mynagate_resent_events_total", "Events published again: not receipted by the hub in time, dropped by the broker, or a failed publish.", metrics.Value(func() float64 {
+		if g.uplink == nil {
+			return 0
+		}
+		return float64(g.uplink.Resent())
+	}))
 	r.Gauge("mynagate_online", "1 while connected to the broker.", metrics.Value(func() float64 {
 		if g.uplink != nil && g.uplink.Online() {
 			return 1

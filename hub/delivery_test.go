@@ -324,24 +324,36 @@ func TestDeliveryHubKilledMidBurst(t *testing.T) {
 
 // TestDeliveryBrokerKilledMidBurst: Mosquitto killed with SIGKILL during a
 // 20,000-tap burst loses what it took since its last autosave; the gates still
-// have it all and send it again.
+// have it all and send it again. The test checks that events were in flight
+// at the kill and that the gates published events again after it.
 func TestDeliveryBrokerKilledMidBurst(t *testing.T) {
 	r := newRig(t, mqtttest.StartDefault(t))
 	const each = 10000
 	hub := r.startHub(t)
 	gates, wg := r.burstTwoGates(t, each)
+	inFlight := func() int { return gates[0].up.InFlight() + gates[1].up.InFlight() }
+	resent := func() uint64 { return gates[0].up.Resent() + gates[1].up.Resent() }
+	waitFor(t, "events in flight", func() bool { return inFlight() > 0 })
 	r.mosquitto.Kill()
+	flying, resentBefore := inFlight(), resent()
 	r.mosquitto.Restart()
 	wg.Wait()
 	waitDrained(t, 3*time.Minute, gates...)
 	hub.stop()
 	r.checkStored(t, each, "g1", "g2")
+	t.Logf("broker killed with %d events in flight; %d resent before the kill, %d after", flying, resentBefore, resent()-resentBefore)
+	if flying == 0 {
+		t.Fatal("no event was in flight when the broker was killed")
+	}
+	if resent() == resentBefore {
+		t.Fatal("the gates published nothing again after the broker was killed: the kill lost nothing, so the test proved nothing")
+	}
 }
 
 // The gate child is this test binary re-executed: it runs an uplink on an
 // outbox and appends a burst of taps, printing "tap ID" once each Append
-// returned and "flight N" with how many events are with the broker awaiting
-// the hub's receipt, until the parent kills it with SIGKILL.
+// returned and "flight N" with how many events are published and not yet
+// receipted by the hub, until the parent kills it with SIGKILL.
 const (
 	envGateChild  = "MYNAGATE_HUB_GATE_CHILD"
 	envGateBroker = "MYNAGATE_HUB_GATE_BROKER"
@@ -371,7 +383,7 @@ func gateChild(path string) {
 	}
 	go func() {
 		for {
-			say("flight %d", up.Awaiting().Hub)
+			say("flight %d", up.InFlight())
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()

@@ -382,7 +382,7 @@ func TestUnreceiptedEventsAreSentAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", ConfirmTimeout: time.Second}, ob)
+	up := run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", ConfirmTimeout: time.Second}, ob)
 	sub.WaitN(n, 30*time.Second)
 	if got, _ := r.Distinct(); got != 0 {
 		t.Fatalf("deaf receipter saw %d events", got)
@@ -391,6 +391,10 @@ func TestUnreceiptedEventsAreSentAgain(t *testing.T) {
 	waitBacklog(t, ob, 0)
 	if got, _ := r.Distinct(); got != n {
 		t.Fatalf("receipter has %d distinct events, want %d", got, n)
+	}
+	// Every event reached the receipter only by a resend.
+	if got := up.Resent(); got < n {
+		t.Fatalf("the uplink counts %d resends, want at least %d", got, n)
 	}
 }
 
