@@ -16,6 +16,7 @@ import (
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hw"
+	"github.com/mynagate/mynagate/sync/peers"
 )
 
 // Modes of a gate. The mode picks defaults an operator of that kind of gate
@@ -96,6 +97,9 @@ type Config struct {
 	// Kiosk is the local API of a kiosk's own screen, for enrol and
 	// identify lanes.
 	Kiosk Kiosk `json:"kiosk"`
+	// Peers tunes the site's shared anti-passback view, fed by the other
+	// gates' events.
+	Peers Peers `json:"peers"`
 
 	// path is the file the config came from, for messages.
 	path string
@@ -117,6 +121,15 @@ type Shelter struct {
 	// CheckoutToggle makes a second tap of a person inside at this place a
 	// check-out (default true).
 	CheckoutToggle *bool `json:"checkout_toggle"`
+}
+
+// Peers tunes how the gate takes its peers' events (package sync/peers).
+type Peers struct {
+	// MaxAhead is how far a peer's event may be dated ahead of this gate's
+	// clock before it is ignored and counted (default 10m): an event dated
+	// far ahead by a gate with a wrong clock would otherwise keep its holder
+	// inside for ever.
+	MaxAhead Duration `json:"max_ahead"`
 }
 
 // Control is the owner-only local control socket (`gateagent staff`).
@@ -347,6 +360,9 @@ func (c *Config) defaults() {
 	if c.Log == "" {
 		c.Log = "info"
 	}
+	if c.Peers.MaxAhead == 0 {
+		c.Peers.MaxAhead = Duration(peers.DefaultMaxAhead)
+	}
 	if c.OutboxMaxMB == 0 {
 		c.OutboxMaxMB = 512
 	}
@@ -454,6 +470,9 @@ func (c *Config) validate() error {
 	}
 	if c.Kiosk.Page && c.Kiosk.Listen == "" {
 		errs = append(errs, errors.New("kiosk.page needs kiosk.listen (a loopback address such as 127.0.0.1:8089) for the browser"))
+	}
+	if time.Duration(c.Peers.MaxAhead) < time.Second {
+		errs = append(errs, fmt.Errorf("peers.max_ahead %s: want at least 1s, such as the default \"10m\"; it must cover the clock differences between the site's gates", time.Duration(c.Peers.MaxAhead)))
 	}
 	if c.Kiosk.PINTimeout < 0 {
 		errs = append(errs, errors.New("kiosk.pin_timeout: want a positive duration such as \"60s\""))

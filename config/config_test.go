@@ -44,6 +44,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad broker", `{` + base + `,"mqtt":{"broker":"mqtt://x"}}`, "tcp://host:port"},
 		{"bad duration", `{` + base + `,"clock_skew":"5 minutes"}`, `duration "5 minutes"`},
 		{"trailing", `{` + base + `} {}`, "trailing data"},
+		{"peer events ahead below a second", `{` + base + `,"peers":{"max_ahead":"500ms"}}`, "peers.max_ahead 500ms: want at least 1s"},
+		{"peer events ahead negative", `{` + base + `,"peers":{"max_ahead":"-10m"}}`, "peers.max_ahead -10m0s"},
 		{"negative exchange bound", `{` + base + `,"pinless":{"max_exchange_ms":-1}}`, "pinless.max_exchange_ms -1"},
 		{"next secret file beside hsm", `{"site":"s","gate":"g","roots":["r"],"hsm":{"module":"m","token_label":"t","pin_file":"p"},"card_key":{"next_secret_file":"k2"}}`, "next_secret_file is set but so is hsm"},
 		{"next label without hsm", `{` + strings.Replace(base, `"secret_file":"k"`, `"secret_file":"k","next_hsm_label":"n"`, 1) + `}`, "next_hsm_label is set without hsm"},
@@ -73,8 +75,12 @@ func TestDefaultsAndPaths(t *testing.T) {
 	if len(c.Lanes) != 1 || c.Lanes[0].Kind != event.KindCheckin || c.Lanes[0].Reader != "*" {
 		t.Errorf("shelter default lane = %+v", c.Lanes)
 	}
-	if time.Duration(c.ClockSkew) != 5*time.Minute || c.Log != "info" {
-		t.Errorf("defaults: skew %v log %q", time.Duration(c.ClockSkew), c.Log)
+	if time.Duration(c.ClockSkew) != 5*time.Minute || c.Log != "info" || time.Duration(c.Peers.MaxAhead) != 10*time.Minute {
+		t.Errorf("defaults: skew %v log %q peers.max_ahead %v", time.Duration(c.ClockSkew), c.Log, time.Duration(c.Peers.MaxAhead))
+	}
+	c, err = Parse([]byte(`{"site":"s","gate":"g","roots":["r.pem"],"card_key":{"secret_file":"k"},"peers":{"max_ahead":"2m"}}`))
+	if err != nil || time.Duration(c.Peers.MaxAhead) != 2*time.Minute {
+		t.Errorf("peers.max_ahead \"2m\": %v, %v", err, c)
 	}
 }
 

@@ -191,7 +191,7 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 	}
 	// Peer events arrive only once the gate runs, after newMetrics below.
 	onFuture := func() { g.metrics.Add("mynagate_peer_events_ignored_total", 1, "dated_ahead") }
-	if g.peers, err = peers.Open(cfg.PeersPath(), peers.Options{Logger: log, OnFuture: onFuture}); err != nil {
+	if g.peers, err = peers.Open(cfg.PeersPath(), peers.Options{Logger: log, MaxAhead: time.Duration(cfg.Peers.MaxAhead), OnFuture: onFuture}); err != nil {
 		return nil, fmt.Errorf("inside set: %w", err)
 	}
 	var link agent.Link
@@ -598,7 +598,7 @@ func (g *Gate) newMetrics() *metrics.Registry {
 		n, _ := g.outbox.Backlog()
 		return float64(n)
 	}))
-	r.Gauge("mynagate_awaiting_events", "The backlog by what it waits for: the broker (not yet sent or acknowledged) or the hub's receipt.", func() []metrics.Sample {
+	r.Gauge("mynagate_awaiting_events", "The backlog by what it waits for: the broker (gate offline, or sent and not yet acknowledged) or the hub's receipt (acknowledged by the broker, or held back while the hub receipts nothing).", func() []metrics.Sample {
 		w := g.awaiting()
 		return []metrics.Sample{{Labels: []string{"waiting_for", "broker"}, Value: float64(w.Broker)}, {Labels: []string{"waiting_for", "hub"}, Value: float64(w.Hub)}}
 	})
@@ -673,6 +673,12 @@ func (g *Gate) newMetrics() *metrics.Registry {
 			return 0
 		}
 		return g.uplink.HubLatency().Seconds()
+	}))
+	r.CounterFunc("mynagate_resent_events_total", "Events published again: not receipted by the hub in time, dropped by the broker, or a failed publish.", metrics.Value(func() float64 {
+		if g.uplink == nil {
+			return 0
+		}
+		return float64(g.uplink.Resent())
 	}))
 	r.Gauge("mynagate_online", "1 while connected to the broker.", metrics.Value(func() float64 {
 		if g.uplink != nil && g.uplink.Online() {

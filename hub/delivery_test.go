@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -17,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/internal/mqttsub"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/sync/outbox"
 	"github.com/mynagate/mynagate/sync/peers"
@@ -320,24 +324,36 @@ func TestDeliveryHubKilledMidBurst(t *testing.T) {
 
 // TestDeliveryBrokerKilledMidBurst: Mosquitto killed with SIGKILL during a
 // 20,000-tap burst loses what it took since its last autosave; the gates still
-// have it all and send it again.
+// have it all and send it again. The test checks that events were in flight
+// at the kill and that the gates published events again after it.
 func TestDeliveryBrokerKilledMidBurst(t *testing.T) {
 	r := newRig(t, mqtttest.StartDefault(t))
 	const each = 10000
 	hub := r.startHub(t)
 	gates, wg := r.burstTwoGates(t, each)
+	inFlight := func() int { return gates[0].up.InFlight() + gates[1].up.InFlight() }
+	resent := func() uint64 { return gates[0].up.Resent() + gates[1].up.Resent() }
+	waitFor(t, "events in flight", func() bool { return inFlight() > 0 })
 	r.mosquitto.Kill()
+	flying, resentBefore := inFlight(), resent()
 	r.mosquitto.Restart()
 	wg.Wait()
 	waitDrained(t, 3*time.Minute, gates...)
 	hub.stop()
 	r.checkStored(t, each, "g1", "g2")
+	t.Logf("broker killed with %d events in flight; %d resent before the kill, %d after", flying, resentBefore, resent()-resentBefore)
+	if flying == 0 {
+		t.Fatal("no event was in flight when the broker was killed")
+	}
+	if resent() == resentBefore {
+		t.Fatal("the gates published nothing again after the broker was killed: the kill lost nothing, so the test proved nothing")
+	}
 }
 
 // The gate child is this test binary re-executed: it runs an uplink on an
 // outbox and appends a burst of taps, printing "tap ID" once each Append
-// returned and "flight N" with how many events are with the broker awaiting
-// the hub's receipt, until the parent kills it with SIGKILL.
+// returned and "flight N" with how many events are published and not yet
+// receipted by the hub, until the parent kills it with SIGKILL.
 const (
 	envGateChild  = "MYNAGATE_HUB_GATE_CHILD"
 	envGateBroker = "MYNAGATE_HUB_GATE_BROKER"
@@ -367,7 +383,7 @@ func gateChild(path string) {
 	}
 	go func() {
 		for {
-			say("flight %d", up.Awaiting().Hub)
+			say("flight %d", up.InFlight())
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
@@ -516,4 +532,101 @@ func TestPeerFeedWithRetainedLists(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPeerFeedEitherSubscribeOrder takes the two subscribe orders on the
+// hub's embedded broker with its access hooks, as provisioned gates: retained
+// list chunks present, a gate subscribes (through internal/mqttsub, which
+// asks again for what the broker refuses) to its lists and then its peers'
+// events, another the reverse; each gets the third gate's entry.
+func TestPeerFeedEitherSubscribeOrder(t *testing.T) {
+	r := newRig(t, nil)
+	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Provisioned before the hub starts, so that the first connect is let in.
+	for _, name := range []string{"g-lists-first", "g-peers-first", "g-peer"} {
+		r.account(t, name)
+	}
+	r.startHub(t)
+	m, pub := enrolTickets(t, r.cfg, 30000, "T")
+	if _, err := m.Publish(context.Background(), pub, signKey, "stadium", "whitelist", PublishOptions{Prefix: r.cfg.Prefix, Snapshot: true, ChunkSize: 16 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	listsFilter := r.cfg.Prefix + "/stadium/lists/#"
+	peerFilter := peers.Filter(r.cfg.Prefix, "stadium")
+	type subscriber struct {
+		name   string
+		order  []string
+		chunks atomic.Int64
+		peers  chan string
+		log    *syncLog
+	}
+	subs := []*subscriber{
+		{name: "g-lists-first", order: []string{listsFilter, peerFilter}},
+		{name: "g-peers-first", order: []string{peerFilter, listsFilter}},
+	}
+	for _, s := range subs {
+		s.peers, s.log = make(chan string, 16), &syncLog{}
+		acc := r.account(t, s.name)
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(acc.Broker).SetClientID(acc.ClientID).
+			SetUsername(acc.Username).SetPassword(acc.Password).SetProtocolVersion(4).
+			SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetOrderMatters(false))
+		// Routes before connecting, as the uplink sets them; the lists
+		// handler is slow, as a gate applying a large snapshot is, so that
+		// the broker is still sending retained chunks when the second
+		// SUBSCRIBE comes.
+		c.AddRoute(listsFilter, func(paho.Client, paho.Message) { s.chunks.Add(1); time.Sleep(10 * time.Millisecond) })
+		c.AddRoute(peerFilter, func(_ paho.Client, msg paho.Message) {
+			if e, err := event.Decode(msg.Payload()); err == nil && e.Gate != s.name {
+				s.peers <- e.ID
+			}
+		})
+		if tok := c.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s: connect: %v", s.name, tok.Error())
+		}
+		t.Cleanup(func() { c.Disconnect(50) })
+		for _, f := range s.order {
+			if !mqttsub.Subscribe(c, []string{f}, mqttsub.Options{Logger: slog.New(slog.NewTextHandler(s.log, nil)), Retry: 50 * time.Millisecond}) {
+				t.Fatalf("%s: subscription to %s not granted", s.name, f)
+			}
+		}
+	}
+	peer := r.startGate(t, "g-peer", filepath.Join(t.TempDir(), "g-peer.db"), nil)
+	e := tap(1, "g-peer", event.KindEntry, time.Now())
+	if err := peer.ob.Append(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		select {
+		case id := <-s.peers:
+			if id != e.ID {
+				t.Fatalf("%s got peer event %s, want %s", s.name, id, e.ID)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s (subscribed %v) never got the peer's entry", s.name, s.order)
+		}
+		if s.chunks.Load() == 0 {
+			t.Fatalf("%s got no retained list chunk", s.name)
+		}
+		t.Logf("%s: %d list chunks, %d refused SUBSCRIBE(s) asked again", s.name, s.chunks.Load(), strings.Count(s.log.String(), "refused a subscription"))
+	}
+}
+
+// syncLog is a log sink safe for concurrent writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -296,6 +296,10 @@ func TestExternalBroker(t *testing.T) {
 	// not know yet is refused and comes again only after the gate's
 	// ConfirmTimeout.
 	account := gateAccount(t, cfg, "stadium", "g1")
+	// Mosquitto drops what the gate publishes before the hub's SUBSCRIBE;
+	// the gate sends it again after ConfirmTimeout, by default as long as
+	// waitFor waits.
+	account.ConfirmTimeout = 2 * time.Second
 	h := startHub(t, cfg)
 	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
 	if err != nil {

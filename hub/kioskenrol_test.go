@@ -112,6 +112,10 @@ func sendEnrolment(t *testing.T, acct uplink.Config, k cardkey.Key, seat string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Through Mosquitto, what the kiosk publishes before the hub's
+	// SUBSCRIBE is dropped and sent again after ConfirmTimeout: short, well
+	// within waitFor's wait.
+	acct.ConfirmTimeout = 2 * time.Second
 	up, err := uplink.New(acct, ob, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -50,7 +50,8 @@ type Options struct {
 	// MaxAhead is how far a peer's event may be dated ahead of this gate's
 	// clock (default DefaultMaxAhead). A later one is ignored: its gate's
 	// clock is wrong, and since the latest tap wins, an entry dated 2099
-	// would keep its holder inside for ever.
+	// would keep its holder inside for ever. Open drops saved presences
+	// dated beyond it for the same reason.
 	MaxAhead time.Duration
 	// OnFuture, if set, is called for each peer event ignored for its date
 	// (the gate counts them in a metric).
@@ -98,7 +99,9 @@ func Open(path string, opt Options) (*Set, error) {
 	}
 	s := &Set{db: db, log: log.With("component", "peers"), maxAhead: opt.MaxAhead, onFuture: opt.OnFuture, holders: map[string]Presence{}, dirty: map[string]struct{}{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
-	cutoff := time.Now().Add(-opt.Retain)
+	now := time.Now()
+	cutoff, ahead := now.Add(-opt.Retain), now.Add(opt.MaxAhead)
+	future := 0
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketHolders)
 		if err != nil {
@@ -108,6 +111,14 @@ func Open(path string, opt Options) (*Set, error) {
 		err = b.ForEach(func(k, v []byte) error {
 			var p Presence
 			if json.Unmarshal(v, &p) != nil || (!p.Inside && p.At.Before(cutoff)) {
+				stale = append(stale, append([]byte(nil), k...))
+				return nil
+			}
+			if p.At.After(ahead) {
+				// Saved before MaxAhead was enforced (or under a larger
+				// one): kept, it would outrank every real tap of the
+				// holder, so the holder is forgotten instead.
+				future++
 				stale = append(stale, append([]byte(nil), k...))
 				return nil
 			}
@@ -127,6 +138,10 @@ func Open(path string, opt Options) (*Set, error) {
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("peers: load %s: %w", path, err)
+	}
+	if future > 0 {
+		s.log.Warn("peers: dropped saved presences dated ahead of this gate's clock; a gate's clock was wrong (gateagent doctor)",
+			"holders", future, "max_ahead", opt.MaxAhead.String())
 	}
 	go s.writer()
 	return s, nil

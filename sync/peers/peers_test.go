@@ -15,7 +15,9 @@ import (
 	"github.com/mynagate/mynagate/sync/uplink"
 )
 
-var t0 = time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
+// t0 is the tap time of the test events: in the past, as a peer's event
+// dated ahead of the clock is ignored, and a presence saved so is dropped.
+var t0 = time.Date(2025, 12, 1, 18, 0, 0, 0, time.UTC)
 
 func ev(id string, kind event.Kind, d event.Decision, min int) *event.Event {
 	return &event.Event{ID: id, Seq: 1, At: t0.Add(time.Duration(min) * time.Minute), Site: "stadium", Gate: "g1",
@@ -143,6 +145,53 @@ func TestHandleIgnoresEventsFromTheFuture(t *testing.T) {
 		if _, in := s.Inside("s:T-1"); in != tc.inside || ignored != tc.ignored {
 			t.Fatalf("%s: inside %v ignored %d, want %v and %d", tc.name, in, ignored, tc.inside, tc.ignored)
 		}
+	}
+}
+
+// TestOpenDropsPresencesDatedAhead: a presence saved dated beyond MaxAhead
+// (by a gate that took a 2099 entry before the bound existed) is forgotten
+// at Open, so the holder's next real tap decides again; presences within the
+// bound stay.
+func TestOpenDropsPresencesDatedAhead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "peers.db")
+	// A set that took everything, as one before MaxAhead did.
+	s, err := Open(path, Options{MaxAhead: 100 * 365 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, tc := range []struct {
+		service string
+		at      time.Time
+	}{
+		{"T-2099", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"T-now", now},
+		{"T-5min-ahead", now.Add(5 * time.Minute)},
+		{"T-11min-ahead", now.Add(11 * time.Minute)},
+	} {
+		e := ev("e-"+tc.service, event.KindEntry, event.Admit, 0)
+		e.ServiceID, e.At = tc.service, tc.at
+		if !s.Observe(e) {
+			t.Fatalf("%s not taken", tc.service)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	for service, known := range map[string]bool{"T-2099": false, "T-now": true, "T-5min-ahead": true, "T-11min-ahead": false} {
+		if _, ok := s.Lookup("s:" + service); ok != known {
+			t.Errorf("%s known after reopen: %v, want %v", service, ok, known)
+		}
+	}
+	if s.Count() != 2 {
+		t.Errorf("%d inside after reopen, want 2", s.Count())
+	}
+	exit := ev("x-2099", event.KindExit, event.Admit, 0)
+	exit.ServiceID, exit.At = "T-2099", now
+	s.Observe(exit)
+	if _, in := s.Inside("s:T-2099"); in {
+		t.Fatal("the holder of the 2099 entry is still inside after a real exit")
 	}
 }
 

@@ -17,12 +17,14 @@ type Status struct {
 	// in seconds of the oldest of them (0 when none wait).
 	Backlog       int     `json:"backlog"`
 	OldestUnsentS float64 `json:"oldest_unsent_s"`
-	// The backlog split in two: AwaitingBroker events are not yet with the
-	// broker (never sent, or sent without a PUBACK yet), AwaitingHub ones
-	// are with the broker and wait for the hub's receipt. Each has the age
-	// in seconds of its oldest tap. A growing AwaitingBroker means the gate's
-	// link or the broker is down; a growing AwaitingHub with AwaitingBroker
-	// near 0 means the hub is down or not subscribed.
+	// The backlog split by what it waits for, each with the age in seconds
+	// of its oldest tap. AwaitingHub events wait for the hub's receipt: the
+	// broker acknowledged them, or they are held back unsent because the
+	// window of events the hub has not receipted is full. AwaitingBroker
+	// events wait for the broker: the gate has no connection to it, or the
+	// broker has not acknowledged them yet. A growing AwaitingBroker means
+	// the gate's link or the broker is down; a growing AwaitingHub with
+	// AwaitingBroker near 0 means the hub is down or not subscribed.
 	AwaitingBroker        int     `json:"awaiting_broker"`
 	AwaitingBrokerOldestS float64 `json:"awaiting_broker_oldest_s"`
 	AwaitingHub           int     `json:"awaiting_hub"`
@@ -89,9 +91,14 @@ func age(t time.Time) float64 {
 
 // Awaiting splits the backlog by what each event waits for.
 type Awaiting struct {
-	// Broker counts events not yet with the broker, Hub those with the
-	// broker waiting for the hub's receipt; the Oldest times are the tap
-	// times of the oldest of each (zero when none).
+	// Hub counts events waiting for the hub's receipt: acknowledged by the
+	// broker, or held back unsent while the window of unreceipted events is
+	// full, so that only the hub can move them. Broker counts the rest:
+	// everything while the gate is offline, else events sent and not yet
+	// acknowledged by the broker, sent and failed, or not yet sent with
+	// room to send them. The Oldest times are the tap times of the oldest of
+	// each (zero when none). Broker+Hub is the outbox's backlog, give or
+	// take events receipted a moment ago and not yet removed.
 	Broker, Hub             int
 	BrokerOldest, HubOldest time.Time
 }
@@ -99,27 +106,46 @@ type Awaiting struct {
 // Awaiting returns what the backlog waits for now.
 func (u *Uplink) Awaiting() Awaiting {
 	var w Awaiting
+	online := u.Online()
 	u.fmu.Lock()
 	next := u.fl.next
+	inTable := len(u.fl.byseq)
+	// The events after the table wait for the hub when its window is what
+	// keeps them from being sent: connected, the hub window full, room in
+	// the broker window.
+	held := online && inTable >= hubWindow && u.fl.inBroker < brokerWindow
 	for _, f := range u.fl.byseq {
-		if f.awaitingHub() {
+		if online && f.awaitingHub() {
 			w.Hub++
 			w.HubOldest = earliest(w.HubOldest, f.at)
 		} else {
+			w.Broker++
 			w.BrokerOldest = earliest(w.BrokerOldest, f.at)
 		}
 	}
 	u.fmu.Unlock()
 	n, _ := u.ob.Backlog()
-	w.Broker = max(0, n-w.Hub)
+	rest := max(0, n-inTable)
+	if rest == 0 {
+		return w
+	}
+	var oldest time.Time
 	if evs, err := u.ob.Pending(next, 1); err == nil && len(evs) == 1 {
-		w.BrokerOldest = earliest(w.BrokerOldest, evs[0].At)
+		oldest = evs[0].At
+	}
+	if held {
+		w.Hub += rest
+		w.HubOldest = earliest(w.HubOldest, oldest)
+	} else {
+		w.Broker += rest
+		w.BrokerOldest = earliest(w.BrokerOldest, oldest)
 	}
 	return w
 }
 
+// earliest returns the earlier of a and b, a zero time counting as none.
 func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || b.Before(a) {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
 		return b
 	}
 	return a

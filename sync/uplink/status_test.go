@@ -120,8 +120,10 @@ func TestHandleAndResubscribe(t *testing.T) {
 
 // TestStatusGolden pins the status payload the hub and dashboards parse.
 func TestStatusGolden(t *testing.T) {
-	st := Status{Site: "stadium", Gate: "g1", Online: true, Backlog: 12, OldestUnsentS: 4.5, OutboxBytes: 65536,
-		AwaitingBroker: 10, AwaitingBrokerOldestS: 4.5, AwaitingHub: 2, AwaitingHubOldestS: 1.25,
+	// The hub down for a while: most of the backlog awaits its receipt (sent,
+	// or held back behind the window), the latest taps the broker's PUBACK.
+	st := Status{Site: "stadium", Gate: "g1", Online: true, Backlog: 300, OldestUnsentS: 95.5, OutboxBytes: 65536,
+		AwaitingBroker: 2, AwaitingBrokerOldestS: 0.25, AwaitingHub: 298, AwaitingHubOldestS: 95.5,
 		Lists: map[string]ListStatus{"whitelist": {Version: 7, AppliedAt: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}},
 		Clock: time.Date(2026, 12, 1, 9, 30, 0, 123456789, time.UTC), Software: "mynagate 0.1.0"}
 	got, err := json.MarshalIndent(st, "", "  ")

@@ -125,6 +125,8 @@ type Uplink struct {
 	// and hubLatency the first-publish-to-receipt time of the last receipted
 	// one, in nanoseconds.
 	ackLatency, hubLatency atomic.Int64
+	// resent counts publishes of events published before in this run.
+	resent atomic.Uint64
 
 	mu       sync.Mutex
 	handlers map[string]Handler // by topic filter
@@ -289,6 +291,20 @@ func (u *Uplink) PublishLatency() time.Duration { return time.Duration(u.ackLate
 // HubLatency is the time from first publishing the last receipted event to the
 // hub's receipt for it; zero before the first.
 func (u *Uplink) HubLatency() time.Duration { return time.Duration(u.hubLatency.Load()) }
+
+// Resent is how many times the uplink published an event again since Run
+// started: the hub had not receipted it in time, the broker had dropped it, or
+// its publish failed. paho's own redelivery of unacknowledged publishes after
+// a reconnect is not counted.
+func (u *Uplink) Resent() uint64 { return u.resent.Load() }
+
+// InFlight is how many events are published and not yet receipted by the
+// hub: waiting for the broker's PUBACK or, acknowledged, for the receipt.
+func (u *Uplink) InFlight() int {
+	u.fmu.Lock()
+	defer u.fmu.Unlock()
+	return len(u.fl.byseq)
+}
 
 // Topic returns the topic events are published on.
 func (u *Uplink) Topic() string { return u.topic }
@@ -511,6 +527,8 @@ func (u *Uplink) send(ctx context.Context, f *flight) {
 	now := time.Now()
 	if f.first.IsZero() {
 		f.first = now
+	} else {
+		u.resent.Add(1)
 	}
 	f.sent, f.acked, f.lost = now, time.Time{}, false
 	f.tries++

@@ -278,9 +278,9 @@ func TestConfigErrors(t *testing.T) {
 }
 
 // TestPubackAloneDeletesNothing: with no hub answering, a window of events
-// reaches the broker (and a subscriber) and still stays in the outbox, counted
-// as awaiting the hub's receipt; the rest wait unsent, counted as awaiting the
-// broker.
+// reaches the broker (and a subscriber) and still stays in the outbox; the
+// whole backlog counts as awaiting the hub's receipt, the window sent and the
+// rest held back behind it, and none as awaiting the broker.
 func TestPubackAloneDeletesNothing(t *testing.T) {
 	b := mqtttest.Start(t)
 	sub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/events")
@@ -291,16 +291,80 @@ func TestPubackAloneDeletesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	up := run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1"}, ob)
+	up := run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", ConfirmTimeout: time.Hour}, ob)
 	sub.WaitN(hubWindow, 30*time.Second)
-	waitFor(t, "a window awaiting the hub", func() bool { return up.CurrentStatus().AwaitingHub == hubWindow })
+	waitFor(t, "the backlog awaiting the hub", func() bool { return up.CurrentStatus().AwaitingHub == n })
 	st := up.CurrentStatus()
-	if st.Backlog != n || st.AwaitingBroker != n-hubWindow || st.AwaitingHubOldestS <= 0 || st.AwaitingBrokerOldestS <= 0 {
-		t.Fatalf("status %+v: want backlog %d, %d awaiting the hub and %d the broker, with ages", st, n, hubWindow, n-hubWindow)
+	if st.Backlog != n || st.AwaitingBroker != 0 || st.AwaitingHubOldestS <= 0 || st.AwaitingBrokerOldestS != 0 {
+		t.Fatalf("status %+v: want backlog %d, all awaiting the hub with an age, none the broker", st, n)
 	}
 	if got := len(sub.Messages()); got != hubWindow {
 		t.Fatalf("%d events published without a receipt, want the window of %d", got, hubWindow)
 	}
+}
+
+// TestAwaitingNamesTheMissingPart reads the split of the backlog, in the
+// retained status on the broker and on the gate, as an operator would: with
+// the broker up and no hub receipting, every event awaits the hub, however
+// many the hub window holds back; with the broker down, every event awaits
+// the broker. Each oldest age is that of the oldest tap.
+func TestAwaitingNamesTheMissingPart(t *testing.T) {
+	b := mqtttest.Start(t)
+	statusSub := mqtttest.Subscribe(t, b.Addr(), "mynagate/v1/stadium/g1/status")
+	ob := newOutbox(t)
+	const n = 2 * hubWindow
+	first := time.Now().Add(-time.Hour).Round(0)
+	for i := 1; i <= n; i++ {
+		e := testEvent(i)
+		e.At = first.Add(time.Duration(i-1) * time.Second)
+		if err := ob.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// oldestAge checks that age, read between before and after, is the age
+	// of the first tap (a tap later is a second younger).
+	oldestAge := func(what string, read func() float64) {
+		t.Helper()
+		before := time.Since(first).Seconds()
+		age := read()
+		after := time.Since(first).Seconds()
+		if age < before-0.5 || age > after+0.5 {
+			t.Fatalf("oldest %s is %.3f s old, want the first tap's age, %.3f to %.3f s", what, age, before, after)
+		}
+	}
+	up := run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", ConfirmTimeout: time.Hour, StatusInterval: 100 * time.Millisecond}, ob)
+
+	// (a) The broker is up, the hub never receipts.
+	msgs, ok := statusSub.WaitFor(60*time.Second, func(m []mqtttest.Message) bool {
+		var st Status
+		return len(m) > 0 && json.Unmarshal(m[len(m)-1].Payload, &st) == nil && st.AwaitingHub == n
+	})
+	if !ok {
+		t.Fatalf("no status with all %d events awaiting the hub in %d statuses", n, len(msgs))
+	}
+	var st Status
+	if err := json.Unmarshal(msgs[len(msgs)-1].Payload, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Backlog != n || st.AwaitingBroker != 0 || st.AwaitingBrokerOldestS != 0 || st.AwaitingHubOldestS < 3500 {
+		t.Fatalf("retained status with the hub silent %+v: want all %d awaiting the hub, an hour old, none the broker", st, n)
+	}
+	if w := up.Awaiting(); w.Hub != n || w.Broker != 0 || !w.BrokerOldest.IsZero() {
+		t.Fatalf("with the hub silent the gate reports %+v, want all %d awaiting the hub", w, n)
+	}
+	oldestAge("awaiting the hub", func() float64 { return up.CurrentStatus().AwaitingHubOldestS })
+
+	// (b) The broker is down.
+	b.Stop()
+	waitFor(t, "the gate offline", func() bool { return !up.Online() })
+	if w := up.Awaiting(); w.Broker != n || w.Hub != 0 || !w.HubOldest.IsZero() {
+		t.Fatalf("with the broker down the gate reports %+v, want all %d awaiting the broker", w, n)
+	}
+	oldestAge("awaiting the broker", func() float64 { return up.CurrentStatus().AwaitingBrokerOldestS })
+
+	// The broker back, the events await the hub again.
+	b.Restart()
+	waitFor(t, "the backlog awaiting the hub again", func() bool { w := up.Awaiting(); return w.Hub == n && w.Broker == 0 })
 }
 
 // TestUnreceiptedEventsAreSentAgain: a hub that missed the first sending (down,
@@ -318,7 +382,7 @@ func TestUnreceiptedEventsAreSentAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", ConfirmTimeout: time.Second}, ob)
+	up := run(t, Config{Broker: b.Addr(), Site: "stadium", Gate: "g1", ConfirmTimeout: time.Second}, ob)
 	sub.WaitN(n, 30*time.Second)
 	if got, _ := r.Distinct(); got != 0 {
 		t.Fatalf("deaf receipter saw %d events", got)
@@ -327,6 +391,10 @@ func TestUnreceiptedEventsAreSentAgain(t *testing.T) {
 	waitBacklog(t, ob, 0)
 	if got, _ := r.Distinct(); got != n {
 		t.Fatalf("receipter has %d distinct events, want %d", got, n)
+	}
+	// Every event reached the receipter only by a resend.
+	if got := up.Resent(); got < n {
+		t.Fatalf("the uplink counts %d resends, want at least %d", got, n)
 	}
 }
 
