@@ -21,7 +21,7 @@ import (
 // interval).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
-	sb := &siteBanners{path: filepath.Join(h.cfg.DataDir, "lists.db")}
+	sb := &siteBanners{path: filepath.Join(h.cfg.DataDir, "lists.db"), zone: h.cfg.Zone}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { h.serveHTML(w, r, sb) })
 	mux.HandleFunc("GET /api/view", h.serveJSON)
 	mux.HandleFunc("GET /api/events", h.serveEvents)
