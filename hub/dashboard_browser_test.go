@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -279,7 +280,25 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !regexp.MustCompile(`(?s)<div class="banner" role="alert" data-site="stadium"><strong>緊急事態宣言中 \(stadium\)[^<]*</strong><br><span class="warn">⚠ この宣言では何も変わりません`).MatchString(dom) {
 		t.Errorf("no emergency banner warning that the declaration changes nothing:\n%s", dom)
 	}
+	if !regexp.MustCompile(`緊急事態宣言中 \(stadium\)[^<]*\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00 まで\)`).MatchString(dom) {
+		t.Error("the emergency banner's end is not in the site's zone (Asia/Tokyo)")
+	}
 	checkScreenshot(t, shot, 800)
+
+	// Nothing scrolls sideways on the tablet: the laid-out page is no wider
+	// than its 800 px window.
+	tablet := browsertest.Open(t, chromium, "http://"+cfg.HTTP+"/", 800)
+	waitFor(t, "the page at 800 px", func() bool {
+		return tablet.Eval(`document.readyState === "complete" && document.querySelectorAll("#gates tr").length > 1`) == "true"
+	})
+	// The page's width (scrollWidth) within the window's (innerWidth) less a
+	// vertical scroll bar (clientWidth).
+	inner, _ := strconv.Atoi(tablet.Eval(`window.innerWidth + ""`))
+	client, _ := strconv.Atoi(tablet.Eval(`document.documentElement.clientWidth + ""`))
+	scroll, _ := strconv.Atoi(tablet.Eval(`document.documentElement.scrollWidth + ""`))
+	if inner != 800 || scroll > 800 || scroll > client {
+		t.Errorf("at 800 px: window %d px wide, %d px inside its scroll bar, page %d px: want a page no wider than what shows", inner, client, scroll)
+	}
 }
 
 // eventsTable returns the event table of a serialized DOM.
