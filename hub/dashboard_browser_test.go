@@ -274,6 +274,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	if g := ja["g2"]; !regexp.MustCompile(`^\d+月\d+日 \d\d:\d\d:\d\d から切断`).MatchString(g["接続"]) {
 		t.Errorf("Japanese gate row g2: %v", g)
 	}
+	// The event table names kinds and decisions in Japanese, each with its
+	// code (what the filters take) as the title; reasons stay codes.
+	if tb := eventsTable(t, dom); !strings.Contains(tb, `<td class="l" title="entry">入場</td>`) ||
+		!strings.Contains(tb, `<td class="l bad" title="deny">拒否</td><td class="l">not_listed</td>`) || !strings.Contains(tb, `title="admit">許可</td>`) {
+		t.Errorf("Japanese event table:\n%s", tb)
+	}
 	if s := tableRows(t, dom, "sites")["stadium"]; s["現在の入場者"] != "5" {
 		t.Errorf("Japanese site row: %v", s)
 	}
