@@ -149,6 +149,11 @@ func OpenHSM(cfg *config.Config) (*hsm.HSM, error) {
 	return hsm.Open(hsm.Config{Module: cfg.HSM.Module, TokenLabel: cfg.HSM.TokenLabel, PINFile: cfg.HSM.PINFile, MaxSessions: cfg.HSM.MaxSessions})
 }
 
+// statusInterval is how often a connected gate publishes its status when
+// nothing changed; 0 takes the uplink's default. A test lengthens it to show
+// that an applied list or config goes out without waiting for it.
+var statusInterval time.Duration
+
 // NewLogger returns the daemon's logger: text lines on w at the configured level.
 func NewLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
@@ -201,6 +206,7 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 			Site: cfg.Site, Gate: cfg.Gate, Username: cfg.MQTT.Username,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 			SoftwareVersion: cli.BuildVersion(), Lists: g.listStatus, Health: g.health,
+			StatusInterval: statusInterval,
 		}
 		if cfg.MQTT.PasswordFile != "" {
 			pw, err := os.ReadFile(cfg.MQTT.PasswordFile)

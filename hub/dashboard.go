@@ -21,7 +21,7 @@ import (
 // interval).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
-	sb := &siteBanners{path: filepath.Join(h.cfg.DataDir, "lists.db")}
+	sb := &siteBanners{path: filepath.Join(h.cfg.DataDir, "lists.db"), zone: h.cfg.Zone}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { h.serveHTML(w, r, sb) })
 	mux.HandleFunc("GET /api/view", h.serveJSON)
 	mux.HandleFunc("GET /api/events", h.serveEvents)
@@ -195,7 +195,7 @@ form label{margin-right:.6em}
 {{range .Filters}}<label>{{.Label}} <input name="{{.Name}}" value="{{.Value}}" size="10"></label>{{end}}<button>{{call $.T "filter"}}</button></form>
 {{if .FilterErr}}<p class="bad">{{.FilterErr}}</p>{{end}}
 <table id="events"><tr><th class="l">{{call $.T "time"}}</th><th class="l">{{call $.T "site"}}</th><th class="l">{{call $.T "gate"}}</th><th class="l">{{call $.T "lane"}}</th><th class="l">{{call $.T "kind"}}</th><th class="l">{{call $.T "decision"}}</th><th class="l">{{call $.T "reason"}}</th><th class="l">{{call $.T "assurance"}}</th><th class="l">{{call $.T "offline"}}</th></tr>
-{{range .Recent.Table}}<tr><td class="l">{{.At.Format "15:04:05"}}</td><td class="l">{{.Site}}</td><td class="l">{{.Gate}}</td><td class="l">{{.Lane}}</td><td class="l">{{.Kind}}</td><td class="l{{if eq .Decision "deny"}} bad{{end}}">{{.Decision}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Assurance}}</td><td class="l">{{if .Offline}}{{call $.T "yes"}}{{end}}</td></tr>{{end}}
+{{range .Recent.Table}}<tr><td class="l">{{.At.Format "15:04:05"}}</td><td class="l">{{.Site}}</td><td class="l">{{.Gate}}</td><td class="l">{{.Lane}}</td><td class="l" title="{{.Kind}}">{{call $.T (print .Kind)}}</td><td class="l{{if eq .Decision "deny"}} bad{{end}}" title="{{.Decision}}">{{call $.T (print .Decision)}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Assurance}}</td><td class="l">{{if .Offline}}{{call $.T "yes"}}{{end}}</td></tr>{{end}}
 </table>
 </main>
 <script>

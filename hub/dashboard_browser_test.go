@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -273,13 +274,37 @@ func TestDashboardInBrowser(t *testing.T) {
 	if g := ja["g2"]; !regexp.MustCompile(`^\d+月\d+日 \d\d:\d\d:\d\d から切断`).MatchString(g["接続"]) {
 		t.Errorf("Japanese gate row g2: %v", g)
 	}
+	// The event table names kinds and decisions in Japanese, each with its
+	// code (what the filters take) as the title; reasons stay codes.
+	if tb := eventsTable(t, dom); !strings.Contains(tb, `<td class="l" title="entry">入場</td>`) ||
+		!strings.Contains(tb, `<td class="l bad" title="deny">拒否</td><td class="l">not_listed</td>`) || !strings.Contains(tb, `title="admit">許可</td>`) {
+		t.Errorf("Japanese event table:\n%s", tb)
+	}
 	if s := tableRows(t, dom, "sites")["stadium"]; s["現在の入場者"] != "5" {
 		t.Errorf("Japanese site row: %v", s)
 	}
 	if !regexp.MustCompile(`(?s)<div class="banner" role="alert" data-site="stadium"><strong>緊急事態宣言中 \(stadium\)[^<]*</strong><br><span class="warn">⚠ この宣言では何も変わりません`).MatchString(dom) {
 		t.Errorf("no emergency banner warning that the declaration changes nothing:\n%s", dom)
 	}
+	if !regexp.MustCompile(`緊急事態宣言中 \(stadium\)[^<]*\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00 まで\)`).MatchString(dom) {
+		t.Error("the emergency banner's end is not in the site's zone (Asia/Tokyo)")
+	}
 	checkScreenshot(t, shot, 800)
+
+	// Nothing scrolls sideways on the tablet: the laid-out page is no wider
+	// than its 800 px window.
+	tablet := browsertest.Open(t, chromium, "http://"+cfg.HTTP+"/", 800)
+	waitFor(t, "the page at 800 px", func() bool {
+		return tablet.Eval(`document.readyState === "complete" && document.querySelectorAll("#gates tr").length > 1`) == "true"
+	})
+	// The page's width (scrollWidth) within the window's (innerWidth) less a
+	// vertical scroll bar (clientWidth).
+	inner, _ := strconv.Atoi(tablet.Eval(`window.innerWidth + ""`))
+	client, _ := strconv.Atoi(tablet.Eval(`document.documentElement.clientWidth + ""`))
+	scroll, _ := strconv.Atoi(tablet.Eval(`document.documentElement.scrollWidth + ""`))
+	if inner != 800 || scroll > 800 || scroll > client {
+		t.Errorf("at 800 px: window %d px wide, %d px inside its scroll bar, page %d px: want a page no wider than what shows", inner, client, scroll)
+	}
 }
 
 // eventsTable returns the event table of a serialized DOM.

@@ -68,6 +68,12 @@ var (
 		"assurance":                   "確認方式",
 		"offline":                     "オフライン",
 		"yes":                         "はい",
+		// The event table's kinds and decisions (the codes the filters take
+		// stay in each cell's title); reason codes stay codes, as the README's
+		// reason table names them.
+		"entry": "入場", "exit": "退場", "checkin": "受付", "checkout": "退所",
+		"enrol": "登録", "identify": "本人確認", "annul": "取消",
+		"admit": "許可", "deny": "拒否",
 		"EMERGENCY declared at %s: the gates also accept their own fallback levels": "緊急事態宣言中 (%s): ゲートは各自のフォールバック方式も受け付けます",
 		"EMERGENCY declared at %s: no fallback level":                               "緊急事態宣言中 (%s): フォールバック方式なし",
 		"EMERGENCY declared at %s: the gates also accept %s":                        "緊急事態宣言中 (%s): ゲートは %s も受け付けます",

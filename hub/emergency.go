@@ -46,10 +46,11 @@ type banner struct {
 }
 
 // siteBanners reads the sites' gate configs from lists.db read-only, for the
-// dashboard's emergency banners. A list command holding lists.db makes it
-// return the banners last read (busy true).
+// dashboard's emergency banners, with times in the site's zone (zone). A list
+// command holding lists.db makes it return the banners last read (busy true).
 type siteBanners struct {
 	path string
+	zone func(site string) *time.Location
 	mu   sync.Mutex
 	last []SiteConfig
 }
@@ -58,7 +59,7 @@ func (b *siteBanners) read(l lang) (_ []banner, busy bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	busy, err = b.load()
-	return banners(b.last, l, time.Now()), busy, err
+	return banners(b.last, l, time.Now(), b.zone), busy, err
 }
 
 func (b *siteBanners) load() (busy bool, err error) {
@@ -83,8 +84,8 @@ func (b *siteBanners) load() (busy bool, err error) {
 }
 
 // banners returns the sites with an emergency declared, in site order, with
-// its end, or that it lapsed at now.
-func banners(all []SiteConfig, l lang, now time.Time) []banner {
+// its end, or that it lapsed at now, in the site's zone.
+func banners(all []SiteConfig, l lang, now time.Time, zone func(site string) *time.Location) []banner {
 	var out []banner
 	for _, sc := range all {
 		if !sc.Doc.Emergency {
@@ -100,9 +101,9 @@ func banners(all []SiteConfig, l lang, now time.Time) []banner {
 			text = fmt.Sprintf(l.s("EMERGENCY declared at %s: the gates also accept %s"), sc.Site, strings.Join(fb, ", "))
 		}
 		if u := sc.Doc.EmergencyUntil; u != nil && !sc.Doc.Active(now) {
-			text = fmt.Sprintf(l.s("Emergency at %s LAPSED at %s: the gates no longer accept the fallback levels; renew it with gatehub config set --emergency=true --for"), sc.Site, u.Format(time.RFC3339))
+			text = fmt.Sprintf(l.s("Emergency at %s LAPSED at %s: the gates no longer accept the fallback levels; renew it with gatehub config set --emergency=true --for"), sc.Site, u.In(zone(sc.Site)).Format(time.RFC3339))
 		} else if u != nil {
-			text += fmt.Sprintf(l.s(" (until %s)"), u.Format(time.RFC3339))
+			text += fmt.Sprintf(l.s(" (until %s)"), u.In(zone(sc.Site)).Format(time.RFC3339))
 		}
 		if !sc.Published {
 			text += l.s(" (not yet published)")

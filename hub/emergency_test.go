@@ -30,10 +30,11 @@ func TestEmergencyWarning(t *testing.T) {
 
 // TestEmergencyBanners reads the site configs as the dashboard does: one
 // banner per site in an emergency, with its warning, in both languages; the
-// last banners while a list command holds lists.db.
+// last banners while a list command holds lists.db; its times in the site's
+// zone (the default, Asia/Tokyo).
 func TestEmergencyBanners(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lists.db")
-	sb := &siteBanners{path: path}
+	sb := &siteBanners{path: path, zone: (&Config{}).Zone}
 	if bs, busy, err := sb.read(langEN); err != nil || busy || len(bs) != 0 {
 		t.Fatalf("before any list command: %v %v %v", bs, busy, err)
 	}
@@ -63,11 +64,11 @@ func TestEmergencyBanners(t *testing.T) {
 	if err != nil || busy || len(bs) != 3 {
 		t.Fatalf("%v %v %v", bs, busy, err)
 	}
-	if bs[0].Site != "lapsed" || !strings.Contains(bs[0].Text, "LAPSED at 2026-01-01T00:00:00Z") {
+	if bs[0].Site != "lapsed" || !strings.Contains(bs[0].Text, "LAPSED at 2026-01-01T09:00:00+09:00") {
 		t.Fatalf("lapsed banner %+v", bs[0])
 	}
 	bs = bs[1:]
-	if bs[0].Site != "shelter-1" || bs[0].Warning != NoFallback || bs[1].Site != "stadium" || bs[1].Warning != "" || !strings.HasSuffix(bs[1].Text, "also accept cert (until 2099-01-01T00:00:00Z)") || !strings.HasSuffix(bs[0].Text, "no fallback level (until 2099-01-01T00:00:00Z)") {
+	if bs[0].Site != "shelter-1" || bs[0].Warning != NoFallback || bs[1].Site != "stadium" || bs[1].Warning != "" || !strings.HasSuffix(bs[1].Text, "also accept cert (until 2099-01-01T09:00:00+09:00)") || !strings.HasSuffix(bs[0].Text, "no fallback level (until 2099-01-01T09:00:00+09:00)") {
 		t.Fatalf("banners %+v", bs)
 	}
 	ja, _, _ := sb.read(langJA)

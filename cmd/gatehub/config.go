@@ -101,7 +101,7 @@ func cmdConfigSet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if w := hub.EmergencyWarning(sc.Doc); w != "" {
 		fmt.Fprintln(stderr, "gatehub config set: WARNING: "+w)
 	}
-	return printOut(stdout, c.json, sc, describeConfig(sc))
+	return printOut(stdout, c.json, sc, describeConfig(sc, cfg.Zone(c.site)))
 }
 
 // An emergency lasts defaultEmergency unless --for says otherwise, and at most
@@ -141,7 +141,7 @@ func cmdConfigShow(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	_, m, err := c.open(false, stderr)
+	cfg, m, err := c.open(false, stderr)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func cmdConfigShow(_ context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	for _, sc := range all {
-		if err := printOut(stdout, c.json, sc, describeConfig(sc)); err != nil {
+		if err := printOut(stdout, c.json, sc, describeConfig(sc, cfg.Zone(sc.Site))); err != nil {
 			return err
 		}
 	}
@@ -202,8 +202,9 @@ func parseLevels(s string, noneOK bool) ([]string, error) {
 	return levels, nil
 }
 
-// describeConfig is the human line for a site's config.
-func describeConfig(sc hub.SiteConfig) string {
+// describeConfig is the human line for a site's config, its times in the
+// site's zone.
+func describeConfig(sc hub.SiteConfig, zone *time.Location) string {
 	if sc.Version == 0 {
 		return sc.Site + ": no config from the hub; its gates follow their own"
 	}
@@ -212,9 +213,9 @@ func describeConfig(sc hub.SiteConfig) string {
 	em := "no emergency"
 	switch {
 	case d.Active(time.Now()):
-		em = "EMERGENCY DECLARED until " + d.EmergencyUntil.Format(time.RFC3339)
+		em = "EMERGENCY DECLARED until " + d.EmergencyUntil.In(zone).Format(time.RFC3339)
 	case d.Emergency:
-		em = "emergency LAPSED at " + d.EmergencyUntil.Format(time.RFC3339) + " (renew with --emergency=true --for)"
+		em = "emergency LAPSED at " + d.EmergencyUntil.In(zone).Format(time.RFC3339) + " (renew with --emergency=true --for)"
 	}
 	ap := own
 	if d.AntiPassback != nil {
@@ -229,7 +230,7 @@ func describeConfig(sc hub.SiteConfig) string {
 		}
 		return strings.Join(l, ",")
 	}
-	state := "published " + sc.PublishedAt.Format("2006-01-02 15:04:05Z07:00")
+	state := "published " + sc.PublishedAt.In(zone).Format("2006-01-02 15:04:05Z07:00")
 	if !sc.Published {
 		state = "NOT PUBLISHED: run gatehub config set --site " + sc.Site + " again"
 	}
@@ -238,7 +239,7 @@ func describeConfig(sc hub.SiteConfig) string {
 		s += "; note " + strconv.Quote(d.Note)
 	}
 	if !sc.Expires.IsZero() {
-		s += "; signed until " + sc.Expires.Format(time.RFC3339)
+		s += "; signed until " + sc.Expires.In(zone).Format(time.RFC3339)
 	}
 	return s
 }

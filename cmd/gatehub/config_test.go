@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,12 @@ func TestConfigCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "shelter: config v") || !strings.Contains(out, "EMERGENCY DECLARED until ") ||
 		!strings.Contains(out, "; anti-passback off; accept each gate's own; fallback cert") || !strings.Contains(out, "signed until ") {
 		t.Fatalf("config set: %d %s %s", code, out, stderr)
+	}
+	// Times in the site's zone: the config names none, so Asia/Tokyo.
+	for _, re := range []string{`published \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+09:00`, `EMERGENCY DECLARED until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00;`, `signed until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Fatalf("config set: %q not in the site's zone (want %s)", out, re)
+		}
 	}
 	if strings.Contains(stderr, "WARNING") {
 		t.Fatalf("config set warned about an emergency that takes effect: %s", stderr)
