@@ -33,6 +33,7 @@ import (
 	"github.com/mynagate/mynagate/metrics"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/crl"
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/offline/policy"
@@ -421,7 +422,7 @@ func (g *Gate) subscribe() error {
 	}
 	g.lists, err = lists.NewReceiver(lists.ReceiverConfig{
 		Prefix: prefix, Site: g.cfg.Site, Keys: keys,
-		Lists:            map[string]lists.Applier{"whitelist": reportApplied{g.list, g.uplink.RefreshStatus}},
+		Lists:            map[string]lists.Applier{"whitelist": reportApplied{store: g.list, applied: g.uplink.RefreshStatus}},
 		Raw:              map[string]lists.RawApplier{gateconfig.List: g.hubcfg},
 		RequestSnapshot:  func() { g.uplink.Resubscribe(filter) },
 		MinVersions:      g.cfg.MinListVersions,
@@ -480,13 +481,25 @@ func (g *Gate) health() map[string]string {
 // has the status published at once, so the hub shows the gate's new version
 // without waiting for the next status interval.
 type reportApplied struct {
-	lists.Applier
+	store interface {
+		lists.Applier
+		lists.CRLApplier
+	}
 	applied func()
 }
 
+// Version is the version in force.
+func (r reportApplied) Version() uint64 { return r.store.Version() }
+
 // Apply applies a version and reports it.
 func (r reportApplied) Apply(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key) error {
-	if err := r.Applier.Apply(version, snapshot, puts, deletes, revoke, unrevoke); err != nil {
+	return r.ApplyWithCRLs(version, snapshot, puts, deletes, revoke, unrevoke, nil)
+}
+
+// ApplyWithCRLs applies a version with the CRLs its manifest names and
+// reports it.
+func (r reportApplied) ApplyWithCRLs(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key, crls []crl.Info) error {
+	if err := r.store.ApplyWithCRLs(version, snapshot, puts, deletes, revoke, unrevoke, crls); err != nil {
 		return err
 	}
 	r.applied()
