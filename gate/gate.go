@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -262,7 +263,7 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 		if err != nil {
 			return nil, err
 		}
-		g.pinless = &pinlessSlot{}
+		g.pinless = &pinlessSlot{observe: g.observeExchange}
 		g.pinless.cur.Store(a)
 		g.agent.PINLess = g.pinless
 	}
@@ -606,6 +607,7 @@ func (g *Gate) newMetrics() *metrics.Registry {
 	// The 2016 pilot took 3.2 s a check; MynaGate aims well under half a second.
 	r.Histogram("mynagate_decision_seconds", "Card presented to decision, by lane and the assurance level proven.",
 		[]float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 3.5}, "lane", "assurance")
+	declareExchangeMetric(r)
 	r.Counter("mynagate_peer_events_ignored_total", "Peer events not applied to the inside set, by reason.", "reason")
 	r.Gauge("mynagate_backlog_events", "Events recorded but not yet receipted by the hub.", metrics.Value(func() float64 {
 		n, _ := g.outbox.Backlog()
@@ -704,6 +706,20 @@ func (g *Gate) awaiting() uplink.Awaiting {
 	}
 	n, oldest := g.outbox.Backlog()
 	return uplink.Awaiting{Broker: n, BrokerOldest: oldest}
+}
+
+// declareExchangeMetric declares the histogram of the live PIN-less exchange
+// (EXTERNAL AUTHENTICATE to the card's signature), by which an operator sets
+// pinless.max_exchange_ms from real taps.
+func declareExchangeMetric(r *metrics.Registry) {
+	r.Histogram("mynagate_pinless_exchange_seconds", "Live PIN-less exchange per tap (EXTERNAL AUTHENTICATE sent to the card's signature received), by protocol version; pinless.max_exchange_ms bounds it.",
+		[]float64{0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2}, "version")
+}
+
+// observeExchange feeds a PIN-less proof's live exchange time into the
+// metrics.
+func (g *Gate) observeExchange(p pinless.Proof) {
+	g.metrics.Observe("mynagate_pinless_exchange_seconds", p.Exchange.Seconds(), strconv.Itoa(p.Version))
 }
 
 // count feeds every journaled decision into the metrics.
