@@ -90,7 +90,7 @@ func TestPINlessConfig(t *testing.T) {
 			}
 			b, err := json.Marshal(map[string]any{
 				"site": "s", "gate": "g", "mode": "venue", "data_dir": "data",
-				"lanes": []any{map[string]any{"name": "in", "reader": "r", "kind": "entry", "zone": "A"}},
+				"lanes":   []any{map[string]any{"name": "in", "reader": "r", "kind": "entry", "zone": "A"}},
 				"roots":   []string{filepath.Join(pkiDir, "root.pem")},
 				"hsm":     map[string]any{"module": tok.Module, "token_label": tok.TokenLabel, "pin_file": tok.PINFile},
 				"pinless": pl, "policy": map[string]any{"accept": []string{"pinless"}},
