@@ -179,6 +179,21 @@ func TestEveryReasonThroughPCSCAndHSM(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, event.ReasonRevocationStale, "pinless"},
+		// The hub's lists carry the CRLs it imported; the gate records them
+		// as it records one applied here.
+		{"its CA's current CRL named by a hub delta", taptest.Profile(t, "card-001.json"), func() {
+			ca := certOf(t, taptest.Profile(t, "card-001.json")).AuthorityKeyId
+			if err := list.ApplyWithCRLs(2, false, nil, nil, nil, nil, []crl.Info{{Issuer: "CN=test CA", IssuerKeyID: ca, ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(23 * time.Hour)}}); err != nil {
+				t.Fatal(err)
+			}
+		}, event.ReasonAdmit, "pinless"},
+		{"its CA's CRL named by a hub snapshot, stale past the bound", taptest.Profile(t, "card-001.json"), func() {
+			ca := certOf(t, taptest.Profile(t, "card-001.json")).AuthorityKeyId
+			if err := list.ApplyWithCRLs(3, true, []whitelist.Record{{Key: key("card-001.json"), Entry: ticket("T-1", nil)}}, nil, nil, nil,
+				[]crl.Info{{Issuer: "CN=test CA", IssuerKeyID: ca, ThisUpdate: now.Add(-100 * time.Hour), NextUpdate: now.Add(-76 * time.Hour)}}); err != nil {
+				t.Fatal(err)
+			}
+		}, event.ReasonRevocationStale, "pinless"},
 	} {
 		if tc.before != nil {
 			tc.before()

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/mynagate/mynagate/metrics"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/certcheck"
+	"github.com/mynagate/mynagate/offline/crl"
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/offline/policy"
@@ -267,7 +269,7 @@ func Open(cfg *config.Config, log *slog.Logger, console io.Writer) (*Gate, error
 		if err != nil {
 			return nil, err
 		}
-		g.pinless = &pinlessSlot{}
+		g.pinless = &pinlessSlot{observe: g.observeExchange}
 		g.pinless.cur.Store(a)
 		g.agent.PINLess = g.pinless
 	}
@@ -427,7 +429,7 @@ func (g *Gate) subscribe() error {
 	}
 	g.lists, err = lists.NewReceiver(lists.ReceiverConfig{
 		Prefix: prefix, Site: g.cfg.Site, Keys: keys,
-		Lists:            map[string]lists.Applier{"whitelist": reportApplied{g.list, g.uplink.RefreshStatus}},
+		Lists:            map[string]lists.Applier{"whitelist": reportApplied{store: g.list, applied: g.uplink.RefreshStatus}},
 		Raw:              map[string]lists.RawApplier{gateconfig.List: g.hubcfg},
 		RequestSnapshot:  func() { g.uplink.Resubscribe(filter) },
 		MinVersions:      g.cfg.MinListVersions,
@@ -486,13 +488,25 @@ func (g *Gate) health() map[string]string {
 // has the status published at once, so the hub shows the gate's new version
 // without waiting for the next status interval.
 type reportApplied struct {
-	lists.Applier
+	store interface {
+		lists.Applier
+		lists.CRLApplier
+	}
 	applied func()
 }
 
+// Version is the version in force.
+func (r reportApplied) Version() uint64 { return r.store.Version() }
+
 // Apply applies a version and reports it.
 func (r reportApplied) Apply(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key) error {
-	if err := r.Applier.Apply(version, snapshot, puts, deletes, revoke, unrevoke); err != nil {
+	return r.ApplyWithCRLs(version, snapshot, puts, deletes, revoke, unrevoke, nil)
+}
+
+// ApplyWithCRLs applies a version with the CRLs its manifest names and
+// reports it.
+func (r reportApplied) ApplyWithCRLs(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key, crls []crl.Info) error {
+	if err := r.store.ApplyWithCRLs(version, snapshot, puts, deletes, revoke, unrevoke, crls); err != nil {
 		return err
 	}
 	r.applied()
@@ -599,6 +613,7 @@ func (g *Gate) newMetrics() *metrics.Registry {
 	// The 2016 pilot took 3.2 s a check; MynaGate aims well under half a second.
 	r.Histogram("mynagate_decision_seconds", "Card presented to decision, by lane and the assurance level proven.",
 		[]float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 3.5}, "lane", "assurance")
+	declareExchangeMetric(r)
 	r.Counter("mynagate_peer_events_ignored_total", "Peer events not applied to the inside set, by reason.", "reason")
 	r.Gauge("mynagate_backlog_events", "Events recorded but not yet receipted by the hub.", metrics.Value(func() float64 {
 		n, _ := g.outbox.Backlog()
@@ -703,6 +718,20 @@ func (g *Gate) awaiting() uplink.Awaiting {
 	}
 	n, oldest := g.outbox.Backlog()
 	return uplink.Awaiting{Broker: n, BrokerOldest: oldest}
+}
+
+// declareExchangeMetric declares the histogram of the live PIN-less exchange
+// (EXTERNAL AUTHENTICATE to the card's signature), by which an operator sets
+// pinless.max_exchange_ms from real taps.
+func declareExchangeMetric(r *metrics.Registry) {
+	r.Histogram("mynagate_pinless_exchange_seconds", "Live PIN-less exchange per tap (EXTERNAL AUTHENTICATE sent to the card's signature received), by protocol version; pinless.max_exchange_ms bounds it.",
+		[]float64{0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2}, "version")
+}
+
+// observeExchange feeds a PIN-less proof's live exchange time into the
+// metrics.
+func (g *Gate) observeExchange(p pinless.Proof) {
+	g.metrics.Observe("mynagate_pinless_exchange_seconds", p.Exchange.Seconds(), strconv.Itoa(p.Version))
 }
 
 // count feeds every journaled decision into the metrics.

@@ -26,11 +26,18 @@ type pinlessSlot struct {
 	cur atomic.Pointer[pinless.Authenticator]
 	// mu makes renewals one at a time; taps never wait for it.
 	mu sync.Mutex
+	// observe, if set, is given every proof whose live exchange was
+	// measured, too slow ones included.
+	observe func(pinless.Proof)
 }
 
 // Prove implements agent.Prover with the authenticator in force.
 func (s *pinlessSlot) Prove(t pinless.Transport, cardCert *x509.Certificate) (pinless.Proof, error) {
-	return s.cur.Load().Prove(t, cardCert)
+	p, err := s.cur.Load().Prove(t, cardCert)
+	if p.Exchange > 0 && s.observe != nil {
+		s.observe(p)
+	}
+	return p, err
 }
 
 // PINLessReload is what a renewal of the PIN-less credential put in force.

@@ -7,10 +7,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/internal/taptest"
+	"github.com/mynagate/mynagate/metrics"
 	"github.com/mynagate/mynagate/offline/hsm"
 	"github.com/mynagate/mynagate/offline/pinless"
 	"github.com/mynagate/mynagate/vcard"
@@ -94,3 +96,49 @@ func TestRenewalDuringATap(t *testing.T) {
 type vcardTransport struct{ card *vcard.Card }
 
 func (v vcardTransport) Transmit(apdu []byte) ([]byte, error) { return v.card.Process(apdu), nil }
+
+// TestPINlessExchangeMetric: every PIN-less proof's live exchange time is
+// observed in mynagate_pinless_exchange_seconds, by protocol version, a proof
+// refused as too slow included.
+func TestPINlessExchangeMetric(t *testing.T) {
+	dir := taptest.PKI(t)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := hsm.PublicKeyPEM(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.IssueInstitution(dir, pki.InstitutionRequest{PublicKeyPEM: pub, NotBefore: today.AddDate(0, 0, -1), NotAfter: today.AddDate(1, 0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gate{metrics: metrics.New()}
+	declareExchangeMetric(g.metrics)
+	p := taptest.Profile(t, "card-001.json")
+	blk, _ := pem.Decode([]byte(p.Certificate))
+	cardCert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]pinless.Option{nil, {pinless.MaxExchange(time.Nanosecond)}} {
+		a, err := pinless.NewAuthenticator(cert, pki.InstitutionCode, k, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slot := &pinlessSlot{observe: g.observeExchange}
+		slot.cur.Store(a)
+		if _, err := slot.Prove(vcardTransport{vcard.NewCard(p)}, cardCert); err != nil && !errors.Is(err, pinless.ErrTooSlow) {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	if err := g.metrics.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	if want := `mynagate_pinless_exchange_seconds_count{version="2"} 2`; !strings.Contains(out.String(), want) {
+		t.Fatalf("metrics lack %q:\n%s", want, out.String())
+	}
+}

@@ -32,7 +32,8 @@ type ImportedCRL struct {
 // list and records the CRL, in one transaction. Only keys not yet revoked
 // become pending, so a daily CRL publishes as a small delta. A CRL older (by
 // this update) than the one recorded for its CA is refused. It takes effect
-// at the next publish.
+// at the next publish, which also carries the CRL's dates to the gates
+// (Manifest.CRLs), even when it added no card key.
 func (m *Master) ImportCRL(site, list string, info crl.Info, keys []cardkey.Key) (ImportedCRL, error) {
 	imp := ImportedCRL{Info: info, ImportedAt: time.Now().UTC()}
 	keys = slices.Clone(keys)
@@ -73,7 +74,10 @@ func (m *Master) ImportCRL(site, list string, info crl.Info, keys []cardkey.Key)
 		if err != nil {
 			return err
 		}
-		return cb.Put(id, v)
+		if err := cb.Put(id, v); err != nil {
+			return err
+		}
+		return markCRLsChanged(b)
 	})
 	if err != nil {
 		return ImportedCRL{}, fmt.Errorf("hub: import CRL into %s/%s: %w", site, list, err)
@@ -107,4 +111,48 @@ func (m *Master) CRLs(site, list string) ([]ImportedCRL, error) {
 		return nil, fmt.Errorf("hub: CRLs of %s/%s: %w", site, list, err)
 	}
 	return out, nil
+}
+
+// markCRLsChanged has the next publish of list bucket b send a version.
+func markCRLsChanged(b *bolt.Bucket) error {
+	var meta listMeta
+	if v := b.Get(keyMeta); v != nil {
+		if err := json.Unmarshal(v, &meta); err != nil {
+			return fmt.Errorf("read meta: %w", err)
+		}
+	}
+	meta.CRLsChanged = true
+	return putMeta(b, &meta)
+}
+
+// crlInfos returns the CRLs imported into list bucket b, as a manifest
+// carries them (in issuer key id order).
+func crlInfos(b *bolt.Bucket) ([]crl.Info, error) {
+	cb := b.Bucket(subCRLs)
+	if cb == nil {
+		return nil, nil
+	}
+	var out []crl.Info
+	err := cb.ForEach(func(k, v []byte) error {
+		var imp ImportedCRL
+		if err := json.Unmarshal(v, &imp); err != nil {
+			return fmt.Errorf("recorded CRL of %s: %w", k, err)
+		}
+		out = append(out, imp.Info)
+		return nil
+	})
+	return out, err
+}
+
+// warnStaleCRLs logs each of crls that is past its next update at now: the
+// gates deny its CA's cards revocation_stale once their policy's crl_max_stale
+// has passed too.
+func (m *Master) warnStaleCRLs(site, list string, crls []crl.Info, now time.Time) {
+	for _, c := range crls {
+		if c.Stale(now) {
+			m.log.Warn("hub: an imported CRL is past its next update; the gates will deny its CA's cards revocation_stale once crl_max_stale has passed",
+				"site", site, "list", list, "issuer_key_id", hex.EncodeToString(c.IssuerKeyID), "number", c.Number, "next_update", c.NextUpdate,
+				"hint", "get the CA's current CRL, run gatehub revoke import with it, then gatehub publish")
+		}
+	}
 }

@@ -52,8 +52,19 @@ func TestImportCRL(t *testing.T) {
 	if imp, err = m.ImportCRL("s", "whitelist", info(day.Add(24*time.Hour), 3), []cardkey.Key{key(2), key(9), key(1)}); err != nil || imp.Added != 1 {
 		t.Fatalf("second import: %+v %v", imp, err)
 	}
-	if man := publish(); man.Kind != lists.Delta || man.Revoke != 1 {
+	if man := publish(); man.Kind != lists.Delta || man.Revoke != 1 || len(man.CRLs) != 1 || !man.CRLs[0].NextUpdate.Equal(day.Add(48*time.Hour)) {
 		t.Fatalf("delta after the second CRL: %+v", man)
+	}
+	if man := publish(); man != nil {
+		t.Fatalf("published with nothing changed: %+v", man)
+	}
+	// The same CRL again adds no card key, yet goes out: the gates learn
+	// its dates only from a manifest.
+	if imp, err = m.ImportCRL("s", "whitelist", info(day.Add(24*time.Hour), 3), []cardkey.Key{key(2), key(9), key(1)}); err != nil || imp.Added != 0 {
+		t.Fatalf("third import: %+v %v", imp, err)
+	}
+	if man := publish(); man == nil || man.Kind != lists.Delta || man.Revoke != 0 || len(man.CRLs) != 1 {
+		t.Fatalf("delta after a CRL adding nothing: %+v", man)
 	}
 	if _, err := m.ImportCRL("s", "whitelist", info(day, 2), []cardkey.Key{key(2)}); err == nil {
 		t.Fatal("an older CRL was imported")
@@ -79,12 +90,15 @@ func TestImportCRL(t *testing.T) {
 	for topic, p := range r.retained {
 		recv.Handle(topic, p)
 	}
-	waitFor(t, "gate at v3", func() bool { return st.Version() == 3 })
+	waitFor(t, "gate at v4", func() bool { return st.Version() == 4 })
 	cancel()
 	<-done
 	for _, k := range []cardkey.Key{key(1), key(2), key(9)} {
 		if rev, err := st.Revoked(k); err != nil || !rev {
 			t.Errorf("gate: %s revoked = %v, %v; want true", k, rev, err)
 		}
+	}
+	if got, err := st.CRLs(); err != nil || len(got) != 1 || !got[0].NextUpdate.Equal(day.Add(48*time.Hour)) {
+		t.Errorf("gate CRL records %+v, %v; want the hub's", got, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/crl"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
@@ -68,6 +69,10 @@ type listMeta struct {
 	// of what is retained.
 	SnapshotManifest json.RawMessage `json:"snapshot_manifest,omitempty"`
 	Expires          time.Time       `json:"expires,omitzero"`
+	// CRLsChanged makes the next publish send a version even with no card
+	// changed: a CRL was imported (perhaps adding no card key), and the
+	// gates learn its next update only from a published manifest.
+	CRLsChanged bool `json:"crls_changed,omitempty"`
 }
 
 type retainedDelta struct {
@@ -328,7 +333,9 @@ func (o PublishOptions) validity() time.Duration {
 // changed since the last publish, or a snapshot when forced, when none was
 // published yet, after a failed publish, when most entries changed, or when too
 // many deltas are retained. After a snapshot the retained deltas below it are
-// cleared. It returns the published manifest; a nil manifest and nil error
+// cleared. A CRL imported since the last publish is a change too (the gates
+// learn its next update from the manifest, Manifest.CRLs). It returns the
+// published manifest; a nil manifest and nil error
 // mean nothing changed.
 func (m *Master) Publish(ctx context.Context, p Publisher, key crypto.Signer, site, list string, opt PublishOptions) (*lists.Manifest, error) {
 	var (
@@ -336,6 +343,7 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key crypto.Signer, si
 		change  lists.Change
 		version uint64
 		kind    lists.Kind
+		crls    []crl.Info
 	)
 	err := m.db.Update(func(tx *bolt.Tx) error {
 		b, err := listBucket(tx, site, list)
@@ -352,8 +360,11 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key crypto.Signer, si
 		entries := eb.Stats().KeyN
 		snapshot := opt.Snapshot || meta.SnapshotVersion == 0 || meta.Dirty || meta.Resnapshot ||
 			len(meta.RetainedDeltas) >= maxRetainedDeltas || pending > entries/2
-		if !snapshot && pending == 0 {
+		if !snapshot && pending == 0 && !meta.CRLsChanged {
 			return nil
+		}
+		if crls, err = crlInfos(b); err != nil {
+			return err
 		}
 		kind = lists.Delta
 		if snapshot {
@@ -374,7 +385,7 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key crypto.Signer, si
 		version = meta.Version
 		// A publish that fails from here is followed by a snapshot anyway
 		// (Dirty), so the import's request is met.
-		meta.Dirty, meta.Resnapshot = true, false
+		meta.Dirty, meta.Resnapshot, meta.CRLsChanged = true, false, false
 		return putMeta(b, &meta)
 	})
 	if err != nil {
@@ -389,7 +400,7 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key crypto.Signer, si
 	}
 	now := time.Now().UTC()
 	signed, err := lists.Build(key, lists.Manifest{Site: site, List: list, Kind: kind, Version: version, Base: base, Created: now, Expires: now.Add(opt.validity()),
-		Puts: len(change.Puts), Deletes: len(change.Deletes), Revoke: len(change.Revoke), Unrevoke: len(change.Unrevoke)},
+		Puts: len(change.Puts), Deletes: len(change.Deletes), Revoke: len(change.Revoke), Unrevoke: len(change.Unrevoke), CRLs: crls},
 		lists.EncodePayload(&change), opt.ChunkSize)
 	if err != nil {
 		return nil, err
@@ -421,7 +432,8 @@ func (m *Master) Publish(ctx context.Context, p Publisher, key crypto.Signer, si
 		return nil, fmt.Errorf("hub: publish %s/%s v%d: record: %w", site, list, version, err)
 	}
 	m.log.Info("hub: list published", "site", site, "list", list, "kind", kind, "version", version,
-		"puts", len(change.Puts), "deletes", len(change.Deletes), "revoke", len(change.Revoke), "unrevoke", len(change.Unrevoke), "chunks", n)
+		"puts", len(change.Puts), "deletes", len(change.Deletes), "revoke", len(change.Revoke), "unrevoke", len(change.Unrevoke), "crls", len(crls), "chunks", n)
+	m.warnStaleCRLs(site, list, crls, now)
 	return signed.Manifest, nil
 }
 

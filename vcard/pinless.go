@@ -293,7 +293,14 @@ type institutionCert struct {
 	sig                 []byte
 }
 
+// institutionCertSize is the size of a version 1 certificate with its fixed
+// field sizes (docs/pinless.md §2); any other size is malformed.
+const institutionCertSize = 190
+
 func parseInstitutionCert(b []byte) (*institutionCert, error) {
+	if len(b) != institutionCertSize {
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), institutionCertSize)
+	}
 	var c institutionCert
 	r := tlvReader{b: b}
 	outer := tlvReader{b: r.next(0x7F21, -1)}
@@ -345,8 +352,9 @@ func bcdDate(b []byte) (time.Time, error) {
 	return t, nil
 }
 
-// tlvReader walks BER-TLVs with 1- or 2-byte tags and lengths up to 82 xx xx.
-// The first error sticks; later calls return nil.
+// tlvReader walks BER-TLVs with 1- or 2-byte tags and lengths up to 82 xx xx,
+// in the shortest form only (DER, docs/pinless.md §2): 81 xx for 80-FF, 82 xx
+// xx for 0100-FFFF. The first error sticks; later calls return nil.
 type tlvReader struct {
 	b   []byte
 	err error
@@ -377,6 +385,10 @@ func (r *tlvReader) next(tag int, size int) []byte {
 		n, hl = int(b[1])<<8|int(b[2]), 3
 	case b[0] >= 0x80:
 		r.err = errors.New("length")
+		return nil
+	}
+	if hl == 2 && n < 0x80 || hl == 3 && n < 0x100 {
+		r.err = fmt.Errorf("tag %X: length %d not in its shortest form", tag, n)
 		return nil
 	}
 	if len(b) < hl+n || size >= 0 && n != size {

@@ -271,6 +271,24 @@ func TestPINlessStatusWords(t *testing.T) {
 			challenge(t, c)
 			return []string{extAuth(t, inst, valid, challenge(t, c), make([]byte, 16), "13000001") + " -> 9000"}
 		}},
+		{"PSO with a length not in its shortest form", "card-001", func(*Card) []string {
+			long := append([]byte{0x7F, 0x21, 0x82, 0x00, 0xBA}, valid[4:]...)
+			return []string{sel, pso(long) + " -> 6A80", extAuth(t, inst, valid, make([]byte, 8), make([]byte, 16), "13000001") + " -> 6985"}
+		}},
+		{"PSO of 191 bytes", "card-001", func(*Card) []string { return []string{sel, pso(append(valid[:len(valid):len(valid)], 0)) + " -> 6A80"} }},
+		{"PSO of 189 bytes", "card-001", func(*Card) []string { return []string{sel, pso(valid[:len(valid)-1]) + " -> 6A80"} }},
+		{"GET CHALLENGE without random bytes drops the certificate", "card-001", func(c *Card) []string {
+			run(t, c, []string{sel, okPSO})
+			c.SetChallengeSource(bytes.NewReader([]byte{1, 2, 3, 4, 5, 6, 7, 8}))
+			return []string{"0084000008 -> 8:9000", "0084000008 -> 6F00",
+				extAuth(t, inst, valid, []byte{1, 2, 3, 4, 5, 6, 7, 8}, make([]byte, 16), "13000001") + " -> 6985"}
+		}},
+		{"a failed SELECT of the AP changes nothing", "card-001", func(c *Card) []string {
+			run(t, c, []string{sel, okPSO})
+			run(t, c, []string{extAuth(t, inst, valid, challenge(t, c), make([]byte, 16), "13000001") + " -> 9000"})
+			return []string{"00A4040C0AD392F000260100000002 -> 6A82", "00A404000AD392F000260100000001 -> 6A86",
+				selectAuthKey + " -> 9000", "802A008200 -> 256:9000"}
+		}},
 		{"GET CHALLENGE before SELECT AP", "card-001", func(*Card) []string { return []string{"0084000008 -> 8:9000"} }},
 		{"GET CHALLENGE with CLA 80", "card-001", func(*Card) []string { return []string{sel, "8084000008 -> 6D00"} }},
 		{"unknown instruction", "card-001", func(*Card) []string { return []string{sel, "00CA000000 -> 6D00", "B084000008 -> 6E00"} }},

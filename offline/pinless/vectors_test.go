@@ -336,7 +336,7 @@ func checkTerminal(t *testing.T, v *vector) {
 	if v.Version == pinless.V1 {
 		// The terminal tries version 2 first: a version 1 card refuses
 		// EXTERNAL AUTHENTICATE P1 02 with 6A86 and the terminal asks for
-		// a new challenge (docs/pinless.md §6).
+		// a new challenge (docs/pinless.md §7, "Version 1 cards").
 		opts = append(opts, pinless.AcceptV1())
 		steps = append(append(append([]step{}, steps[:3]...),
 			step{Step: "EXTERNAL AUTHENTICATE (version 2, refused)", Response: "6A86"}), steps[2:]...)

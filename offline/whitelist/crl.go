@@ -32,8 +32,9 @@ type AppliedCRL struct {
 // records the CRL, in one transaction, without changing the list version. A
 // CRL older (by this update) than the one recorded for the same CA is refused:
 // it would make a stale list look fresh. Like AddRevocations, the next
-// snapshot from the hub replaces the revocation set and forgets the record;
-// the hub imports the same CRL (gatehub revoke import).
+// snapshot from the hub replaces the revocation set and the records with the
+// CRLs the hub imported (gatehub revoke import), so the hub must import the
+// same CRL.
 func (s *Store) ApplyCRL(info crl.Info, keys []cardkey.Key) (AppliedCRL, error) {
 	a := AppliedCRL{Info: info, AppliedAt: time.Now().UTC()}
 	// In key order bbolt appends to its pages instead of splitting them.
@@ -75,8 +76,8 @@ func (s *Store) ApplyCRL(info crl.Info, keys []cardkey.Key) (AppliedCRL, error) 
 	return a, nil
 }
 
-// CRLs returns the CRLs applied at this gate since the last snapshot, one per
-// issuing CA.
+// CRLs returns the CRLs in force at this gate, one per issuing CA: those the
+// hub's lists named and those applied here since the last snapshot.
 func (s *Store) CRLs() ([]AppliedCRL, error) {
 	var out []AppliedCRL
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -97,6 +98,38 @@ func (s *Store) CRLs() ([]AppliedCRL, error) {
 		return nil, fmt.Errorf("whitelist: CRLs: %w", err)
 	}
 	return out, nil
+}
+
+// recordCRLs records crls, named by the hub, as applied at now: each replaces
+// the record of its CA unless that one is later by this update.
+func recordCRLs(tx *bolt.Tx, crls []crl.Info, now time.Time) error {
+	if len(crls) == 0 {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketCRLs)
+	if err != nil {
+		return err
+	}
+	for _, c := range crls {
+		id := []byte(hex.EncodeToString(c.IssuerKeyID))
+		if v := b.Get(id); v != nil {
+			var prev AppliedCRL
+			if err := json.Unmarshal(v, &prev); err != nil {
+				return fmt.Errorf("recorded CRL of %s: %w", id, err)
+			}
+			if prev.ThisUpdate.After(c.ThisUpdate) {
+				continue
+			}
+		}
+		v, err := json.Marshal(AppliedCRL{Info: c, AppliedAt: now.UTC()})
+		if err != nil {
+			return err
+		}
+		if err := b.Put(id, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forgetCRLs drops the CRL records when a snapshot replaces the revocation

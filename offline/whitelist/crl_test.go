@@ -55,3 +55,57 @@ func TestApplyCRL(t *testing.T) {
 		t.Error("a snapshot kept a CRL revocation it does not carry")
 	}
 }
+
+// TestApplyWithCRLs: the CRLs a hub's list names are recorded with the
+// version; a delta keeps a record applied at the gate that is newer, a
+// snapshot replaces every record with those it names.
+func TestApplyWithCRLs(t *testing.T) {
+	s := open(t)
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	info := func(id byte, this time.Time) crl.Info {
+		return crl.Info{Issuer: "CN=test", IssuerKeyID: []byte{id}, Number: this.Format("0102"), ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), Entries: 1}
+	}
+	next := func() map[byte]time.Time {
+		t.Helper()
+		got, err := s.CRLs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[byte]time.Time{}
+		for _, c := range got {
+			out[c.IssuerKeyID[0]] = c.NextUpdate
+		}
+		return out
+	}
+	if err := s.ApplyWithCRLs(1, true, nil, nil, nil, nil, []crl.Info{info(0xAA, day), info(0xBB, day)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); len(got) != 2 || !got[0xAA].Equal(day.Add(24*time.Hour)) {
+		t.Fatalf("after the snapshot: %v", got)
+	}
+	// The gate applies AA's next CRL itself; a delta naming the older one
+	// keeps it, and renews BB.
+	if _, err := s.ApplyCRL(info(0xAA, day.Add(48*time.Hour)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyWithCRLs(2, false, nil, nil, nil, nil, []crl.Info{info(0xAA, day), info(0xBB, day.Add(24*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); !got[0xAA].Equal(day.Add(72*time.Hour)) || !got[0xBB].Equal(day.Add(48*time.Hour)) {
+		t.Fatalf("after the delta: %v", got)
+	}
+	// A snapshot names only BB: AA's record goes with the revocation set.
+	if err := s.ApplyWithCRLs(3, true, nil, nil, nil, nil, []crl.Info{info(0xBB, day.Add(24*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); len(got) != 1 || !got[0xBB].Equal(day.Add(48*time.Hour)) {
+		t.Fatalf("after the second snapshot: %v", got)
+	}
+	// A failed apply records nothing.
+	if err := s.ApplyWithCRLs(3, false, nil, nil, nil, nil, []crl.Info{info(0xCC, day)}); err == nil {
+		t.Fatal("a version not above the current one was applied")
+	}
+	if got := next(); len(got) != 1 {
+		t.Fatalf("after a refused apply: %v", got)
+	}
+}

@@ -37,6 +37,7 @@ import (
 	bolterr "go.etcd.io/bbolt/errors"
 
 	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/crl"
 )
 
 var (
@@ -249,8 +250,19 @@ func (s *Store) AddRevocations(keys ...cardkey.Key) error {
 // A snapshot (snapshot true) replaces the whole list with puts and the whole
 // revocation set with revoke; deletes and unrevoke must then be empty. A delta
 // adds or replaces puts, removes deletes (a key not listed is no error), adds
-// revoke to the revocation set and removes unrevoke from it.
+// revoke to the revocation set and removes unrevoke from it. A snapshot
+// forgets the CRL records (the revocations they added are gone with it);
+// ApplyWithCRLs keeps those the hub names.
 func (s *Store) Apply(version uint64, snapshot bool, puts []Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key) error {
+	return s.ApplyWithCRLs(version, snapshot, puts, deletes, revoke, unrevoke, nil)
+}
+
+// ApplyWithCRLs is Apply that also records, in the same transaction, the CRLs
+// the hub imported into the list (crls, from the version's signed manifest),
+// as ApplyCRL records one applied at the gate: a snapshot replaces the
+// records with crls; a delta adds or renews each of crls, keeping a record
+// whose this update is later (a CRL applied at the gate since).
+func (s *Store) ApplyWithCRLs(version uint64, snapshot bool, puts []Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key, crls []crl.Info) error {
 	if snapshot && (len(deletes) > 0 || len(unrevoke) > 0) {
 		return errors.New("whitelist: apply: a snapshot carries no deletes or unrevocations; the sender built a malformed list")
 	}
@@ -325,13 +337,16 @@ func (s *Store) Apply(version uint64, snapshot bool, puts []Record, deletes []ca
 		if err := revise(tx, revoke, unrevoke, now); err != nil {
 			return err
 		}
+		if err := recordCRLs(tx, crls, now); err != nil {
+			return err
+		}
 		return stamp(m, version, now)
 	})
 	if err != nil {
 		return fmt.Errorf("whitelist: apply version %d: %w", version, err)
 	}
 	s.version.Store(version)
-	slog.Info("whitelist: list applied", "version", version, "snapshot", snapshot, "puts", len(puts), "deletes", len(deletes), "revoke", len(revoke), "unrevoke", len(unrevoke))
+	slog.Info("whitelist: list applied", "version", version, "snapshot", snapshot, "puts", len(puts), "deletes", len(deletes), "revoke", len(revoke), "unrevoke", len(unrevoke), "crls", len(crls))
 	return nil
 }
 

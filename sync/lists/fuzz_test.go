@@ -13,6 +13,7 @@ func FuzzParseManifest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(s.Envelope)
+	f.Add(withCRLs(f, snapshotChange(1)).Envelope)
 	f.Add([]byte(`{"manifest":{"format":"mynagate-list/1"},"signature":""}`))
 	keys := []ed25519.PublicKey{hubKey.Public().(ed25519.PublicKey)}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -21,13 +21,17 @@ import (
 
 	"github.com/mynagate/mynagate/hw/clock/clocktest"
 	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/crl"
 	"github.com/mynagate/mynagate/offline/whitelist"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // The whitelist store is the Applier a gate wires.
-var _ Applier = (*whitelist.Store)(nil)
+var (
+	_ Applier    = (*whitelist.Store)(nil)
+	_ CRLApplier = (*whitelist.Store)(nil)
+)
 
 var (
 	hubKey   = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
@@ -132,6 +136,7 @@ func TestWireGolden(t *testing.T) {
 	}{
 		{"manifest.golden.json", append(s.Envelope, '\n')},
 		{"payload.golden.hex", []byte(hex.Dump(EncodePayload(c)))},
+		{"manifest_crls.golden.json", append(withCRLs(t, c).Envelope, '\n')},
 	} {
 		path := filepath.Join("testdata", f.name)
 		if *update {
@@ -146,6 +151,54 @@ func TestWireGolden(t *testing.T) {
 		if !bytes.Equal(f.got, want) {
 			t.Errorf("%s changed:\n got %s\nwant %s", f.name, f.got, want)
 		}
+	}
+}
+
+// testCRL is the CRL record test manifests carry.
+var testCRL = crl.Info{Issuer: "CN=test CA,O=JPKI", IssuerKeyID: []byte{0xCA, 0xFE}, Number: "42",
+	ThisUpdate: created.Add(-time.Hour), NextUpdate: created.Add(23 * time.Hour), Entries: 1}
+
+// withCRLs builds the golden snapshot version of c naming testCRL.
+func withCRLs(t testing.TB, c *Change) *Signed {
+	t.Helper()
+	s, err := Build(hubKey, Manifest{Site: "stadium", List: "whitelist", Kind: Snapshot, Version: 7, Created: created, Expires: expires,
+		Puts: len(c.Puts), Revoke: len(c.Revoke), CRLs: []crl.Info{testCRL}}, EncodePayload(c), MinChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestManifestCRLs: a manifest's CRL records survive signing and parsing, and
+// a manifest naming a CRL that cannot be is refused even when signed.
+func TestManifestCRLs(t *testing.T) {
+	pub := []ed25519.PublicKey{hubKey.Public().(ed25519.PublicKey)}
+	m, err := ParseManifest(withCRLs(t, snapshotChange(1)).Envelope, pub)
+	if err != nil || len(m.CRLs) != 1 || !reflect.DeepEqual(m.CRLs[0], testCRL) {
+		t.Fatalf("parsed %+v, %v; want %+v", m.CRLs, err, testCRL)
+	}
+	bad := func(f func(*crl.Info)) []crl.Info { c := testCRL; f(&c); return []crl.Info{c} }
+	for _, tc := range []struct {
+		name string
+		crls []crl.Info
+	}{
+		{"no issuer key id", bad(func(c *crl.Info) { c.IssuerKeyID = nil })},
+		{"issuer key id too long", bad(func(c *crl.Info) { c.IssuerKeyID = make([]byte, 65) })},
+		{"no next update", bad(func(c *crl.Info) { c.NextUpdate = time.Time{} })},
+		{"next update before this update", bad(func(c *crl.Info) { c.NextUpdate = c.ThisUpdate.Add(-time.Second) })},
+		{"negative entries", bad(func(c *crl.Info) { c.Entries = -1 })},
+		{"two of one CA", []crl.Info{testCRL, testCRL}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := json.Marshal(Manifest{Format: Format, Site: "stadium", List: "whitelist", Kind: Snapshot, Version: 7, Created: created, Expires: expires,
+				ChunkSize: MinChunkSize, SHA256: strings.Repeat("0", 64), Chunks: []string{strings.Repeat("0", 64)}, CRLs: tc.crls})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ParseManifest(signRaw(t, string(raw)), pub); err == nil || !strings.Contains(err.Error(), "CRL") {
+				t.Fatalf("accepted or refused for another reason: %v", err)
+			}
+		})
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mynagate/mynagate/offline/crl"
 )
 
 // Kind says whether a list version replaces the list or changes it.
@@ -75,7 +77,24 @@ type Manifest struct {
 	Deletes  int `json:"deletes"`
 	Revoke   int `json:"revoke"`
 	Unrevoke int `json:"unrevoke"`
+	// CRLs describes the X.509 CRLs imported at the hub into this list's
+	// revocation set (gatehub revoke import), one per issuing CA, as they
+	// stood when this version was published: the gate records them as it
+	// records a CRL it applied itself, so that its CRL health, metric and
+	// revocation_stale policy work on a list fed by the hub. A snapshot
+	// carries every CRL in force and replaces the gate's records; a delta
+	// carries them too and renews the records it names. Absent (and the
+	// manifest bytes unchanged) when no CRL was imported; a gate older than
+	// the field refuses a manifest that carries it.
+	CRLs []crl.Info `json:"crls,omitempty"`
 }
+
+// Bounds of the CRL records a manifest may carry.
+const (
+	maxCRLs        = 64
+	maxIssuerBytes = 1024
+	maxKeyIDBytes  = 64
+)
 
 // Envelope is the manifest message: the manifest's exact JSON bytes and an
 // Ed25519 signature over sigDomain || those bytes.
@@ -113,6 +132,19 @@ func (m *Manifest) check() error {
 		return errors.New("negative count")
 	case m.Kind == Snapshot && (m.Deletes != 0 || m.Unrevoke != 0):
 		return errors.New("snapshot with deletes or unrevocations")
+	case len(m.CRLs) > maxCRLs:
+		return fmt.Errorf("%d CRLs, at most %d", len(m.CRLs), maxCRLs)
+	}
+	seen := make(map[string]bool, len(m.CRLs))
+	for i, c := range m.CRLs {
+		if err := checkCRL(c); err != nil {
+			return fmt.Errorf("CRL %d: %w", i, err)
+		}
+		id := string(c.IssuerKeyID)
+		if seen[id] {
+			return fmt.Errorf("CRL %d: a second CRL of issuer key id %X", i, c.IssuerKeyID)
+		}
+		seen[id] = true
 	}
 	if !isSHA256Hex(m.SHA256) {
 		return fmt.Errorf("payload hash %q is not 64 hex digits", m.SHA256)
@@ -121,6 +153,23 @@ func (m *Manifest) check() error {
 		if !isSHA256Hex(h) {
 			return fmt.Errorf("chunk %d hash %q is not 64 hex digits", i, h)
 		}
+	}
+	return nil
+}
+
+// checkCRL validates one CRL record of a manifest.
+func checkCRL(c crl.Info) error {
+	switch {
+	case len(c.IssuerKeyID) == 0 || len(c.IssuerKeyID) > maxKeyIDBytes:
+		return fmt.Errorf("issuer key id of %d bytes, want 1 to %d", len(c.IssuerKeyID), maxKeyIDBytes)
+	case len(c.Issuer) > maxIssuerBytes || len(c.Number) > maxIssuerBytes:
+		return fmt.Errorf("issuer or number longer than %d bytes", maxIssuerBytes)
+	case c.ThisUpdate.IsZero() || c.NextUpdate.IsZero():
+		return errors.New("this update or next update missing")
+	case c.NextUpdate.Before(c.ThisUpdate):
+		return fmt.Errorf("next update %s before this update %s", c.NextUpdate.Format(time.RFC3339), c.ThisUpdate.Format(time.RFC3339))
+	case c.Entries < 0:
+		return errors.New("negative entry count")
 	}
 	return nil
 }

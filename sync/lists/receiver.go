@@ -15,6 +15,7 @@ import (
 
 	"github.com/mynagate/mynagate/hw/clock"
 	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/crl"
 	"github.com/mynagate/mynagate/offline/whitelist"
 )
 
@@ -25,6 +26,14 @@ import (
 type Applier interface {
 	Version() uint64
 	Apply(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key) error
+}
+
+// CRLApplier is an Applier that also records, in the same transaction, the
+// CRLs a version's signed manifest names (Manifest.CRLs), so that the gate
+// knows when each is due to be replaced (offline/whitelist.Store satisfies
+// it). The receiver uses it instead of Apply when the store provides it.
+type CRLApplier interface {
+	ApplyWithCRLs(version uint64, snapshot bool, puts []whitelist.Record, deletes []cardkey.Key, revoke, unrevoke []cardkey.Key, crls []crl.Info) error
 }
 
 // RawApplier is the store of a list whose payload is not whitelist records,
@@ -637,7 +646,15 @@ func (r *Receiver) apply(list string, st *listState, a *assembly) {
 		return
 	}
 	start := time.Now()
-	if err := st.app.Apply(m.Version, m.Kind == Snapshot, c.Puts, c.Deletes, c.Revoke, c.Unrevoke); err != nil {
+	if ca, ok := st.app.(CRLApplier); ok {
+		err = ca.ApplyWithCRLs(m.Version, m.Kind == Snapshot, c.Puts, c.Deletes, c.Revoke, c.Unrevoke, m.CRLs)
+	} else {
+		if len(m.CRLs) > 0 {
+			r.log.Warn("lists: this list's store keeps no CRL records; the CRLs' next updates are not known here", "list", list, "version", m.Version, "crls", len(m.CRLs))
+		}
+		err = st.app.Apply(m.Version, m.Kind == Snapshot, c.Puts, c.Deletes, c.Revoke, c.Unrevoke)
+	}
+	if err != nil {
 		r.log.Warn("lists: apply failed; the list in force stays", "list", list, "kind", m.Kind, "version", m.Version, "err", err)
 		return
 	}
@@ -646,12 +663,12 @@ func (r *Receiver) apply(list string, st *listState, a *assembly) {
 	st.expires, st.known = m.Expires, true
 	r.mu.Unlock()
 	r.log.Info("lists: applied", "list", list, "kind", m.Kind, "version", m.Version, "base", m.Base,
-		"puts", m.Puts, "deletes", m.Deletes, "revoke", m.Revoke, "unrevoke", m.Unrevoke, "expires", m.Expires, "took", time.Since(start))
+		"puts", m.Puts, "deletes", m.Deletes, "revoke", m.Revoke, "unrevoke", m.Unrevoke, "crls", len(m.CRLs), "expires", m.Expires, "took", time.Since(start))
 }
 
 // applyRaw hands a verified snapshot of a raw list to its store.
 func (r *Receiver) applyRaw(list string, st *listState, m *Manifest, payload []byte) {
-	if m.Puts != 0 || m.Deletes != 0 || m.Revoke != 0 || m.Unrevoke != 0 {
+	if m.Puts != 0 || m.Deletes != 0 || m.Revoke != 0 || m.Unrevoke != 0 || len(m.CRLs) != 0 {
 		r.log.Warn("lists: refused version of a raw list whose manifest counts whitelist records; the version in force stays",
 			"list", list, "version", m.Version)
 		return
