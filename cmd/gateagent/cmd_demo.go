@@ -53,7 +53,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	forever := fs.Bool("forever", false, "keep tapping the script in a loop until interrupted")
 	vpcdAddr := fs.String("vpcd", "127.0.0.1:35963", "vpcd address the virtual cards connect to")
 	readerName := fs.String("reader", "Virtual PCD 00 00", "PC/SC name of that vpcd slot")
-	hold := fs.Duration("hold", 800*time.Millisecond, "how long each card stays on the reader")
+	hold := fs.Duration("hold", 5*time.Second, "how long a card stays on the reader at most; like a holder, the demo lifts it as soon as the gate decides")
 	asJSON := fs.Bool("json", false, "print each decided event as one JSON line")
 	logLevel := fs.String("log", "warn", "log level on stderr: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -166,7 +166,9 @@ func weak(e event.Event) string {
 }
 
 // demoOneTap presents one card until the gate has decided (or the hold time is
-// over) and returns the decision.
+// over) and returns the decision. Like a holder who lifts the card at the
+// beep, it takes the card away as soon as the decision is there, so a slow
+// machine lengthens a tap instead of pulling the card in the middle of it.
 func demoOneTap(ctx context.Context, profilePath, vpcdAddr, readerName string, hold time.Duration, decided <-chan event.Event) (event.Event, error) {
 	p, err := vcard.LoadProfile(profilePath)
 	if err != nil {
@@ -179,6 +181,7 @@ func demoOneTap(ctx context.Context, profilePath, vpcdAddr, readerName string, h
 	var e event.Event
 	select {
 	case e = <-decided:
+		cancel()
 		<-presented
 	case err := <-presented:
 		if err != nil && !errors.Is(err, vcard.ErrPulled) {
@@ -187,8 +190,8 @@ func demoOneTap(ctx context.Context, profilePath, vpcdAddr, readerName string, h
 		// The card is gone; the decision follows shortly.
 		select {
 		case e = <-decided:
-		case <-time.After(5 * time.Second):
-			return event.Event{}, errors.New("no decision within 5 s of the tap; is the vpcd reader attached to pcscd? (gateagent doctor)")
+		case <-time.After(15 * time.Second):
+			return event.Event{}, errors.New("no decision within 15 s of the tap; is the vpcd reader attached to pcscd? (gateagent doctor)")
 		case <-ctx.Done():
 			return event.Event{}, ctx.Err()
 		}
