@@ -157,7 +157,8 @@ func TestStaffRecords(t *testing.T) {
 		t.Fatalf("open at a shelter without a turnstile: %v", err)
 	}
 
-	venue := newUnit(t)
+	venue, venueSet := shelterUnit(t)
+	venue.agent.Shelter, venue.agent.Place = agent.Shelter{}, ""
 	ts := &countingTurnstile{}
 	venue.agent.Turnstile = ts
 	venue.agent.Lanes = []agent.Lane{{Name: "north-3-in", Kind: event.KindEntry}}
@@ -167,6 +168,9 @@ func TestStaffRecords(t *testing.T) {
 	}
 	if o.Kind != event.KindEntry || o.Decision != event.Admit || o.Staff != agent.StaffPaperTicket || o.Lane != "north-3-in" || ts.opens != 1 {
 		t.Fatalf("override: %+v, opens %d", o, ts.opens)
+	}
+	if _, in := venueSet.Inside(peers.HolderKey(&o)); !in || venueSet.Count() != 1 {
+		t.Fatalf("the person the override let in is not counted inside: %d inside", venueSet.Count())
 	}
 	if _, err := venue.agent.Staff(ctx, agent.StaffRequest{Action: agent.StaffCheckin, Slip: "1"}, now); !errors.Is(err, agent.ErrStaffRefused) {
 		t.Fatalf("check-in at a venue gate: %v", err)

@@ -216,3 +216,24 @@ func TestOfficeAPI(t *testing.T) {
 		t.Fatalf("still to reconcile after the amendment: %s", body)
 	}
 }
+
+// TestVenueStaffOverrideCountsInside: a venue staff override (an entry staff
+// let through without a card) puts the person it let in inside the site's
+// count, next to the card holders, and a second override is a second person.
+func TestVenueStaffOverrideCountsInside(t *testing.T) {
+	st := openTestStore(t)
+	override := func(seq uint64, min int) *event.Event {
+		return stap(seq, "north-3", "", event.KindEntry, "s:", min, func(e *event.Event) {
+			e.Site, e.Reason, e.Staff, e.Assurance, e.Lane = "arena", event.ReasonStaff, "paper_ticket", "staff", "north-3-in"
+		})
+	}
+	card := stap(1, "north-3", "", event.KindEntry, "s:T-1", 0, func(e *event.Event) { e.Site = "arena" })
+	ingestAll(t, st, card, override(2, 1), override(3, 2))
+	v, err := st.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Sites) != 1 || v.Sites[0].Inside != 3 || v.Conflicts != 0 {
+		t.Fatalf("sites %+v, %d conflicts; want 3 inside (a card holder and two overrides), none", v.Sites, v.Conflicts)
+	}
+}
