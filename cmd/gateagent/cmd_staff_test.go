@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +22,7 @@ import (
 	"github.com/mynagate/mynagate/internal/pcsctest"
 	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
+	"github.com/mynagate/mynagate/vcard/pki"
 )
 
 // TestShelterWithoutHSMAndStaffCLI is a shelter station whose HSM token is
@@ -73,6 +79,61 @@ func TestShelterWithoutHSMAndStaffCLI(t *testing.T) {
 	want := []string{"checkin/not_listed/cert/reconcile//", "checkout/not_listed/cert/reconcile//", "checkin/staff/staff//0042/子ども・保護者同伴", "checkout/staff/staff//0042/"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(stderr.String(), "HSM unavailable") {
+		t.Errorf("no log line says the HSM is unavailable:\n%s", stderr.String())
+	}
+}
+
+// TestShelterEmergencyFallbackWithoutHSM is the shelter station of the
+// finding: configs/shelter.json's accept ["pinless","cert"] with an
+// institution certificate, an emergency declared with fallback ["cert"], and
+// the HSM token missing. The station starts anyway and checks a card in at
+// the cert level (pcscd+vpcd), recorded as such.
+func TestShelterEmergencyFallbackWithoutHSM(t *testing.T) {
+	slot := pcsctest.Acquire(t, 0)
+	broker := mqtttest.Start(t)
+	tok := hsmtest.NewToken(t, "shelter-fallback")
+	dir := t.TempDir()
+	pkiDir := taptest.PKI(t)
+	// The institution key lives in the missing token; any P-256 key stands
+	// in for it in the certificate.
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := pki.IssueInstitution(pkiDir, pki.InstitutionRequest{PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	instPath := filepath.Join(dir, "institution.cvc")
+	if err := os.WriteFile(instPath, inst, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{
+		"site": "example-city", "gate": "es2-a", "mode": "shelter", "place": "elementary-school-2", "data_dir": filepath.Join(dir, "data"),
+		"lanes":   []map[string]string{{"name": "entrance", "reader": slot.Reader, "kind": "checkin"}},
+		"roots":   []string{filepath.Join(pkiDir, "root.pem")},
+		"hsm":     map[string]any{"module": tok.Module, "token_label": "not-plugged-in", "pin_file": tok.PINFile},
+		"mqtt":    map[string]string{"broker": broker.Addr()},
+		"pinless": map[string]string{"certificate": instPath, "institution_code": pki.InstitutionCode},
+		"policy":  map[string]any{"accept": []string{"pinless", "cert"}, "emergency": true, "fallback": []string{"cert"}},
+	}
+	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/example-city/es2-a/events")
+	_, _, stderr := startDaemon(t, dir, cfg)
+	remove := taptest.Present(t, slot, taptest.Profile(t, "card-001.json"))
+	msgs := eventMsgs(t, sub, 1)
+	remove()
+	e, err := event.Decode(msgs[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Kind != event.KindCheckin || e.Decision != event.Admit || e.Assurance != "cert" || e.Place != "elementary-school-2" {
+		t.Fatalf("check-in %+v, want admitted at the cert level", e)
 	}
 	if !strings.Contains(stderr.String(), "HSM unavailable") {
 		t.Errorf("no log line says the HSM is unavailable:\n%s", stderr.String())
