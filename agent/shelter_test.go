@@ -273,3 +273,33 @@ func TestShelterCardFailuresReconcile(t *testing.T) {
 		})
 	}
 }
+
+// TestShelterWithoutCheckoutToggle: with checkout_toggle false, a second tap
+// at the check-in lane is another check-in, the person still counted once,
+// and only the check-out lane checks them out.
+func TestShelterWithoutCheckoutToggle(t *testing.T) {
+	u, set := shelterUnit(t)
+	u.agent.Shelter.CheckoutToggle = false
+	p, key := u.card(t, "card-001.json")
+	u.listCard(t, p, key, 1)
+	now := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	in, out := agent.Lane{Name: "entrance", Kind: event.KindCheckin}, agent.Lane{Name: "exit", Kind: event.KindCheckout}
+	for i, tc := range []struct {
+		lane   agent.Lane
+		kind   event.Kind
+		inside int
+	}{
+		{in, event.KindCheckin, 1},
+		{in, event.KindCheckin, 1},
+		{out, event.KindCheckout, 0},
+		{in, event.KindCheckin, 1},
+	} {
+		e := u.tap(t, p, tc.lane, now.Add(time.Duration(i)*time.Minute))
+		if e.Kind != tc.kind || e.Decision != event.Admit || e.Reconcile {
+			t.Fatalf("tap %d at %s: %s %s reconcile=%v, want an admitted %s", i+1, tc.lane.Name, e.Kind, e.Decision, e.Reconcile, tc.kind)
+		}
+		if got := set.CountAt("es2"); got != tc.inside {
+			t.Fatalf("after tap %d: %d inside, want %d", i+1, got, tc.inside)
+		}
+	}
+}
