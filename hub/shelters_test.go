@@ -190,6 +190,12 @@ func TestOfficeAPI(t *testing.T) {
 	if code, body := get("/api/shelters/roster.csv?place=ms1"); code != 200 || !strings.Contains(body, ",7,") || !strings.Contains(body, "'=cmd()") {
 		t.Fatalf("roster.csv: %d %q", code, body)
 	}
+	// Occupancy over time: one row per change at a place, in order, in the
+	// site's time zone (Japan by default).
+	if code, body := get("/api/shelters/series.csv"); code != 200 ||
+		body != "at,place,inside\n2026-11-25T18:00:00+09:00,es2,1\n2026-11-25T18:01:00+09:00,es2,2\n2026-11-25T18:02:00+09:00,ms1,1\n" {
+		t.Fatalf("series.csv: %d %q", code, body)
+	}
 	if code, body := get("/office"); code != 200 || !strings.Contains(body, "避難所の状況") || !strings.Contains(body, `id="total">3<`) || !strings.Contains(body, "カード未確認: not_listed") {
 		t.Fatalf("office page: %d %s", code, body)
 	}
