@@ -10,9 +10,13 @@ import (
 
 	"github.com/mynagate/mynagate/agent"
 	"github.com/mynagate/mynagate/event"
+	"github.com/mynagate/mynagate/hw/receipt"
+	"github.com/mynagate/mynagate/hw/signal"
 	"github.com/mynagate/mynagate/offline/cardkey"
+	"github.com/mynagate/mynagate/offline/policy"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/sync/peers"
+	"github.com/mynagate/mynagate/vcard"
 )
 
 // shelterUnit is a shelter station at place "es2" with a real inside set.
@@ -157,7 +161,8 @@ func TestStaffRecords(t *testing.T) {
 		t.Fatalf("open at a shelter without a turnstile: %v", err)
 	}
 
-	venue := newUnit(t)
+	venue, venueSet := shelterUnit(t)
+	venue.agent.Shelter, venue.agent.Place = agent.Shelter{}, ""
 	ts := &countingTurnstile{}
 	venue.agent.Turnstile = ts
 	venue.agent.Lanes = []agent.Lane{{Name: "north-3-in", Kind: event.KindEntry}}
@@ -167,6 +172,9 @@ func TestStaffRecords(t *testing.T) {
 	}
 	if o.Kind != event.KindEntry || o.Decision != event.Admit || o.Staff != agent.StaffPaperTicket || o.Lane != "north-3-in" || ts.opens != 1 {
 		t.Fatalf("override: %+v, opens %d", o, ts.opens)
+	}
+	if _, in := venueSet.Inside(peers.HolderKey(&o)); !in || venueSet.Count() != 1 {
+		t.Fatalf("the person the override let in is not counted inside: %d inside", venueSet.Count())
 	}
 	if _, err := venue.agent.Staff(ctx, agent.StaffRequest{Action: agent.StaffCheckin, Slip: "1"}, now); !errors.Is(err, agent.ErrStaffRefused) {
 		t.Fatalf("check-in at a venue gate: %v", err)
@@ -213,4 +221,85 @@ func FuzzParseStaffRequest(f *testing.F) {
 			t.Fatalf("accepted an invalid request: %+v", r)
 		}
 	})
+}
+
+// TestShelterCardFailuresReconcile: at a pinless shelter lane, a card without
+// the PIN-less protocol and one whose signature does not match its
+// certificate are checked in all the same, to reconcile, with the reason
+// kept; the station sounds Admit and prints the shelter slip marked to
+// reconcile.
+func TestShelterCardFailuresReconcile(t *testing.T) {
+	u, set := shelterUnit(t)
+	u.agent.Policy, u.agent.PINLess = policy.Policy{Accept: []string{policy.AssurancePINLess}}, pinlessAuth(t, "institution.cvc")
+	pr := &fakePrinter{ch: make(chan struct{}, 1)}
+	sig := &recordingSignal{}
+	u.agent.Printer, u.agent.Signal, u.agent.Receipts = pr, sig, agent.Receipts{Shelter: "第二小学校 体育館"}
+	copied, _ := u.card(t, "card-001.json")
+	other, _ := u.card(t, "card-002.json")
+	copied.Certificate = other.Certificate // card-002's certificate on card-001's key
+	now := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	lane := agent.Lane{Name: "entrance", Kind: event.KindCheckin}
+	for i, tc := range []struct {
+		name    string
+		profile *vcard.Profile
+		reason  event.Reason
+	}{
+		{"card without pinless", mustProfile(t, u, "no-pinless.json"), event.ReasonPINLessUnsupported},
+		{"copied certificate", copied, event.ReasonCardSigInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := set.CountAt("es2")
+			e := u.tap(t, tc.profile, lane, now.Add(time.Duration(i)*time.Minute))
+			if e.Kind != event.KindCheckin || e.Decision != event.Admit || e.Reason != tc.reason || !e.Reconcile {
+				t.Fatalf("got %s %s/%s reconcile=%v, want an admitted check-in %s to reconcile", e.Kind, e.Decision, e.Reason, e.Reconcile, tc.reason)
+			}
+			if set.CountAt("es2") != before+1 {
+				t.Fatalf("not counted in: %d, then %d", before, set.CountAt("es2"))
+			}
+			select {
+			case <-pr.ch:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no slip printed")
+			}
+			pr.mu.Lock()
+			slip, ok := pr.got[len(pr.got)-1].(receipt.Shelter)
+			pr.mu.Unlock()
+			if !ok || !slip.Reconcile || slip.Shelter != "第二小学校 体育館" {
+				t.Fatalf("printed %#v, want the shelter slip marked to reconcile", slip)
+			}
+			if got := sig.all(); len(got) != i+1 || got[i] != signal.Admit {
+				t.Fatalf("signals %v, want Admit for each check-in", got)
+			}
+		})
+	}
+}
+
+// TestShelterWithoutCheckoutToggle: with checkout_toggle false, a second tap
+// at the check-in lane is another check-in, the person still counted once,
+// and only the check-out lane checks them out.
+func TestShelterWithoutCheckoutToggle(t *testing.T) {
+	u, set := shelterUnit(t)
+	u.agent.Shelter.CheckoutToggle = false
+	p, key := u.card(t, "card-001.json")
+	u.listCard(t, p, key, 1)
+	now := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	in, out := agent.Lane{Name: "entrance", Kind: event.KindCheckin}, agent.Lane{Name: "exit", Kind: event.KindCheckout}
+	for i, tc := range []struct {
+		lane   agent.Lane
+		kind   event.Kind
+		inside int
+	}{
+		{in, event.KindCheckin, 1},
+		{in, event.KindCheckin, 1},
+		{out, event.KindCheckout, 0},
+		{in, event.KindCheckin, 1},
+	} {
+		e := u.tap(t, p, tc.lane, now.Add(time.Duration(i)*time.Minute))
+		if e.Kind != tc.kind || e.Decision != event.Admit || e.Reconcile {
+			t.Fatalf("tap %d at %s: %s %s reconcile=%v, want an admitted %s", i+1, tc.lane.Name, e.Kind, e.Decision, e.Reconcile, tc.kind)
+		}
+		if got := set.CountAt("es2"); got != tc.inside {
+			t.Fatalf("after tap %d: %d inside, want %d", i+1, got, tc.inside)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -71,7 +72,11 @@ func TestKioskPage(t *testing.T) {
 		t.Errorf("the page scrolls sideways at 800 px")
 	}
 	if dir := os.Getenv("MYNAGATE_ARTEFACTS"); dir != "" {
-		os.WriteFile(dir+"/kiosk-page.png", b.Screenshot(), 0o644)
+		shot := filepath.Join(dir, "kiosk-page.png")
+		if err := os.WriteFile(shot, b.Screenshot(), 0o644); err != nil {
+			t.Fatalf("keep the kiosk page's screenshot: %v", err)
+		}
+		t.Logf("screenshot %s", shot)
 	}
 	waitFor(t, "the card admitted at the gate", 30*time.Second, func() bool { return sc.gateTapAdmits(t, c) })
 }

@@ -79,9 +79,9 @@ type Event struct {
 	// Staff is, on a staff record (Reason ReasonStaff), why staff made it:
 	// no_card at a shelter; forgotten_card, paper_ticket or other at a venue.
 	Staff string `json:"staff,omitempty"`
-	// Note is staff's free note on a staff record. The hub keeps it; the
-	// hub's embedded broker strips it from what it passes on to the site's
-	// gates, and gates ignore it.
+	// Note is staff's free note on a staff record. The hub keeps it: a gate
+	// sends an event with a note to its hub-only {gate}/private topic, and
+	// the hub passes the event on to the site's gates without it.
 	Note string `json:"note,omitempty"`
 	// Seat is the seat of the list entry the card was admitted on (or, on an
 	// enrolment, bound to). Companions on one order share its ServiceID and

@@ -112,7 +112,7 @@ func (a *access) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	}
 	ok = a.gateMay(acct, topic, write)
 	if !ok && write {
-		if strings.HasSuffix(topic, "/events") {
+		if strings.HasSuffix(topic, "/events") || strings.HasSuffix(topic, "/private") {
 			a.refused.add("not_own_topic")
 		}
 		a.log.Warn("hub: broker refused a gate's publish", "client", cl.ID, "topic", topic)
@@ -137,7 +137,7 @@ func (a *access) hubMay(topic string, write bool) bool {
 
 func (a *access) gateMay(acct GateAccount, topic string, write bool) bool {
 	if write {
-		return topic == a.gateTopic(acct, "events") || topic == a.gateTopic(acct, "status")
+		return topic == a.gateTopic(acct, "events") || topic == a.gateTopic(acct, "private") || topic == a.gateTopic(acct, "status")
 	}
 	if topic == a.gateTopic(acct, "stored") {
 		return true
@@ -151,7 +151,8 @@ func (a *access) gateMay(acct GateAccount, topic string, write bool) bool {
 		return true // the lists, all of them (and a filter # under them)
 	}
 	// A peer's events: {p}/{site}/{gate or +}/events; '#' would reach the
-	// other gates' receipts.
+	// other gates' receipts. No gate reads {gate}/private, staff's notes
+	// for the hub alone.
 	return len(parts) == 2 && parts[0] != "#" && parts[1] == "events"
 }
 

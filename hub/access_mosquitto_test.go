@@ -32,35 +32,7 @@ func TestMosquittoWithGateEntries(t *testing.T) {
 		}
 		accounts[g] = uplink.Config{Site: "stadium", Gate: g, Prefix: cfg.Prefix, Username: GateUsername("stadium", g), Password: pw, ClientID: GateClientID("stadium", g)}
 	}
-	if err := WriteMosquittoFiles(cfg); err != nil {
-		t.Fatal(err)
-	}
-	// The broker's certificate from a CA of the test's own.
-	caDir := t.TempDir()
-	ca, err := ensureCA(caDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.serverCert([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(caDir, "server.pem"), filepath.Join(caDir, "server-key.pem")
-	var chain []byte
-	for _, der := range cert.Certificate {
-		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	}
-	os.WriteFile(certFile, chain, 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
-	b := mqtttest.Start(t, func(testing.TB, string) string {
-		return "certfile " + certFile + "\nkeyfile " + keyFile + "\nallow_anonymous false\npassword_file " +
-			filepath.Join(cfg.MosquittoDir, MosquittoPasswd) + "\nacl_file " + filepath.Join(cfg.MosquittoDir, MosquittoACL)
-	})
-	cfg.Broker, cfg.CAFile = "ssl://"+b.HostPort(), CAFile(caDir)
+	b := startMosquitto(t, cfg)
 	for g, c := range accounts {
 		c.Broker, c.CAFile = cfg.Broker, cfg.CAFile
 		accounts[g] = c
@@ -153,4 +125,42 @@ func TestMosquittoWithGateEntries(t *testing.T) {
 	b.Restart()
 	refusedConnect(t, "the revoked gate", g1)
 	hubtest.Connect(t, g2)
+}
+
+// startMosquitto runs Mosquitto over TLS as the README's "An external
+// Mosquitto" sets it up, with the password and ACL files gatehub gate add
+// writes for the gates provisioned in cfg (cfg.MosquittoDir set), and points
+// cfg at it.
+func startMosquitto(t *testing.T, cfg *Config) *mqtttest.Broker {
+	t.Helper()
+	if err := WriteMosquittoFiles(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The broker's certificate from a CA of the test's own.
+	caDir := t.TempDir()
+	ca, err := ensureCA(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.serverCert([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(caDir, "server.pem"), filepath.Join(caDir, "server-key.pem")
+	var chain []byte
+	for _, der := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	os.WriteFile(certFile, chain, 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	b := mqtttest.Start(t, func(testing.TB, string) string {
+		return "certfile " + certFile + "\nkeyfile " + keyFile + "\nallow_anonymous false\npassword_file " +
+			filepath.Join(cfg.MosquittoDir, MosquittoPasswd) + "\nacl_file " + filepath.Join(cfg.MosquittoDir, MosquittoACL)
+	})
+	cfg.Broker, cfg.CAFile = "ssl://"+b.HostPort(), CAFile(caDir)
+	return b
 }

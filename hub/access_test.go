@@ -120,7 +120,7 @@ func TestBrokerRefusesAttacks(t *testing.T) {
 	})
 	t.Run("subscribing beyond the gate's rights", func(t *testing.T) {
 		cl := hubtest.Connect(t, g1)
-		for _, f := range []string{"#", p + "/#", p + "/stadium/#", p + "/+/+/events", p + "/arena/lists/#", p + "/stadium/g2/stored", p + "/stadium/+/stored", p + "/stadium/+/#"} {
+		for _, f := range []string{"#", p + "/#", p + "/stadium/#", p + "/+/+/events", p + "/arena/lists/#", p + "/stadium/g2/stored", p + "/stadium/+/stored", p + "/stadium/+/#", p + "/stadium/g2/private", p + "/stadium/+/private"} {
 			tok := cl.Subscribe(f, 1, func(paho.Client, paho.Message) {})
 			if !tok.WaitTimeout(10 * time.Second) {
 				t.Fatalf("subscribe %s: no answer", f)
@@ -140,6 +140,7 @@ func TestBrokerRefusesAttacks(t *testing.T) {
 		publishRefused(t, "g1 as g2", g1, p+"/stadium/g2/events", eventPayload(t, "stadium", "g2"), false)
 		publishRefused(t, "g1 into arena", g1, p+"/arena/a1/events", eventPayload(t, "arena", "a1"), false)
 		publishRefused(t, "g1 as a new gate", g1, p+"/stadium/phantom/events", eventPayload(t, "stadium", "phantom"), false)
+		publishRefused(t, "g1 as g2, privately", g1, p+"/stadium/g2/private", eventPayload(t, "stadium", "g2"), false)
 		publishRefused(t, "a receipt", g1, p+"/stadium/g2/stored", []byte(`{"v":1,"stored":[{"seq":1,"id":"x"}]}`), false)
 	})
 	t.Run("overwriting a retained list or another gate's status", func(t *testing.T) {

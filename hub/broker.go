@@ -175,7 +175,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) != 3 || parts[2] != "events" {
+	if len(parts) != 3 || (parts[2] != "events" && parts[2] != "private") {
 		return pk, nil
 	}
 	site, gate := parts[0], parts[1]
@@ -236,18 +236,29 @@ func (h *ingestHook) logFailure(pk packets.Packet, err error) {
 }
 
 // forward delivers stored events to the broker's other subscribers (the site's
-// gates), without staff's free note: that stays at the hub.
+// gates) on the gate's events topic, without staff's free note: that stays at
+// the hub. An event with a note comes on {gate}/private, which no gate reads.
 func (h *ingestHook) forward() {
 	for {
 		select {
 		case pk := <-h.fanout:
-			if err := h.srv.Publish(pk.TopicName, withoutNote(pk.Payload), false, 1); err != nil {
+			topic := peerTopic(pk.TopicName)
+			if err := h.srv.Publish(topic, withoutNote(pk.Payload), false, 1); err != nil {
 				h.log.Warn("hub: forward event to subscribers", "topic", pk.TopicName, "err", err)
 			}
 		case <-h.stop:
 			return
 		}
 	}
+}
+
+// peerTopic returns the events topic the site's gates read for an event that
+// came on topic ({prefix}/{site}/{gate}/events or .../private).
+func peerTopic(topic string) string {
+	if rest, ok := strings.CutSuffix(topic, "/private"); ok {
+		return rest + "/events"
+	}
+	return topic
 }
 
 // withoutNote returns an event payload without its "note" field; a payload

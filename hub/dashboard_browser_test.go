@@ -178,7 +178,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			json.Unmarshal(g2v.Status.Status, &s2) == nil && !s2.Online && s2.Backlog == 3
 	})
 
-	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	shot := artefact(t, "dashboard-en-1400.png")
 	dom := runChromium(t, chromium, "--dump-dom", "--screenshot="+shot, "--window-size=1400,700", "--hide-scrollbars",
 		"http://"+cfg.HTTP+"/?lang=en")
 
@@ -230,6 +230,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Error("the page neither listens for changes nor, without scripts, refreshes itself")
 	}
 	checkScreenshot(t, shot, 1400)
+	t.Logf("screenshot %s", shot)
 
 	// Charts of the last hour, drawn by the hub, and the event table.
 	for _, want := range []string{`<svg id="taps-stadium-g1"`, `<svg id="taps-stadium-g2"`, `<svg id="reasons"`, `<svg id="inside-stadium"`} {
@@ -290,6 +291,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Error("the emergency banner's end is not in the site's zone (Asia/Tokyo)")
 	}
 	checkScreenshot(t, shot, 800)
+	t.Logf("screenshot %s", shot)
 
 	// Nothing scrolls sideways on the tablet: the laid-out page is no wider
 	// than its 800 px window.
@@ -319,7 +321,9 @@ func eventsTable(t *testing.T, dom string) string {
 }
 
 // artefact returns where a test keeps a file for people to look at: under
-// $MYNAGATE_ARTEFACTS (CI uploads it) or the test's temporary directory.
+// $MYNAGATE_ARTEFACTS (scripts/test sets it to the repository's artefacts/
+// directory, so the file outlives the run) or else the test's temporary
+// directory, removed when the test ends.
 func artefact(t *testing.T, name string) string {
 	t.Helper()
 	dir := os.Getenv("MYNAGATE_ARTEFACTS")

@@ -45,7 +45,10 @@ func MosquittoEntries(prefix, hubUser, hubHash string, g *Gates) (passwd, acl st
 	var pb, ab strings.Builder
 	pb.WriteString(hubUser + ":" + hubHash + "\n")
 	fmt.Fprintf(&ab, "# Written by gatehub gate add/revoke; edits are lost at the next one.\n\n")
-	fmt.Fprintf(&ab, "user %s\ntopic read %s/#\ntopic write %s/+/lists/#\ntopic write %s/+/+/stored\n", hubUser, prefix, prefix, prefix)
+	// The hub also writes each gate's events topic: it passes an event that
+	// came with staff's note on {gate}/private on to the site's gates there,
+	// without the note (Hub.onPrivate).
+	fmt.Fprintf(&ab, "user %s\ntopic read %s/#\ntopic write %s/+/lists/#\ntopic write %s/+/+/stored\ntopic write %s/+/+/events\n", hubUser, prefix, prefix, prefix, prefix)
 	for _, a := range g.List {
 		if !a.Active() {
 			continue
@@ -53,8 +56,8 @@ func MosquittoEntries(prefix, hubUser, hubHash string, g *Gates) (passwd, acl st
 		pb.WriteString(a.Username() + ":" + a.Hash + "\n")
 		own := prefix + "/" + a.Site + "/" + a.Gate
 		site := prefix + "/" + a.Site
-		fmt.Fprintf(&ab, "\nuser %s\ntopic write %s/events\ntopic write %s/status\ntopic read %s/lists/#\ntopic read %s/+/events\ntopic read %s/stored\n",
-			a.Username(), own, own, site, site, own)
+		fmt.Fprintf(&ab, "\nuser %s\ntopic write %s/events\ntopic write %s/private\ntopic write %s/status\ntopic read %s/lists/#\ntopic read %s/+/events\ntopic read %s/stored\n",
+			a.Username(), own, own, own, site, site, own)
 	}
 	return pb.String(), ab.String()
 }

@@ -236,6 +236,7 @@ func (h *Hub) routes() map[string]paho.MessageHandler {
 	if h.broker == nil {
 		// The embedded broker ingests events itself (StartBroker).
 		r[p+"/+/+/events"] = h.onEvent
+		r[p+"/+/+/private"] = h.onPrivate
 	}
 	if g := h.cfg.SharedGroup; g != "" {
 		// Each message to one instance of the group. paho routes a
@@ -271,7 +272,25 @@ func (h *Hub) topicParts(topic string) []string {
 // gate once committed. A message that is not a valid event is dropped with a
 // log line; one the store could not take gets no receipt, so its gate sends it
 // again.
-func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
+func (h *Hub) onEvent(_ paho.Client, m paho.Message) { h.ingest(m, nil) }
+
+// onPrivate stores an event that carries staff's note, sent by its gate to
+// {prefix}/{site}/{gate}/private where no other gate reads, and receipts it
+// like any event. Once it is stored, the hub publishes it without the note on
+// the gate's events topic for the site's other gates (the embedded broker
+// does the same in ingestHook.forward); the hub reads that copy back as a
+// duplicate of the stored event, so the note is kept.
+func (h *Hub) onPrivate(_ paho.Client, m paho.Message) {
+	h.ingest(m, func(site, gate string) {
+		// Not waited for, as a receipt: the gate's peers learn of the event
+		// a little later if the publish is lost, as with a lost receipt.
+		h.client.Publish(h.cfg.Prefix+"/"+site+"/"+gate+"/events", 1, false, withoutNote(m.Payload()))
+	})
+}
+
+// ingest stores and receipts an event from an external broker; stored, if
+// set, is called once a new event (not a duplicate) is committed.
+func (h *Hub) ingest(m paho.Message, stored func(site, gate string)) {
 	parts := h.topicParts(m.Topic())
 	if len(parts) != 3 {
 		return
@@ -289,6 +308,9 @@ func (h *Hub) onEvent(_ paho.Client, m paho.Message) {
 		switch {
 		case err == nil:
 			h.receipts.Add(site, gate, receipts.Receipt{Seq: in.Seq, ID: in.ID})
+			if stored != nil && !in.Dup {
+				stored(site, gate)
+			}
 		case errors.Is(err, ErrStoreClosed):
 			// The hub is stopping; the gate resends to the next one.
 		case errors.Is(err, ErrInvalidEvent):

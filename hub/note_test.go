@@ -4,8 +4,11 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hub/hubtest"
@@ -30,13 +33,44 @@ func TestWithoutNote(t *testing.T) {
 }
 
 // TestStaffNoteStaysAtTheHub: a staff record's free note is stored at the hub
-// and never reaches the site's other gates through the embedded broker.
+// and never reaches the site's other gates, through the embedded broker or
+// through Mosquitto with the ACL file gatehub gate add writes. The other gate
+// subscribes to everything it may read ('#', which each broker narrows to its
+// rights, and the desk's private topic by name) and hears the check-in
+// without its note.
 func TestStaffNoteStaysAtTheHub(t *testing.T) {
-	cfg := testConfig(t)
-	desk := gateAccount(t, cfg, "city", "desk")
-	peerAcct := gateAccount(t, cfg, "city", "station-b")
-	h := startHub(t, cfg)
-	peer := hubtest.Subscribe(t, peerAcct, cfg.Prefix+"/city/+/events")
+	for _, broker := range []string{"embedded", "mosquitto"} {
+		t.Run(broker, func(t *testing.T) {
+			cfg := testConfig(t)
+			if broker == "mosquitto" {
+				cfg.InsecurePlainTCPOnLoopback = false
+				cfg.MosquittoDir = t.TempDir()
+				cfg.Broker = "ssl://127.0.0.1:1" // an external broker; the port is known once it runs
+			}
+			desk := gateAccount(t, cfg, "city", "desk")
+			peerAcct := gateAccount(t, cfg, "city", "station-b")
+			if broker == "mosquitto" {
+				startMosquitto(t, cfg)
+				desk, peerAcct = withBroker(t, cfg, desk), withBroker(t, cfg, peerAcct)
+			}
+			staffNoteStaysAtTheHub(t, startHub(t, cfg), cfg.Prefix, desk, peerAcct)
+		})
+	}
+}
+
+func staffNoteStaysAtTheHub(t *testing.T, h *Hub, prefix string, desk, peerAcct uplink.Config) {
+	var mu sync.Mutex
+	var heard []paho.Message
+	peer := hubtest.Connect(t, peerAcct)
+	for _, f := range []string{"#", prefix + "/city/desk/private", prefix + "/city/+/events"} {
+		// A refused subscription is what it should be; only what arrives
+		// counts.
+		peer.Subscribe(f, 1, func(_ paho.Client, m paho.Message) {
+			mu.Lock()
+			heard = append(heard, m)
+			mu.Unlock()
+		}).WaitTimeout(10 * time.Second)
+	}
 	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -56,18 +90,42 @@ func TestStaffNoteStaysAtTheHub(t *testing.T) {
 	if err := ob.Append(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	msgs, ok := peer.Wait(1, 30*time.Second)
-	if !ok {
-		t.Fatal("the other gate never heard of the staff check-in")
+	checkin := prefix + "/city/desk/events"
+	waitFor(t, "the other gate to hear of the staff check-in", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range heard {
+			if m.Topic() == checkin {
+				return true
+			}
+		}
+		return false
+	})
+	// The outbox empties once the hub has receipted the check-in.
+	waitFor(t, "the hub's receipt", func() bool {
+		evs, err := ob.Pending(0, 1)
+		return err == nil && len(evs) == 0
+	})
+	mu.Lock()
+	for _, m := range heard {
+		if m.Topic() != checkin {
+			continue
+		}
+		if got, err := event.Decode(m.Payload()); err != nil || got.Slip != "S-17" || got.Note != "" {
+			t.Errorf("the other gate got %+v (%v), want the check-in without its note", got, err)
+		}
 	}
-	if strings.Contains(string(msgs[0].Payload), "fever") {
-		t.Fatalf("the note reached another gate: %s", msgs[0].Payload)
+	for _, m := range heard {
+		if strings.Contains(string(m.Payload()), "fever") {
+			t.Errorf("the note reached another gate on %s", m.Topic())
+		}
 	}
-	if got, err := event.Decode(msgs[0].Payload); err != nil || got.Slip != "S-17" {
-		t.Fatalf("the other gate got %+v (%v), want the check-in without its note", got, err)
-	}
+	mu.Unlock()
 	rec, ok, err := h.Store().Event(e.ID)
 	if err != nil || !ok || !strings.Contains(string(rec.Event), note) {
 		t.Fatalf("the hub's record %s (%v, %v) lacks the note", rec.Event, ok, err)
+	}
+	if n := gateStats(t, h, "desk").Events; n != 1 {
+		t.Fatalf("the hub holds %d events of the desk, want the check-in once", n)
 	}
 }

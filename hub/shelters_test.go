@@ -190,6 +190,12 @@ func TestOfficeAPI(t *testing.T) {
 	if code, body := get("/api/shelters/roster.csv?place=ms1"); code != 200 || !strings.Contains(body, ",7,") || !strings.Contains(body, "'=cmd()") {
 		t.Fatalf("roster.csv: %d %q", code, body)
 	}
+	// Occupancy over time: one row per change at a place, in order, in the
+	// site's time zone (Japan by default).
+	if code, body := get("/api/shelters/series.csv"); code != 200 ||
+		body != "at,place,inside\n2026-11-25T18:00:00+09:00,es2,1\n2026-11-25T18:01:00+09:00,es2,2\n2026-11-25T18:02:00+09:00,ms1,1\n" {
+		t.Fatalf("series.csv: %d %q", code, body)
+	}
 	if code, body := get("/office"); code != 200 || !strings.Contains(body, "避難所の状況") || !strings.Contains(body, `id="total">3<`) || !strings.Contains(body, "カード未確認: not_listed") {
 		t.Fatalf("office page: %d %s", code, body)
 	}
@@ -214,5 +220,26 @@ func TestOfficeAPI(t *testing.T) {
 	}
 	if _, body := get("/api/shelters"); !strings.Contains(body, `"to_reconcile":0`) {
 		t.Fatalf("still to reconcile after the amendment: %s", body)
+	}
+}
+
+// TestVenueStaffOverrideCountsInside: a venue staff override (an entry staff
+// let through without a card) puts the person it let in inside the site's
+// count, next to the card holders, and a second override is a second person.
+func TestVenueStaffOverrideCountsInside(t *testing.T) {
+	st := openTestStore(t)
+	override := func(seq uint64, min int) *event.Event {
+		return stap(seq, "north-3", "", event.KindEntry, "s:", min, func(e *event.Event) {
+			e.Site, e.Reason, e.Staff, e.Assurance, e.Lane = "arena", event.ReasonStaff, "paper_ticket", "staff", "north-3-in"
+		})
+	}
+	card := stap(1, "north-3", "", event.KindEntry, "s:T-1", 0, func(e *event.Event) { e.Site = "arena" })
+	ingestAll(t, st, card, override(2, 1), override(3, 2))
+	v, err := st.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Sites) != 1 || v.Sites[0].Inside != 3 || v.Conflicts != 0 {
+		t.Fatalf("sites %+v, %d conflicts; want 3 inside (a card holder and two overrides), none", v.Sites, v.Conflicts)
 	}
 }

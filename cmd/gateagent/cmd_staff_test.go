@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +22,7 @@ import (
 	"github.com/mynagate/mynagate/internal/pcsctest"
 	"github.com/mynagate/mynagate/internal/taptest"
 	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
+	"github.com/mynagate/mynagate/vcard/pki"
 )
 
 // TestShelterWithoutHSMAndStaffCLI is a shelter station whose HSM token is
@@ -40,11 +46,12 @@ func TestShelterWithoutHSMAndStaffCLI(t *testing.T) {
 		"policy":  map[string]any{"accept": []string{"cert"}},
 		"control": map[string]string{"socket": filepath.Join(run, "gateagent.sock")},
 	}
-	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/example-city/es2-a/events")
+	// A record with staff's note goes to the hub-only .../private topic.
+	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/example-city/es2-a/+")
 	cfgPath, _, stderr := startDaemon(t, dir, cfg)
 	for i := range 2 { // a second tap checks the same card out: keyed for this run
 		remove := taptest.Present(t, slot, taptest.Profile(t, "card-001.json"))
-		sub.WaitN(i+1, 15*time.Second)
+		eventMsgs(t, sub, i+1)
 		remove()
 	}
 
@@ -57,7 +64,7 @@ func TestShelterWithoutHSMAndStaffCLI(t *testing.T) {
 		t.Fatalf("staff open at a shelter: code %d, %s", code, errOut)
 	}
 
-	msgs := sub.WaitN(4, 15*time.Second)
+	msgs := eventMsgs(t, sub, 4)
 	var got []string
 	for _, m := range msgs {
 		e, err := event.Decode(m.Payload)
@@ -72,6 +79,61 @@ func TestShelterWithoutHSMAndStaffCLI(t *testing.T) {
 	want := []string{"checkin/not_listed/cert/reconcile//", "checkout/not_listed/cert/reconcile//", "checkin/staff/staff//0042/子ども・保護者同伴", "checkout/staff/staff//0042/"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(stderr.String(), "HSM unavailable") {
+		t.Errorf("no log line says the HSM is unavailable:\n%s", stderr.String())
+	}
+}
+
+// TestShelterEmergencyFallbackWithoutHSM is the shelter station of the
+// finding: configs/shelter.json's accept ["pinless","cert"] with an
+// institution certificate, an emergency declared with fallback ["cert"], and
+// the HSM token missing. The station starts anyway and checks a card in at
+// the cert level (pcscd+vpcd), recorded as such.
+func TestShelterEmergencyFallbackWithoutHSM(t *testing.T) {
+	slot := pcsctest.Acquire(t, 0)
+	broker := mqtttest.Start(t)
+	tok := hsmtest.NewToken(t, "shelter-fallback")
+	dir := t.TempDir()
+	pkiDir := taptest.PKI(t)
+	// The institution key lives in the missing token; any P-256 key stands
+	// in for it in the certificate.
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := pki.IssueInstitution(pkiDir, pki.InstitutionRequest{PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	instPath := filepath.Join(dir, "institution.cvc")
+	if err := os.WriteFile(instPath, inst, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{
+		"site": "example-city", "gate": "es2-a", "mode": "shelter", "place": "elementary-school-2", "data_dir": filepath.Join(dir, "data"),
+		"lanes":   []map[string]string{{"name": "entrance", "reader": slot.Reader, "kind": "checkin"}},
+		"roots":   []string{filepath.Join(pkiDir, "root.pem")},
+		"hsm":     map[string]any{"module": tok.Module, "token_label": "not-plugged-in", "pin_file": tok.PINFile},
+		"mqtt":    map[string]string{"broker": broker.Addr()},
+		"pinless": map[string]string{"certificate": instPath, "institution_code": pki.InstitutionCode},
+		"policy":  map[string]any{"accept": []string{"pinless", "cert"}, "emergency": true, "fallback": []string{"cert"}},
+	}
+	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/example-city/es2-a/events")
+	_, _, stderr := startDaemon(t, dir, cfg)
+	remove := taptest.Present(t, slot, taptest.Profile(t, "card-001.json"))
+	msgs := eventMsgs(t, sub, 1)
+	remove()
+	e, err := event.Decode(msgs[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Kind != event.KindCheckin || e.Decision != event.Admit || e.Assurance != "cert" || e.Place != "elementary-school-2" {
+		t.Fatalf("check-in %+v, want admitted at the cert level", e)
 	}
 	if !strings.Contains(stderr.String(), "HSM unavailable") {
 		t.Errorf("no log line says the HSM is unavailable:\n%s", stderr.String())
@@ -156,7 +218,7 @@ func TestVenueStaffOverride(t *testing.T) {
 		"metrics_listen": metricsAddr,
 		"control":        map[string]string{"socket": filepath.Join(shortDir(t), "gateagent.sock")},
 	}
-	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/arena/north-3/events")
+	sub := mqtttest.Subscribe(t, broker.Addr(), "mynagate/v1/arena/north-3/private")
 	cfgPath, stdout, _ := startDaemon(t, dir, cfg)
 	if out := staffOK(t, cfgPath, "staff", "open", "--reason", "paper_ticket", "--note", "紙チケット確認済"); !strings.Contains(out, "turnstile opened once: paper_ticket recorded at lane north-3-in") {
 		t.Fatalf("staff open printed %q", out)
@@ -183,6 +245,29 @@ func TestVenueStaffOverride(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(body), `mynagate_taps_total{decision="admit",lane="north-3-in",reason="staff"} 1`) {
 		t.Fatalf("the override is not counted:\n%s", body)
+	}
+}
+
+// eventMsgs waits for n event messages (on .../events or .../private) among
+// what sub collects, and returns them in arrival order.
+func eventMsgs(t *testing.T, sub *mqtttest.Sub, n int) []mqtttest.Message {
+	t.Helper()
+	var got []mqtttest.Message
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got = got[:0]
+		for _, m := range sub.Messages() {
+			if strings.HasSuffix(m.Topic, "/events") || strings.HasSuffix(m.Topic, "/private") {
+				got = append(got, m)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d event messages, want %d", len(got), n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -34,7 +34,9 @@ type Receipter struct {
 func StartReceipter(t testing.TB, addr, prefix string) *Receipter {
 	t.Helper()
 	r := &Receipter{prefix: prefix, seen: map[string]bool{}}
-	filter := prefix + "/+/+/events"
+	// Events with staff's note come on {gate}/private, the others on
+	// {gate}/events; the hub reads both.
+	filters := map[string]byte{prefix + "/+/+/events": 1, prefix + "/+/+/private": 1}
 	opts := mqtt.NewClientOptions().
 		AddBroker(addr).
 		SetClientID(fmt.Sprintf("mqtttest-receipter-%d-%d", time.Now().UnixNano(), subCount.Add(1))).
@@ -43,9 +45,11 @@ func StartReceipter(t testing.TB, addr, prefix string) *Receipter {
 		SetMaxReconnectInterval(time.Second).
 		SetConnectTimeout(5 * time.Second).
 		SetOrderMatters(true).
-		SetOnConnectHandler(func(c mqtt.Client) { go c.Subscribe(filter, 1, nil) })
+		SetOnConnectHandler(func(c mqtt.Client) { go c.SubscribeMultiple(filters, nil) })
 	r.client = mqtt.NewClient(opts)
-	r.client.AddRoute(filter, r.onEvent)
+	for f := range filters {
+		r.client.AddRoute(f, r.onEvent)
+	}
 	r.batcher = receipts.NewBatcher(prefix, func(topic string, payload []byte) error {
 		// Not waited for, as the hub does not: a lost receipt costs a resend.
 		r.client.Publish(topic, 1, false, payload)
@@ -54,8 +58,8 @@ func StartReceipter(t testing.TB, addr, prefix string) *Receipter {
 	if tok := r.client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("mqtttest: receipter connect %s: %v", addr, tok.Error())
 	}
-	if tok := r.client.Subscribe(filter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("mqtttest: receipter subscribe %s: %v", filter, tok.Error())
+	if tok := r.client.SubscribeMultiple(filters, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtttest: receipter subscribe %v: %v", filters, tok.Error())
 	}
 	t.Cleanup(func() {
 		r.batcher.Close()

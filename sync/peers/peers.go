@@ -155,7 +155,9 @@ func Filter(prefix, site string) string { return prefix + "/" + site + "/+/event
 // card key, else a staff record's slip number at its place, else, for
 // a check-in admitted for reconciliation without any card key (a card that
 // was no My Number card, a station without its HSM), the event itself, so the
-// person is counted in until staff check them out.
+// person is counted in until staff check them out; and for a venue staff
+// override (an entry staff let through without a card), the override event,
+// so the person it let in is counted inside.
 func HolderKey(e *event.Event) string {
 	switch {
 	case e.ServiceID != "" && e.Seat != "":
@@ -169,6 +171,8 @@ func HolderKey(e *event.Event) string {
 		return "m:" + e.Place + "/" + e.Slip
 	case e.Reconcile && e.Kind == event.KindCheckin:
 		return "e:" + e.ID
+	case e.Staff != "" && e.Kind == event.KindEntry:
+		return "o:" + e.ID
 	}
 	return ""
 }

@@ -307,6 +307,8 @@ func TestHolderKeyShelterRecords(t *testing.T) {
 		{"card wins over slip", event.Event{ID: "x", Kind: event.KindCheckin, Place: "a", Slip: "0042", Card: "cd"}, "c:cd"},
 		{"reconcile without a card", event.Event{ID: "x", Kind: event.KindCheckin, Reconcile: true}, "e:x"},
 		{"deny without a card", event.Event{ID: "x", Kind: event.KindCheckin}, ""},
+		{"venue staff override", event.Event{ID: "x", Kind: event.KindEntry, Reason: event.ReasonStaff, Staff: "paper_ticket"}, "o:x"},
+		{"entry without a card", event.Event{ID: "x", Kind: event.KindEntry}, ""},
 	}
 	for _, tc := range tests {
 		if got := HolderKey(&tc.e); got != tc.want {

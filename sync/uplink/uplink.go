@@ -116,6 +116,10 @@ type Uplink struct {
 	log    *slog.Logger
 	client mqtt.Client
 	topic  string
+	// private is the topic of events that carry staff's note: only the
+	// hub reads it, and passes the event on to the site's gates without
+	// the note (README "Staff records without a card").
+	private string
 
 	online atomic.Bool
 	// ready is set once paho has taken what it resends on this connection
@@ -186,6 +190,7 @@ func New(cfg Config, ob *outbox.Outbox, log *slog.Logger) (*Uplink, error) {
 		ob:         ob,
 		log:        log.With("component", "uplink", "broker", cfg.Broker),
 		topic:      cfg.Prefix + "/" + cfg.Site + "/" + cfg.Gate + "/events",
+		private:    cfg.Prefix + "/" + cfg.Site + "/" + cfg.Gate + "/private",
 		handlers:   map[string]Handler{},
 		wake:       make(chan struct{}, 1),
 		statusNow:  make(chan struct{}, 1),
@@ -306,7 +311,8 @@ func (u *Uplink) InFlight() int {
 	return len(u.fl.byseq)
 }
 
-// Topic returns the topic events are published on.
+// Topic returns the topic events are published on; one that carries staff's
+// note goes to {prefix}/{site}/{gate}/private instead, read by the hub alone.
 func (u *Uplink) Topic() string { return u.topic }
 
 func (u *Uplink) onConnect(c mqtt.Client) {
@@ -414,6 +420,8 @@ type flight struct {
 	id      string
 	at      time.Time // tap time
 	payload []byte
+	// private: the event carries a note and goes to the hub-only topic.
+	private bool
 	first   time.Time // first publish
 	sent    time.Time // last publish
 	// tok is the last publish's token while it waits for PUBACK; acked is
@@ -513,7 +521,7 @@ func (u *Uplink) fill(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("uplink: encode event seq %d: %w", evs[i].Seq, err)
 			}
-			f := &flight{seq: evs[i].Seq, id: evs[i].ID, at: evs[i].At, payload: payload}
+			f := &flight{seq: evs[i].Seq, id: evs[i].ID, at: evs[i].At, payload: payload, private: evs[i].Note != ""}
 			u.fl.byseq[f.seq] = f
 			u.fl.next = f.seq
 			u.send(ctx, f)
@@ -534,7 +542,11 @@ func (u *Uplink) send(ctx context.Context, f *flight) {
 	f.tries++
 	u.fl.sends++
 	f.sendNo = u.fl.sends
-	tok := u.client.Publish(u.topic, 1, false, f.payload)
+	topic := u.topic
+	if f.private {
+		topic = u.private
+	}
+	tok := u.client.Publish(topic, 1, false, f.payload)
 	f.tok = tok
 	u.fl.inBroker++
 	go func() {
