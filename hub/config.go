@@ -191,7 +191,7 @@ func (c *Config) check() error {
 	if c.HTTP != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 			errs = append(errs, fmt.Errorf("http %q: %w", c.HTTP, err))
-		} else if !isLoopback(c.HTTP) && c.UsersFile == "" {
+		} else if !IsLoopback(c.HTTP) && c.UsersFile == "" {
 			errs = append(errs, fmt.Errorf("http %q is not a loopback address: set users_file (gatehub user add) so that the dashboard asks for a login", c.HTTP))
 		}
 	}
@@ -207,7 +207,7 @@ func (c *Config) check() error {
 		}
 	}
 	if c.Broker == "" {
-		if c.InsecurePlainTCPOnLoopback && !loopback(c.Listen) {
+		if c.InsecurePlainTCPOnLoopback && !IsLoopback(c.Listen) {
 			errs = append(errs, fmt.Errorf("insecure_plain_tcp_on_loopback: listen %q is not a loopback address; plain TCP would carry passwords and events in clear", c.Listen))
 		}
 	}
@@ -311,19 +311,6 @@ func (c *Config) brokerNames() []string {
 		names = append(names, u.Hostname())
 	}
 	return append(names, c.TLSNames...)
-}
-
-// loopback reports whether addr (host:port) listens on loopback only.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // password reads a password file, trimming a final newline.
