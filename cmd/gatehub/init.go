@@ -50,8 +50,8 @@ type initResult struct {
 	UsersFile            string `json:"users_file"`
 	OperatorName         string `json:"operator_name"`
 	OperatorPasswordFile string `json:"operator_password_file"`
-	CAFile        string `json:"ca_file"`
-	DataDir       string `json:"data_dir"`
+	CAFile               string `json:"ca_file"`
+	DataDir              string `json:"data_dir"`
 }
 
 var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory {{.Dir}} is ready (owner-only), FOR A DEMO:
