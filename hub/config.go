@@ -49,7 +49,9 @@ type Config struct {
 	// hub's own, made at its first start in data_dir/tls.
 	CAFile string `json:"ca_file"`
 	// InsecurePlainTCPOnLoopback lets the embedded broker listen without TLS,
-	// on a loopback address only (demos, tests). Clients still log in.
+	// on a loopback address only (demos, tests). Clients still log in. It
+	// also lets broker and gate_broker be tcp:// URLs to a loopback address;
+	// tcp:// elsewhere is always refused.
 	InsecurePlainTCPOnLoopback bool `json:"insecure_plain_tcp_on_loopback"`
 	// TLSNames are the extra DNS names and IP addresses the embedded
 	// broker's certificate is made for, besides localhost, the loopback
@@ -214,6 +216,7 @@ func (c *Config) check() error {
 	if c.GateBroker != "" && !strings.HasPrefix(c.GateBroker, "ssl://") && !strings.HasPrefix(c.GateBroker, "tcp://") {
 		errs = append(errs, fmt.Errorf("gate_broker %q: want ssl://host:port", c.GateBroker))
 	}
+	errs = append(errs, c.checkPlainTCP("broker", c.Broker), c.checkPlainTCP("gate_broker", c.GateBroker))
 	if c.MosquittoDir == "" {
 		c.MosquittoDir = c.DataDir
 	}
@@ -237,6 +240,22 @@ func (c *Config) check() error {
 	}
 	errs = append(errs, c.checkLists(), c.checkKeys(), c.checkRetention(), c.checkInstances())
 	return errors.Join(errs...)
+}
+
+// checkPlainTCP refuses a tcp:// broker URL (key names it) off loopback, and
+// on loopback unless insecure_plain_tcp_on_loopback asks for it by name:
+// plain TCP carries the passwords and the events in clear.
+func (c *Config) checkPlainTCP(key, broker string) error {
+	hostPort, plain := strings.CutPrefix(broker, "tcp://")
+	switch {
+	case !plain:
+		return nil
+	case !IsLoopback(hostPort):
+		return fmt.Errorf("%s %q: plain TCP off loopback would carry passwords and events in clear; use ssl://HOST:PORT (with ca_file for an external broker)", key, broker)
+	case !c.InsecurePlainTCPOnLoopback:
+		return fmt.Errorf("%s %q: plain TCP, even on loopback, needs \"insecure_plain_tcp_on_loopback\": true (demos, tests); else use ssl://HOST:PORT", key, broker)
+	}
+	return nil
 }
 
 // DefaultTimeZone is the time zone of records when the config names none.
