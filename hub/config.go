@@ -68,6 +68,11 @@ type Config struct {
 	// SigningKey is the Ed25519 list-signing key (PKCS#8 PEM), made by
 	// gatehub keygen. Needed by publish only.
 	SigningKey string `json:"signing_key"`
+	// NextSigningPublicKey is, during a rotation of the list-signing key
+	// only, the new key's public half (PEM file): gatehub gate add pins it
+	// in a new gate's bundle next to the current key, so that a gate
+	// provisioned during the change accepts lists signed by either.
+	NextSigningPublicKey string `json:"next_signing_public_key,omitempty"`
 	// CardKeySecret is the card-key HMAC secret file shared with the gates,
 	// needed to enrol rows given by issuer key id and serial.
 	CardKeySecret string `json:"card_key_secret"`
@@ -161,6 +166,7 @@ func LoadConfig(path string) (*Config, error) {
 	abs(&c.PasswordFile)
 	abs(&c.CAFile)
 	abs(&c.SigningKey)
+	abs(&c.NextSigningPublicKey)
 	abs(&c.CardKeySecret)
 	abs(&c.NextCardKeySecret)
 	abs(&c.UsersFile)
