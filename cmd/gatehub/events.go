@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
@@ -182,6 +183,10 @@ var errHubDown = errors.New("no hub answers")
 // /api/counts) at addr.
 func remoteEvents(ctx context.Context, cfg *hub.Config, params url.Values, counts bool, interval time.Duration, zone func(string) *time.Location, out eventSink) error {
 	api, err := hub.NewAPIClient(cfg)
+	if errors.Is(err, os.ErrNotExist) {
+		// No CA yet: no hub has ever run here to answer.
+		return fmt.Errorf("%w: %w", errHubDown, err)
+	}
 	if err != nil {
 		return err
 	}
