@@ -42,6 +42,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad mode", `{` + base + `,"mode":"stadium"}`, `mode "stadium"`},
 		{"bad kind", `{` + base + `,"lanes":[{"reader":"*","kind":"enter"}]}`, `kind "enter"`},
 		{"bad broker", `{` + base + `,"mqtt":{"broker":"mqtt://x"}}`, "tcp://host:port"},
+		{"plain TCP to another host", `{` + base + `,"mqtt":{"broker":"tcp://192.0.2.10:1883"}}`, "plain TCP off loopback"},
+		{"plain TCP by name", `{` + base + `,"mqtt":{"broker":"tcp://hub.example.jp:1883"}}`, "plain TCP off loopback"},
 		{"bad duration", `{` + base + `,"clock_skew":"5 minutes"}`, `duration "5 minutes"`},
 		{"trailing", `{` + base + `} {}`, "trailing data"},
 		{"peer events ahead below a second", `{` + base + `,"peers":{"max_ahead":"500ms"}}`, "peers.max_ahead 500ms: want at least 1s"},

@@ -52,7 +52,7 @@ func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, lo
 	}
 	lc := listeners.Config{ID: "tcp", Address: cfg.Listen}
 	if cfg.InsecurePlainTCPOnLoopback {
-		if !loopback(cfg.Listen) {
+		if !IsLoopback(cfg.Listen) {
 			return nil, fmt.Errorf("hub: insecure_plain_tcp_on_loopback with listen %q: plain TCP is allowed on a loopback address only", cfg.Listen)
 		}
 		log.Warn("hub: embedded broker without TLS, on loopback only (insecure_plain_tcp_on_loopback): for demos and tests", "listen", cfg.Listen)

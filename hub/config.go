@@ -49,7 +49,9 @@ type Config struct {
 	// hub's own, made at its first start in data_dir/tls.
 	CAFile string `json:"ca_file"`
 	// InsecurePlainTCPOnLoopback lets the embedded broker listen without TLS,
-	// on a loopback address only (demos, tests). Clients still log in.
+	// on a loopback address only (demos, tests). Clients still log in. It
+	// also lets broker and gate_broker be tcp:// URLs to a loopback address;
+	// tcp:// elsewhere is always refused.
 	InsecurePlainTCPOnLoopback bool `json:"insecure_plain_tcp_on_loopback"`
 	// TLSNames are the extra DNS names and IP addresses the embedded
 	// broker's certificate is made for, besides localhost, the loopback
@@ -66,6 +68,11 @@ type Config struct {
 	// SigningKey is the Ed25519 list-signing key (PKCS#8 PEM), made by
 	// gatehub keygen. Needed by publish only.
 	SigningKey string `json:"signing_key"`
+	// NextSigningPublicKey is, during a rotation of the list-signing key
+	// only, the new key's public half (PEM file): gatehub gate add pins it
+	// in a new gate's bundle next to the current key, so that a gate
+	// provisioned during the change accepts lists signed by either.
+	NextSigningPublicKey string `json:"next_signing_public_key,omitempty"`
 	// CardKeySecret is the card-key HMAC secret file shared with the gates,
 	// needed to enrol rows given by issuer key id and serial.
 	CardKeySecret string `json:"card_key_secret"`
@@ -159,6 +166,7 @@ func LoadConfig(path string) (*Config, error) {
 	abs(&c.PasswordFile)
 	abs(&c.CAFile)
 	abs(&c.SigningKey)
+	abs(&c.NextSigningPublicKey)
 	abs(&c.CardKeySecret)
 	abs(&c.NextCardKeySecret)
 	abs(&c.UsersFile)
@@ -191,7 +199,7 @@ func (c *Config) check() error {
 	if c.HTTP != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 			errs = append(errs, fmt.Errorf("http %q: %w", c.HTTP, err))
-		} else if !isLoopback(c.HTTP) && c.UsersFile == "" {
+		} else if !IsLoopback(c.HTTP) && c.UsersFile == "" {
 			errs = append(errs, fmt.Errorf("http %q is not a loopback address: set users_file (gatehub user add) so that the dashboard asks for a login", c.HTTP))
 		}
 	}
@@ -207,13 +215,14 @@ func (c *Config) check() error {
 		}
 	}
 	if c.Broker == "" {
-		if c.InsecurePlainTCPOnLoopback && !loopback(c.Listen) {
+		if c.InsecurePlainTCPOnLoopback && !IsLoopback(c.Listen) {
 			errs = append(errs, fmt.Errorf("insecure_plain_tcp_on_loopback: listen %q is not a loopback address; plain TCP would carry passwords and events in clear", c.Listen))
 		}
 	}
 	if c.GateBroker != "" && !strings.HasPrefix(c.GateBroker, "ssl://") && !strings.HasPrefix(c.GateBroker, "tcp://") {
 		errs = append(errs, fmt.Errorf("gate_broker %q: want ssl://host:port", c.GateBroker))
 	}
+	errs = append(errs, c.checkPlainTCP("broker", c.Broker), c.checkPlainTCP("gate_broker", c.GateBroker))
 	if c.MosquittoDir == "" {
 		c.MosquittoDir = c.DataDir
 	}
@@ -237,6 +246,22 @@ func (c *Config) check() error {
 	}
 	errs = append(errs, c.checkLists(), c.checkKeys(), c.checkRetention(), c.checkInstances())
 	return errors.Join(errs...)
+}
+
+// checkPlainTCP refuses a tcp:// broker URL (key names it) off loopback, and
+// on loopback unless insecure_plain_tcp_on_loopback asks for it by name:
+// plain TCP carries the passwords and the events in clear.
+func (c *Config) checkPlainTCP(key, broker string) error {
+	hostPort, plain := strings.CutPrefix(broker, "tcp://")
+	switch {
+	case !plain:
+		return nil
+	case !IsLoopback(hostPort):
+		return fmt.Errorf("%s %q: plain TCP off loopback would carry passwords and events in clear; use ssl://HOST:PORT (with ca_file for an external broker)", key, broker)
+	case !c.InsecurePlainTCPOnLoopback:
+		return fmt.Errorf("%s %q: plain TCP, even on loopback, needs \"insecure_plain_tcp_on_loopback\": true (demos, tests); else use ssl://HOST:PORT", key, broker)
+	}
+	return nil
 }
 
 // DefaultTimeZone is the time zone of records when the config names none.
@@ -311,19 +336,6 @@ func (c *Config) brokerNames() []string {
 		names = append(names, u.Hostname())
 	}
 	return append(names, c.TLSNames...)
-}
-
-// loopback reports whether addr (host:port) listens on loopback only.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // password reads a password file, trimming a final newline.

@@ -23,7 +23,7 @@ import (
 // TestKeyConfig: the keys are in the token or, for demos only and said so,
 // in files; never both, never files without demo_file_keys.
 func TestKeyConfig(t *testing.T) {
-	const base = `"data_dir": "/d", "broker": "tcp://b:1883"`
+	const base = `"data_dir": "/d", "broker": "ssl://b:8883"`
 	const token = `"hsm": {"token_label": "hub", "pin_file": "hsm.pin"}`
 	tests := []struct {
 		name, body, wantErr string

@@ -130,6 +130,8 @@ type session struct {
 type logins struct {
 	users  map[string]Operator
 	secure bool
+	// apiToken is the local API token (APITokenFile): it reads as a viewer.
+	apiToken string
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -146,7 +148,8 @@ func newLogins(users []Operator, secure bool) *logins {
 // guard wraps next: /login and /metrics (counts only) are open; everything
 // else needs a session, and a request that changes something (not GET or
 // HEAD) needs the operator role and the session's CSRF token in the
-// X-CSRF-Token header or the csrf form field.
+// X-CSRF-Token header or the csrf form field. The local API token stands for
+// a viewer's session: it reads, and changes nothing.
 func (l *logins) guard(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", l.page)
@@ -159,6 +162,14 @@ func (l *logins) guard(next http.Handler) http.Handler {
 	})
 	mux.Handle("GET /metrics", next)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if bearerOK(r, l.apiToken) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				http.Error(w, "the local API token only reads; log in as an operator to change things", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
 		s := l.session(r)
 		if s == nil {
 			if r.Method == http.MethodGet && r.Header.Get("Accept") != "application/json" && !isAPI(r) {
@@ -285,8 +296,8 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// isLoopback reports whether addr ("host:port") listens on loopback only.
-func isLoopback(addr string) bool {
+// IsLoopback reports whether addr ("host:port") listens on loopback only.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
@@ -302,13 +313,17 @@ func isLoopback(addr string) bool {
 // file is set, over TLS unless it listens on loopback.
 func (h *Hub) serveDashboard() (*http.Server, error) {
 	handler := h.Handler()
-	secure := !isLoopback(h.cfg.HTTP)
+	secure := !IsLoopback(h.cfg.HTTP)
 	if h.cfg.UsersFile != "" {
 		users, err := LoadOperators(h.cfg.UsersFile)
 		if err != nil {
 			return nil, err
 		}
-		handler = newLogins(users, secure).guard(handler)
+		l := newLogins(users, secure)
+		if l.apiToken, err = writeAPIToken(h.cfg.DataDir); err != nil {
+			return nil, err
+		}
+		handler = l.guard(handler)
 	} else {
 		h.log.Warn("hub: the dashboard has no login (no users_file): anyone on this machine can read it", "http", h.cfg.HTTP)
 	}

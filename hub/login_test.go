@@ -191,3 +191,66 @@ func TestDashboardTLSOffLoopback(t *testing.T) {
 		t.Fatalf("non-loopback dashboard without logins: %v", err)
 	}
 }
+
+// TestDashboardRoles runs the role table against the dashboard as gatehub
+// run serves it (serveDashboard: the login in front of Hub.Handler), with the
+// real operator-only change, the office's amend of a check-in: a viewer
+// reads, and only an operator with the session's CSRF token reaches the
+// amend (which then answers for itself: no such check-in).
+func TestDashboardRoles(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP = fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+	cfg.UsersFile = usersFixture(t)
+	startHub(t, cfg)
+	base := "http://" + cfg.HTTP
+	waitFor(t, "the dashboard", func() bool {
+		resp, err := http.Get(base + "/login")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	anon, _ := loginClient(t, base, "", nil)
+	viewer, vcsrf := loginClient(t, base, "miyu", nil)
+	op, ocsrf := loginClient(t, base, "kenta", nil)
+	const amend = "/api/shelters/amend?site=stadium"
+	tests := []struct {
+		name   string
+		c      *http.Client
+		method string
+		path   string
+		csrf   string
+		want   int
+	}{
+		{"no login, page", anon, "GET", "/", "", http.StatusSeeOther},
+		{"no login, API", anon, "GET", "/api/view", "", http.StatusUnauthorized},
+		{"no login, amend", anon, "POST", amend, "", http.StatusUnauthorized},
+		{"no login, metrics", anon, "GET", "/metrics", "", http.StatusOK},
+		{"viewer, page", viewer, "GET", "/", "", http.StatusOK},
+		{"viewer, API", viewer, "GET", "/api/view", "", http.StatusOK},
+		{"viewer, events", viewer, "GET", "/api/events", "", http.StatusOK},
+		{"viewer, amend", viewer, "POST", amend, vcsrf, http.StatusForbidden},
+		{"operator reads", op, "GET", "/api/view", "", http.StatusOK},
+		{"operator, amend without CSRF token", op, "POST", amend, "", http.StatusForbidden},
+		{"operator, amend with the viewer's token", op, "POST", amend, vcsrf, http.StatusForbidden},
+		{"operator, amend", op, "POST", amend, ocsrf, http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{"event":"no-such-checkin","note":"seen at the door"}`))
+			if tc.csrf != "" {
+				req.Header.Set("X-CSRF-Token", tc.csrf)
+			}
+			resp, err := tc.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%s %s: %s %s, want %d", tc.method, tc.path, resp.Status, body, tc.want)
+			}
+		})
+	}
+}

@@ -136,7 +136,7 @@ func eventPairs(ctx context.Context, cfg *hub.Config, site string) (map[cardkey.
 	sink := &pairSink{pairs: map[cardkey.Key]cardkey.Key{}}
 	params := url.Values{"site": {site}}
 	if cfg.HTTP != "" {
-		err := remoteEvents(ctx, cfg.HTTP, params, false, 0, cfg.Zone, sink)
+		err := remoteEvents(ctx, cfg, params, false, 0, cfg.Zone, sink)
 		if err == nil {
 			return sink.pairs, nil
 		}

@@ -35,8 +35,8 @@ func TestConfigCheck(t *testing.T) {
 	}{
 		{"good", good, 0, []string{"good.json: ok (embedded broker on 127.0.0.1:1883 (TLS), 0 provisioned gate(s))"}},
 		{"shared store", write("shared.json", `{"data_dir": "data", "signing_key": "sign.pem", "demo_file_keys": true, "username": "hub", "password_file": "hub.password",
-			"broker": "tcp://mqtt.example:1883", "database_url": "postgres://hub:secret@db/hub", "instance": "h1", "shared_group": "hubs"}`), 0,
-			[]string{"shared.json: ok (external broker tcp://mqtt.example:1883, 0 provisioned gate(s), store in PostgreSQL as instance h1 of shared group hubs)"}},
+			"broker": "ssl://mqtt.example:8883", "database_url": "postgres://hub:secret@db/hub", "instance": "h1", "shared_group": "hubs"}`), 0,
+			[]string{"shared.json: ok (external broker ssl://mqtt.example:8883, 0 provisioned gate(s), store in PostgreSQL as instance h1 of shared group hubs)"}},
 		{"unknown key", write("typo.json", `{"data_dir": "d", "singing_key": "sign.pem"}`), 1, []string{`typo.json: json: unknown field "singing_key"`}},
 		{"every problem", write("bad.json", `{"data_dir": "d", "signing_key": "bad-sign.pem", "demo_file_keys": true, "ca_file": "none.pem", "log": "loud",
 			"listen": "0.0.0.0:1883", "insecure_plain_tcp_on_loopback": true}`), 1,

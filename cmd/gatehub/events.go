@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
@@ -129,7 +131,7 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// A running hub holds hub.db: ask it through its dashboard address, and
 	// read hub.db only when no hub answers there.
 	if cfg.HTTP != "" {
-		err := remoteEvents(ctx, cfg.HTTP, params, *counts, *interval, cfg.Zone, out)
+		err := remoteEvents(ctx, cfg, params, *counts, *interval, cfg.Zone, out)
 		if err == nil {
 			return out.flush(*counts)
 		}
@@ -179,23 +181,20 @@ var errHubDown = errors.New("no hub answers")
 
 // remoteEvents pages through the running hub's /api/events (or reads
 // /api/counts) at addr.
-func remoteEvents(ctx context.Context, addr string, params url.Values, counts bool, interval time.Duration, zone func(string) *time.Location, out eventSink) error {
-	host, port, err := net.SplitHostPort(addr)
+func remoteEvents(ctx context.Context, cfg *hub.Config, params url.Values, counts bool, interval time.Duration, zone func(string) *time.Location, out eventSink) error {
+	api, err := hub.NewAPIClient(cfg)
+	if errors.Is(err, os.ErrNotExist) {
+		// No CA yet: no hub has ever run here to answer.
+		return fmt.Errorf("%w: %w", errHubDown, err)
+	}
 	if err != nil {
-		return fmt.Errorf("http %q in the config: %w", addr, err)
+		return err
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	base := "http://" + net.JoinHostPort(host, port)
+	base := api.Base
 	first := true
 	get := func(path string, v url.Values, dst any) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path+"?"+v.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil && first && ctx.Err() == nil {
+		resp, err := api.Get(ctx, path, v)
+		if err != nil && first && ctx.Err() == nil && isConnRefused(err) {
 			return fmt.Errorf("%w at %s: %w", errHubDown, base, err)
 		}
 		if err != nil {
@@ -205,7 +204,11 @@ func remoteEvents(ctx context.Context, addr string, params url.Values, counts bo
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-			return fmt.Errorf("the running hub at %s: %s: %s", base, resp.Status, msg)
+			hint := ""
+			if resp.StatusCode == http.StatusUnauthorized {
+				hint = fmt.Sprintf(" (run this on the hub's machine as the hub's user, which can read %s)", hub.APITokenFile(cfg.DataDir))
+			}
+			return fmt.Errorf("the running hub at %s: %s: %s%s", base, resp.Status, bytes.TrimSpace(msg), hint)
 		}
 		if err := json.NewDecoder(resp.Body).Decode(dst); err != nil {
 			return fmt.Errorf("the running hub at %s: read answer: %w", base, err)
@@ -243,4 +246,11 @@ func remoteEvents(ctx context.Context, addr string, params url.Values, counts bo
 		}
 		params.Set("cursor", page.Next)
 	}
+}
+
+// isConnRefused reports whether err is a failure to connect at all (no hub
+// listens), rather than a hub that answered badly or a TLS failure.
+func isConnRefused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -82,16 +82,9 @@ func cmdGateAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer keys.Close()
-	// The gate pins the hub's public key.
-	hubKey, err := keys.PublicKey()
-	if err != nil {
+	if b.HubKeys, err = pinnedKeys(cfg, keys); err != nil {
 		return err
 	}
-	pub, err := lists.MarshalPublicKey(hubKey)
-	if err != nil {
-		return err
-	}
-	b.HubKeys = []string{string(pub)}
 	if b.MinListVersions, err = publishedVersions(cfg, g.site, stderr); err != nil {
 		return err
 	}
@@ -244,4 +237,34 @@ func cmdGateList(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return nil
+}
+
+// pinnedKeys are the hub's public keys a new gate pins: the current
+// list-signing key and, during a rotation, the next one
+// (next_signing_public_key), so that the gate accepts lists signed by either.
+func pinnedKeys(cfg *hub.Config, keys *hub.Keys) ([]string, error) {
+	cur, err := keys.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	pub, err := lists.MarshalPublicKey(cur)
+	if err != nil {
+		return nil, err
+	}
+	pinned := []string{string(pub)}
+	if cfg.NextSigningPublicKey == "" {
+		return pinned, nil
+	}
+	next, err := lists.LoadPublicKey(cfg.NextSigningPublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("next_signing_public_key: %w; give the new key's public PEM, as gatehub hsm init or keygen printed it", err)
+	}
+	if next.Equal(cur) {
+		return pinned, nil // the rotation is done: the hub signs with it already
+	}
+	npub, err := lists.MarshalPublicKey(next)
+	if err != nil {
+		return nil, err
+	}
+	return append(pinned, string(npub)), nil
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +91,73 @@ func TestGateCommands(t *testing.T) {
 	out, _, _ = runCmd(t, ctx, "gate", "list", "--config", res.Config)
 	if !strings.Contains(out, "REVOKED") {
 		t.Fatalf("gate list after revoke: %s", out)
+	}
+}
+
+// TestGateAddPinsNextKey: during a rotation of the hub's signing key
+// (next_signing_public_key), a new gate's bundle pins the current key and the
+// next one; once the hub signs with the next key, that key alone.
+func TestGateAddPinsNextKey(t *testing.T) {
+	ctx := context.Background()
+	res := initHub(t, ctx, filepath.Join(t.TempDir(), "hub"), false)
+	out, stderr, code := runCmd(t, ctx, "keygen", "--out", filepath.Join(res.Dir, "hub-signing-2.pem"))
+	if code != 0 {
+		t.Fatalf("keygen: %d %s", code, stderr)
+	}
+	nextPEM := out[strings.Index(out, "-----BEGIN"):]
+	nextFile := filepath.Join(res.Dir, "hub-signing-2.pub.pem")
+	if err := os.WriteFile(nextFile, []byte(nextPEM), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(res.Dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(res.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		name    string
+		next    string
+		want    []string
+		wantErr string
+	}{
+		{"no rotation", "", []string{res.PublicKeyPEM}, ""},
+		{"rotating", nextFile, []string{res.PublicKeyPEM, nextPEM}, ""},
+		{"next is the current key", res.PublicKey, []string{res.PublicKeyPEM}, ""},
+		{"not a key", garbage, nil, "next_signing_public_key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg map[string]any
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if tc.next != "" {
+				cfg["next_signing_public_key"] = tc.next
+			}
+			b, _ := json.Marshal(cfg)
+			if err := os.WriteFile(res.Config, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			bundle := filepath.Join(t.TempDir(), "bundle.json")
+			_, stderr, code := runCmd(t, ctx, "gate", "add", "--config", res.Config, "--site", "stadium", "--gate", fmt.Sprintf("g%d", i), "--out", bundle)
+			if tc.wantErr != "" {
+				if code == 0 || !strings.Contains(stderr, tc.wantErr) {
+					t.Fatalf("gate add: %d %s, want an error naming %s", code, stderr, tc.wantErr)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("gate add: %d %s", code, stderr)
+			}
+			got, err := gatebundle.Read(bundle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.HubKeys, tc.want) {
+				t.Fatalf("pinned %q, want %q", got.HubKeys, tc.want)
+			}
+		})
 	}
 }

@@ -27,6 +27,9 @@ const (
 	initSecret    = "cardkey.secret"
 	initPassword  = "hub.password"
 	initUser      = "hub"
+	initUsers     = "users.json"
+	initOperator  = "admin"
+	initOpPass    = "dashboard.password"
 	initDataDir   = "data"
 	initTimeZone  = hub.DefaultTimeZone
 	defaultListen = "127.0.0.1:1883"
@@ -42,8 +45,13 @@ type initResult struct {
 	PublicKeyPEM  string `json:"public_key"`
 	CardKeySecret string `json:"card_key_secret"`
 	PasswordFile  string `json:"password_file"`
-	CAFile        string `json:"ca_file"`
-	DataDir       string `json:"data_dir"`
+	// UsersFile holds the dashboard's logins; OperatorPasswordFile the
+	// password of its first operator, OperatorName.
+	UsersFile            string `json:"users_file"`
+	OperatorName         string `json:"operator_name"`
+	OperatorPasswordFile string `json:"operator_password_file"`
+	CAFile               string `json:"ca_file"`
+	DataDir              string `json:"data_dir"`
 }
 
 var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory {{.Dir}} is ready (owner-only), FOR A DEMO:
@@ -55,6 +63,8 @@ var nextSteps = template.Must(template.New("next").Parse(`gatehub: hub directory
   hub-signing.pem   the list-signing key: keep it here and in an offline backup
   cardkey.secret    the card-key secret the gates share: never on a list, a mail or a ticket
   hub.password      the hub's own broker account ("hub"); the broker lets nobody in without one
+  users.json        the dashboard's logins (gatehub user add); the first is {{.OperatorName}}, an operator
+  dashboard.password  {{.OperatorName}}'s password: log in with it, then keep it elsewhere and delete this file
   data/             events (hub.db), master lists (lists.db), broker sessions (broker.db),
                     provisioned gates (gates.json), the hub's CA (tls/ca.pem, tls/ca-key.pem)
 
@@ -63,7 +73,8 @@ writes it from the gate's bundle; it is also in {{.PublicKey}}):
 {{.PublicKeyPEM}}
 Next:
   1. gatehub run --config {{.Config}}
-       the broker on {{.Listen}} (TLS, logins only), the dashboard on http://{{.HTTP}}/
+       the broker on {{.Listen}} (TLS, logins only), the dashboard on {{.DashboardURL}}
+       (log in as {{.OperatorName}} with the password in {{.OperatorPasswordFile}})
        Before gates connect from other machines: set "listen" to the hub's
        address (and "gate_broker" to ssl://NAME:PORT as gates reach it).
   2. gatehub gate add --config {{.Config}} --site SITE --gate GATE --out GATE.bundle
@@ -110,10 +121,11 @@ func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		Dir: dir, Config: filepath.Join(dir, initConfig), SigningKey: filepath.Join(dir, initSigning),
 		PublicKey: filepath.Join(dir, initPublic), CardKeySecret: filepath.Join(dir, initSecret), DataDir: filepath.Join(dir, initDataDir),
 		PasswordFile: filepath.Join(dir, initPassword), CAFile: hub.CAFile(filepath.Join(dir, initDataDir)),
+		UsersFile: filepath.Join(dir, initUsers), OperatorName: initOperator, OperatorPasswordFile: filepath.Join(dir, initOpPass),
 	}
 	// Refuse before writing anything, so that a second init never leaves a
 	// half-replaced hub.
-	for _, p := range []string{res.Config, res.SigningKey, res.PublicKey, res.CardKeySecret, res.PasswordFile} {
+	for _, p := range []string{res.Config, res.SigningKey, res.PublicKey, res.CardKeySecret, res.PasswordFile, res.UsersFile, res.OperatorPasswordFile} {
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("%s exists: this directory already holds a hub; nothing was changed (remove the files to start over)", p)
 		}
@@ -149,12 +161,26 @@ func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := hub.EnsureCA(res.DataDir); err != nil {
 		return err
 	}
+	// The dashboard asks for a login from the first start: one operator,
+	// whose password only the owner can read.
+	opPass := make([]byte, 18)
+	if _, err := rand.Read(opPass); err != nil {
+		return fmt.Errorf("generate the dashboard operator's password: %w", err)
+	}
+	pw := base64.RawURLEncoding.EncodeToString(opPass)
+	if err := writeNew(res.OperatorPasswordFile, []byte(pw+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the dashboard operator's password: %w", err)
+	}
+	if err := hub.AddOperator(res.UsersFile, initOperator, hub.RoleOperator, pw); err != nil {
+		return fmt.Errorf("write the dashboard's users file: %w", err)
+	}
 	cfg := map[string]any{
 		"data_dir":        initDataDir,
 		"listen":          *listen,
 		"http":            *httpAddr,
 		"username":        initUser,
 		"password_file":   initPassword,
+		"users_file":      initUsers,
 		"signing_key":     initSigning,
 		"card_key_secret": initSecret,
 		"demo_file_keys":  true,
@@ -175,8 +201,12 @@ func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
+	dashboard := "http://" + *httpAddr + "/"
+	if !hub.IsLoopback(*httpAddr) {
+		dashboard = "https://" + *httpAddr + "/ (TLS, certificate from the hub's CA)"
+	}
 	return nextSteps.Execute(stdout, struct {
 		initResult
-		Listen, HTTP string
-	}{res, *listen, *httpAddr})
+		Listen, DashboardURL string
+	}{res, *listen, dashboard})
 }

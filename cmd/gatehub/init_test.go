@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,14 +24,15 @@ func TestInitFirstRun(t *testing.T) {
 		t.Fatalf("no public key to pin: %+v", res)
 	}
 	for path, mode := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, res.DataDir: 0o700 | os.ModeDir,
-		res.Config: 0o600, res.SigningKey: 0o600, res.CardKeySecret: 0o600, res.PublicKey: 0o644} {
+		res.Config: 0o600, res.SigningKey: 0o600, res.CardKeySecret: 0o600, res.PublicKey: 0o644,
+		res.UsersFile: 0o600, res.OperatorPasswordFile: 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil || fi.Mode() != mode {
 			t.Errorf("%s: %v %v, want %v", path, fi.Mode(), err, mode)
 		}
 	}
 	cfg, err := hub.LoadConfig(res.Config)
-	if err != nil || cfg.TimeZone != "Asia/Tokyo" {
+	if err != nil || cfg.TimeZone != "Asia/Tokyo" || cfg.UsersFile != res.UsersFile {
 		t.Fatalf("config as written: %+v %v", cfg, err)
 	}
 	// A second init changes nothing.
@@ -41,14 +44,38 @@ func TestInitFirstRun(t *testing.T) {
 		t.Fatal("second init replaced the signing key")
 	}
 	// The human text names every next step.
-	out, _, code := runCmd(t, ctx, "init", filepath.Join(t.TempDir(), "other"))
-	for _, want := range []string{"BEGIN PUBLIC KEY", "gatehub run --config", "gatehub enroll import", "gatehub publish", "hsm init --import-secret"} {
+	otherDir := filepath.Join(t.TempDir(), "other")
+	out, _, code := runCmd(t, ctx, "init", otherDir)
+	for _, want := range []string{"BEGIN PUBLIC KEY", "gatehub run --config", "gatehub enroll import", "gatehub publish", "hsm init --import-secret",
+		"log in as admin with the password in " + filepath.Join(otherDir, "dashboard.password")} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("init's text lacks %q:\n%s", want, out)
 		}
 	}
 
 	startRun(t, ctx, res.Config)
+	// The dashboard asks for a login from the first start, and the operator
+	// init made gets in with the password it wrote.
+	waitListening(t, cfg.HTTP)
+	base := "http://" + cfg.HTTP
+	if resp, err := http.Get(base + "/api/view"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous GET /api/view: %v %v, want 401", resp, err)
+	}
+	opPass, err := os.ReadFile(res.OperatorPasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for pw, want := range map[string]int{strings.TrimSpace(string(opPass)): http.StatusSeeOther, "not-the-password": http.StatusUnauthorized} {
+		resp, err := noRedirect.PostForm(base+"/login", url.Values{"name": {res.OperatorName}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("log in as %s: %s, want %d", res.OperatorName, resp.Status, want)
+		}
+	}
 	keyer, err := cardkey.LoadSecretFile(res.CardKeySecret)
 	if err != nil {
 		t.Fatal(err)
