@@ -8,12 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mynagate/mynagate/internal/netaddr"
 
 	"github.com/mynagate/mynagate/event"
 	"github.com/mynagate/mynagate/hw"
@@ -520,7 +521,7 @@ func (c *Config) validate() error {
 	if c.MQTT.Broker != "" && !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !strings.HasPrefix(c.MQTT.Broker, "ssl://") {
 		errs = append(errs, fmt.Errorf("mqtt.broker %q: want tcp://host:port or ssl://host:port", c.MQTT.Broker))
 	}
-	if hostPort, plain := strings.CutPrefix(c.MQTT.Broker, "tcp://"); plain && !loopback(hostPort) {
+	if hostPort, plain := strings.CutPrefix(c.MQTT.Broker, "tcp://"); plain && !netaddr.IsLoopback(hostPort) {
 		errs = append(errs, fmt.Errorf("mqtt.broker %q: plain TCP off loopback would carry the gate's password and events in clear; use ssl://HOST:PORT with mqtt.ca_file (gateagent enrol writes both)", c.MQTT.Broker))
 	}
 	return errors.Join(errs...)
@@ -571,17 +572,3 @@ func (c *Config) OutboxPath() string { return filepath.Join(c.DataDir, "outbox.d
 
 // WhitelistPath is the whitelist and revocation database file.
 func (c *Config) WhitelistPath() string { return filepath.Join(c.DataDir, "whitelist.db") }
-
-// loopback reports whether hostPort ("host:port") is a loopback address, the
-// only place a gate may reach its broker over plain TCP (a demo on one box).
-func loopback(hostPort string) bool {
-	host, _, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

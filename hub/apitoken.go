@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mynagate/mynagate/internal/netaddr"
 )
 
 // apiTokenName is the local API token's file in the data dir.
@@ -64,7 +66,7 @@ func NewAPIClient(cfg *Config) (*APIClient, error) {
 		host = "127.0.0.1"
 	}
 	c := &APIClient{Base: "http://" + net.JoinHostPort(host, port), client: &http.Client{}}
-	if !IsLoopback(cfg.HTTP) {
+	if !netaddr.IsLoopback(cfg.HTTP) {
 		tc, err := dashboardTrust(cfg, host)
 		if err != nil {
 			return nil, err

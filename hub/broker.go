@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mynagate/mynagate/internal/netaddr"
+
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -52,7 +54,7 @@ func startBroker(cfg *Config, st *Store, gates *gateWatch, refused *refusals, lo
 	}
 	lc := listeners.Config{ID: "tcp", Address: cfg.Listen}
 	if cfg.InsecurePlainTCPOnLoopback {
-		if !IsLoopback(cfg.Listen) {
+		if !netaddr.IsLoopback(cfg.Listen) {
 			return nil, fmt.Errorf("hub: insecure_plain_tcp_on_loopback with listen %q: plain TCP is allowed on a loopback address only", cfg.Listen)
 		}
 		log.Warn("hub: embedded broker without TLS, on loopback only (insecure_plain_tcp_on_loopback): for demos and tests", "listen", cfg.Listen)

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mynagate/mynagate/internal/netaddr"
+
 	// The time zone database inside the binary: a hub shows times in the
 	// sites' zone even on a host without tzdata.
 	_ "time/tzdata"
@@ -199,7 +201,7 @@ func (c *Config) check() error {
 	if c.HTTP != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 			errs = append(errs, fmt.Errorf("http %q: %w", c.HTTP, err))
-		} else if !IsLoopback(c.HTTP) && c.UsersFile == "" {
+		} else if !netaddr.IsLoopback(c.HTTP) && c.UsersFile == "" {
 			errs = append(errs, fmt.Errorf("http %q is not a loopback address: set users_file (gatehub user add) so that the dashboard asks for a login", c.HTTP))
 		}
 	}
@@ -215,7 +217,7 @@ func (c *Config) check() error {
 		}
 	}
 	if c.Broker == "" {
-		if c.InsecurePlainTCPOnLoopback && !IsLoopback(c.Listen) {
+		if c.InsecurePlainTCPOnLoopback && !netaddr.IsLoopback(c.Listen) {
 			errs = append(errs, fmt.Errorf("insecure_plain_tcp_on_loopback: listen %q is not a loopback address; plain TCP would carry passwords and events in clear", c.Listen))
 		}
 	}
@@ -256,7 +258,7 @@ func (c *Config) checkPlainTCP(key, broker string) error {
 	switch {
 	case !plain:
 		return nil
-	case !IsLoopback(hostPort):
+	case !netaddr.IsLoopback(hostPort):
 		return fmt.Errorf("%s %q: plain TCP off loopback would carry passwords and events in clear; use ssl://HOST:PORT (with ca_file for an external broker)", key, broker)
 	case !c.InsecurePlainTCPOnLoopback:
 		return fmt.Errorf("%s %q: plain TCP, even on loopback, needs \"insecure_plain_tcp_on_loopback\": true (demos, tests); else use ssl://HOST:PORT", key, broker)

@@ -15,6 +15,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/mynagate/mynagate/internal/netaddr"
 )
 
 // Role is what an operator of the dashboard may do.
@@ -296,24 +298,11 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// IsLoopback reports whether addr ("host:port") listens on loopback only.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // serveDashboard starts the dashboard's server: behind the login when a users
 // file is set, over TLS unless it listens on loopback.
 func (h *Hub) serveDashboard() (*http.Server, error) {
 	handler := h.Handler()
-	secure := !IsLoopback(h.cfg.HTTP)
+	secure := !netaddr.IsLoopback(h.cfg.HTTP)
 	if h.cfg.UsersFile != "" {
 		users, err := LoadOperators(h.cfg.UsersFile)
 		if err != nil {

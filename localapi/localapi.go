@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mynagate/mynagate/internal/netaddr"
 )
 
 // Op handles one operation: body is the request's JSON, the result is sent
@@ -100,11 +102,10 @@ func (s *Server) Run(ctx context.Context) error {
 // listenLoopback listens on addr, which must be a loopback address: the API
 // is for the box itself, never the LAN.
 func listenLoopback(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("localapi: listen address %q: %w; want 127.0.0.1:port", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !netaddr.IsLoopback(addr) {
 		return nil, fmt.Errorf("localapi: listen address %q is not loopback; the local API is for this box only: use 127.0.0.1:port", addr)
 	}
 	ln, err := net.Listen("tcp", addr)

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"text/template"
 
+	"github.com/mynagate/mynagate/internal/netaddr"
+
 	"github.com/mynagate/mynagate/hub"
 )
 
@@ -202,7 +204,7 @@ func cmdInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(res)
 	}
 	dashboard := "http://" + *httpAddr + "/"
-	if !hub.IsLoopback(*httpAddr) {
+	if !netaddr.IsLoopback(*httpAddr) {
 		dashboard = "https://" + *httpAddr + "/ (TLS, certificate from the hub's CA)"
 	}
 	return nextSteps.Execute(stdout, struct {
