@@ -37,11 +37,9 @@ func TestCardKeyRotationScene(t *testing.T) {
 	dir := t.TempDir()
 	pkiDir := taptest.PKI(t)
 	hub := startEnrolledHub(t, gatehub, dir, pkiDir, "arena", 0x5c)
-	// hubRun runs a gatehub command ("enroll import") for the site.
 	hubRun := func(command string, args ...string) string {
 		t.Helper()
-		words := append(strings.Fields(command), "--config", hub.cfg, "--site", "arena")
-		return run(t, gatehub, append(words, args...)...)
+		return hub.siteRun(t, gatehub, "arena", command, args...)
 	}
 	curSecret, nextSecret := bytes.Repeat([]byte{0x5c}, 32), bytes.Repeat([]byte{0x6d}, 32)
 	nextFile := filepath.Join(dir, "cardkey-2.secret")

@@ -105,6 +105,14 @@ type enrolledHub struct {
 	published string
 }
 
+// siteRun runs a gatehub command ("enroll import") with the hub's config for
+// site, and returns its output.
+func (h enrolledHub) siteRun(t *testing.T, gatehub, site, command string, args ...string) string {
+	t.Helper()
+	words := append(strings.Fields(command), "--config", h.cfg, "--site", site)
+	return run(t, gatehub, append(words, args...)...)
+}
+
 // startHub makes a demo hub in dir (signing key and card-key secret as
 // files, secretByte repeated) and starts gatehub run on a TLS-only broker that
 // lets in logins only. The hub is stopped when the test ends.

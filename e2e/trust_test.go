@@ -77,8 +77,7 @@ func TestStaleListsRefusedScene(t *testing.T) {
 	hub := startEnrolledHub(t, gatehub, dir, pkiDir, "arena", 0x5c)
 	hubRun := func(command string, args ...string) string {
 		t.Helper()
-		words := append(strings.Fields(command), "--config", hub.cfg, "--site", "arena")
-		return run(t, gatehub, append(words, args...)...)
+		return hub.siteRun(t, gatehub, "arena", command, args...)
 	}
 	const prefix = "mynagate/v1"
 	key, err := lists.LoadPrivateKey(filepath.Join(dir, "hub-signing.pem"))
