@@ -71,9 +71,12 @@ func tap(i int, gate string, kind event.Kind, at time.Time) *event.Event {
 		Decision: event.Admit, Reason: event.ReasonAdmit, ServiceID: fmt.Sprintf("T-%d", i), Assurance: "pinless"}
 }
 
+// waitFor polls cond until it holds, failing the test after 90 s: generous,
+// as a gate fetching a 30,000-ticket retained list on a loaded 2-core machine
+// took over 30 s; a wait that ends early costs nothing.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
