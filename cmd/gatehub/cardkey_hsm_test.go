@@ -24,7 +24,7 @@ func TestHSMNextCardKeySecret(t *testing.T) {
 	tok := hsmtest.NewToken(t, "mynagate-hub")
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	res := initHub(t, ctx, dir, false)
+	res := initHub(t, ctx, dir)
 	b, _ := os.ReadFile(res.Config)
 	var cfg map[string]any
 	json.Unmarshal(b, &cfg)

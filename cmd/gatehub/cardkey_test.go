@@ -26,7 +26,7 @@ import (
 func TestCardKeyRotationAtTheHub(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	res := initHub(t, ctx, dir, false)
+	res := initHub(t, ctx, dir)
 	cfgPath := res.Config
 	secretHex, err := os.ReadFile(res.CardKeySecret)
 	if err != nil {

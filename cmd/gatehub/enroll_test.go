@@ -150,7 +150,7 @@ func TestEnrollImportDoesNotBlockConfigSet(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildGatehub(t, dir)
-	res := initHub(t, ctx, dir, false)
+	res := initHub(t, ctx, dir)
 	startRun(t, ctx, res.Config)
 	configSet := func(args ...string) (string, string, int) {
 		return runCmd(t, ctx, append([]string{"config", "set", "--config", res.Config, "--site", "s"}, args...)...)

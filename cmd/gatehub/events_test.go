@@ -28,7 +28,7 @@ import (
 func TestEventsCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	res := initHub(t, ctx, dir, true)
+	res := initHub(t, ctx, dir)
 	cfg, err := hub.LoadConfig(res.Config)
 	if err != nil {
 		t.Fatal(err)

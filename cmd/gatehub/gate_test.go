@@ -45,7 +45,7 @@ func provision(t *testing.T, ctx context.Context, cfgPath, site, gate string) up
 func TestGateCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	res := initHub(t, ctx, dir, false)
+	res := initHub(t, ctx, dir)
 	for _, p := range []string{res.PasswordFile, filepath.Join(res.DataDir, "tls", "ca-key.pem")} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, want owner-only", p, err)
@@ -99,7 +99,7 @@ func TestGateCommands(t *testing.T) {
 // next one; once the hub signs with the next key, that key alone.
 func TestGateAddPinsNextKey(t *testing.T) {
 	ctx := context.Background()
-	res := initHub(t, ctx, filepath.Join(t.TempDir(), "hub"), false)
+	res := initHub(t, ctx, filepath.Join(t.TempDir(), "hub"))
 	out, stderr, code := runCmd(t, ctx, "keygen", "--out", filepath.Join(res.Dir, "hub-signing-2.pem"))
 	if code != 0 {
 		t.Fatalf("keygen: %d %s", code, stderr)

@@ -27,7 +27,7 @@ func TestHSMInit(t *testing.T) {
 	tok := hsmtest.NewToken(t, "mynagate-hub")
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	res := initHub(t, ctx, dir, false)
+	res := initHub(t, ctx, dir)
 	if _, stderr, code := runCmd(t, ctx, "hsm", "init", "--config", res.Config); code == 0 || !strings.Contains(stderr, `no "hsm" section`) {
 		t.Fatalf("hsm init on a demo config: %d %s", code, stderr)
 	}

@@ -19,7 +19,7 @@ import (
 func TestInitFirstRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hub")
 	ctx := context.Background()
-	res := initHub(t, ctx, dir, true)
+	res := initHub(t, ctx, dir)
 	if !strings.Contains(res.PublicKeyPEM, "BEGIN PUBLIC KEY") {
 		t.Fatalf("no public key to pin: %+v", res)
 	}

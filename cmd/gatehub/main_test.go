@@ -46,15 +46,15 @@ func startRun(t *testing.T, ctx context.Context, cfgPath string) (stop func()) {
 	return stop
 }
 
-// initHub runs gatehub init --json into dir with a free broker port (and a
-// free dashboard port when http) and returns what it made.
-func initHub(t *testing.T, ctx context.Context, dir string, http bool) initResult {
+// initHub runs gatehub init --json into dir with free broker and dashboard
+// ports and returns what it made.
+func initHub(t *testing.T, ctx context.Context, dir string) initResult {
 	t.Helper()
-	args := []string{"init", "--listen", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))}
-	if http {
-		args = append(args, "--http", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)))
-	}
-	out, stderr, code := runCmd(t, ctx, append(args, "--json", dir)...)
+	// Free ports for the broker and the dashboard alike: with init's default
+	// dashboard address, a command that asks the running hub (cardkey rekey,
+	// events) would reach another test process's hub there.
+	out, stderr, code := runCmd(t, ctx, "init", "--listen", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)),
+		"--http", fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)), "--json", dir)
 	var res initResult
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
 		t.Fatalf("init: %d %s %s", code, out, stderr)
