@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -11,37 +10,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mynagate/mynagate/config"
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/taptest"
+	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/cardkey"
 	"github.com/mynagate/mynagate/offline/whitelist"
 	"github.com/mynagate/mynagate/sync/gateconfig"
 	"github.com/mynagate/mynagate/sync/lists"
 	"github.com/mynagate/mynagate/sync/uplink"
 )
-
-// syncBuffer is a log sink the gate's goroutines write to while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStatusOnApply runs a gate as gateagent does (Open, Run) against a real
 // broker with its periodic status an hour apart: the hub's whitelist, and then
@@ -90,7 +71,7 @@ func TestStatusOnApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	defer func() {
 		if t.Failed() {
 			t.Logf("gate log:\n%s", logs.String())

@@ -67,14 +67,7 @@ func TestLoginGuard(t *testing.T) {
 	anon, _ := loginClient(t, srv.URL, "", nil)
 	viewer, vcsrf := loginClient(t, srv.URL, "miyu", nil)
 	op, ocsrf := loginClient(t, srv.URL, "kenta", nil)
-	tests := []struct {
-		name   string
-		c      *http.Client
-		method string
-		path   string
-		csrf   string
-		want   int
-	}{
+	tests := []roleCase{
 		{"anonymous page", anon, "GET", "/", "", http.StatusSeeOther},
 		{"anonymous API", anon, "GET", "/api/events", "", http.StatusUnauthorized},
 		{"anonymous change", anon, "POST", "/api/shelters/amend", "", http.StatusUnauthorized},
@@ -87,19 +80,7 @@ func TestLoginGuard(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader("{}"))
-			if tc.csrf != "" {
-				req.Header.Set("X-CSRF-Token", tc.csrf)
-			}
-			resp, err := tc.c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Fatalf("%s %s: %s %s, want %d", tc.method, tc.path, resp.Status, body, tc.want)
-			}
+			body := tc.check(t, srv.URL, "{}")
 			if tc.want == http.StatusOK && !strings.HasPrefix(string(body), "reached") {
 				t.Fatalf("%s %s answered %q without reaching the dashboard", tc.method, tc.path, body)
 			}
@@ -215,14 +196,7 @@ func TestDashboardRoles(t *testing.T) {
 	viewer, vcsrf := loginClient(t, base, "miyu", nil)
 	op, ocsrf := loginClient(t, base, "kenta", nil)
 	const amend = "/api/shelters/amend?site=stadium"
-	tests := []struct {
-		name   string
-		c      *http.Client
-		method string
-		path   string
-		csrf   string
-		want   int
-	}{
+	tests := []roleCase{
 		{"no login, page", anon, "GET", "/", "", http.StatusSeeOther},
 		{"no login, API", anon, "GET", "/api/view", "", http.StatusUnauthorized},
 		{"no login, amend", anon, "POST", amend, "", http.StatusUnauthorized},
@@ -238,19 +212,38 @@ func TestDashboardRoles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{"event":"no-such-checkin","note":"seen at the door"}`))
-			if tc.csrf != "" {
-				req.Header.Set("X-CSRF-Token", tc.csrf)
-			}
-			resp, err := tc.c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Fatalf("%s %s: %s %s, want %d", tc.method, tc.path, resp.Status, body, tc.want)
-			}
+			tc.check(t, base, `{"event":"no-such-checkin","note":"seen at the door"}`)
 		})
 	}
+}
+
+// roleCase is one request of a role table: who (a client logged in or not)
+// asks what, with which CSRF token, and the status it must get.
+type roleCase struct {
+	name   string
+	c      *http.Client
+	method string
+	path   string
+	csrf   string
+	want   int
+}
+
+// check sends the case's request with body to base and fails unless it gets
+// the wanted status; it returns the answer's body.
+func (tc roleCase) check(t *testing.T, base, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(body))
+	if tc.csrf != "" {
+		req.Header.Set("X-CSRF-Token", tc.csrf)
+	}
+	resp, err := tc.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != tc.want {
+		t.Fatalf("%s %s: %s %s, want %d", tc.method, tc.path, resp.Status, got, tc.want)
+	}
+	return got
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,26 +20,12 @@ import (
 	"github.com/mynagate/mynagate/internal/mqtttest"
 	"github.com/mynagate/mynagate/internal/pcsctest"
 	"github.com/mynagate/mynagate/internal/taptest"
+	"github.com/mynagate/mynagate/internal/testenv"
 	"github.com/mynagate/mynagate/offline/hsm/hsmtest"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while the daemon writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe to read while the daemon writes to it.
+type syncBuffer = testenv.Buffer
 
 // TestRunAsAService is the daemon as an operator installs it: the card-key
 // secret imported into a SoftHSM2 token with `hsm init`, the list imported with
